@@ -1,0 +1,66 @@
+"""How the CLI talks to a running `lls serve`: found through server.json, bearer-token auth."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lls.errors import LLSError, Refused
+from lls.instance import SERVER_FILE, TOKEN_FILE
+
+
+@dataclass(frozen=True, slots=True)
+class AdminClient:
+    url: str
+    token: str
+
+    def call(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        """Send one admin request; a problem+json answer becomes a Refused with its code."""
+        request = urllib.request.Request(  # noqa: S310 - the URL is ours (server.json or --url)
+            self.url.rstrip("/") + path, data=body, method=method
+        )
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if body is not None:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                problem = json.loads(raw)
+            except ValueError:
+                problem = {"detail": raw.decode(errors="replace"), "code": "HTTP_ERROR"}
+            raise Refused(
+                str(problem.get("detail") or exc.reason), code=str(problem.get("code", "HTTP_ERROR"))
+            ) from None
+        except urllib.error.URLError as exc:
+            raise LLSError(f"cannot reach the server at {self.url}: {exc.reason}") from None
+
+
+def find_server(data_dir: Path, url: str | None = None) -> AdminClient | None:
+    """The running server of `data_dir` (or at `url`), or None when none answers."""
+    try:
+        token = (data_dir / TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if url is None:
+        try:
+            info = json.loads((data_dir / SERVER_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        url = str(info.get("url", ""))
+    client = AdminClient(url=url, token=token)
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=2):  # noqa: S310
+            pass
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return client

@@ -1,0 +1,237 @@
+"""The `lls` command line (design.md "Command line"): exit 0 ok, 1 refused, 2 bad usage."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from lls import __version__
+from lls.admin_client import find_server
+from lls.clock import SystemClock
+from lls.config import Config, load_config
+from lls.errors import LLSError
+from lls.instance import init_instance, load_instance
+from lls.machine import fingerprint, hostname
+from lls.sealed import read_sealed_file, seal, write_sealed_file
+from lls.sealed.payloads import TYP_REGISTRATION, Jwks, RegistrationPayload
+from lls.views import print_table
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = load_config(Path(args.config) if args.config else None)
+    return config.with_overrides(
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    config = _config(args)
+    instance = init_instance(config.data_dir, Path(args.vendor_keys))
+    print(f"initialised instance {instance.instance_id} in {config.data_dir}")
+    print(f"next: lls registration --data-dir {config.data_dir} --out registration.lls")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lls.app import serve
+
+    config = _config(args)
+    load_instance(config.data_dir)  # a clear error before binding a port
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    serve(config)
+    return 0
+
+
+def cmd_registration(args: argparse.Namespace) -> int:
+    config = _config(args)
+    instance = load_instance(config.data_dir)
+    payload = RegistrationPayload(
+        iss=instance.instance_id,
+        aud=instance.vendor_id,
+        iat=int(time.time()),
+        keys=Jwks(keys=instance.keys.public().to_jwks()["keys"]),
+        hostname=hostname(),
+        fingerprint=fingerprint(),
+        version=__version__,
+    )
+    token = seal(
+        msgspec.json.encode(payload),
+        typ=TYP_REGISTRATION,
+        signer=instance.keys,
+        recipient=instance.vendor_keys,
+    )
+    write_sealed_file(
+        Path(args.out),
+        token,
+        {"kind": "lls registration", "instance": instance.instance_id, "issued at": str(payload.iat)},
+    )
+    print(f"wrote {args.out} for {instance.vendor_id}; give it to the vendor")
+    return 0
+
+
+async def _import_offline(config: Config, raw: str) -> dict[str, Any]:
+    from lls.app import build_licensing
+
+    licensing, store = build_licensing(load_instance(config.data_dir), SystemClock())
+    await store.open()
+    try:
+        await licensing.load()
+        summary = await licensing.import_pool(raw)
+    finally:
+        await store.close()
+    return {"seq": summary.seq, "licenses": summary.licenses, "added": summary.added,
+            "changed": summary.changed, "removed": summary.removed,
+            "sessionsEnded": summary.sessions_ended}
+
+
+def cmd_pool_import(args: argparse.Namespace) -> int:
+    config = _config(args)
+    raw = read_sealed_file(Path(args.file))
+    server = find_server(config.data_dir, args.url)
+    if server is not None:
+        _, summary = server.call("POST", "/admin/v1/pool", raw.encode(), "application/jose")
+        where = f"the running server at {server.url}"
+    else:
+        summary = asyncio.run(_import_offline(config, raw))
+        where = f"the data directory {config.data_dir}"
+    print(
+        f"imported pool seq {summary['seq']} into {where}: {summary['licenses']} licenses"
+        f" (+{summary['added']} ~{summary['changed']} -{summary['removed']}),"
+        f" {summary['sessionsEnded']} sessions ended"
+    )
+    return 0
+
+
+def _server_or_fail(args: argparse.Namespace) -> Any:
+    config = _config(args)
+    server = find_server(config.data_dir, args.url)
+    if server is None:
+        raise LLSError(
+            f"no running server found for {config.data_dir} (start `lls serve`, or pass --url)"
+        )
+    return server
+
+
+def _view(path: str, key: str | None, columns: Sequence[str]) -> Command:
+    def run(args: argparse.Namespace) -> int:
+        _, doc = _server_or_fail(args).call("GET", path)
+        if args.json:
+            print(json.dumps(doc, indent=2))
+            return 0
+        rows = doc[key] if key else [doc]
+        print_table(rows, columns)
+        return 0
+
+    return run
+
+
+def cmd_sessions_end(args: argparse.Namespace) -> int:
+    _server_or_fail(args).call("DELETE", f"/admin/v1/sessions/{args.id}")
+    print(f"ended session {args.id}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lls.demo import run_demo
+
+    return run_demo(host=args.host, port=args.port, workdir=Path(args.dir) if args.dir else None)
+
+
+def _common(parser: argparse.ArgumentParser, *, url: bool = False) -> None:
+    parser.add_argument("--data-dir", help="data directory (default ./lls-data, or LLS_DATA_DIR)")
+    parser.add_argument("--config", help="YAML config file (see config/lls.yaml)")
+    if url:
+        parser.add_argument("--url", help="admin URL of the server (default: from server.json)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lls", description="LLS — the Local License Server")
+    parser.add_argument("--version", action="version", version=f"lls {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create instance keys, admin token, database")
+    _common(p)
+    p.add_argument("--vendor-keys", required=True, help="the vendor's public key file (vendor.jwks)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help="run the license server")
+    _common(p)
+    p.add_argument("--host", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default 8080)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="throwaway vendor + instance + demo pool, serve, print curl lines")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--dir", help="keep the demo's files here (default: a temporary folder)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("registration", help="write the signed registration file for the vendor")
+    _common(p)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_registration)
+
+    pool = sub.add_parser("pool", help="pool files from the vendor")
+    pool_sub = pool.add_subparsers(dest="pool_command", required=True, metavar="ACTION")
+    p = pool_sub.add_parser("import", help="import a pool file (into the running server if up)")
+    _common(p, url=True)
+    p.add_argument("file")
+    p.set_defaults(func=cmd_pool_import)
+
+    views = {
+        "status": ("/admin/v1/status", None, ["instanceId", "version", "licenses", "liveSessions"]),
+        "licenses": ("/admin/v1/licenses", "licenses",
+                     ["token", "type", "status", "seats", "liveSessions", "validUntil"]),
+        "audit": ("/admin/v1/audit", "events", ["id", "at", "type", "license", "authContext"]),
+    }
+    for name, (path, key, columns) in views.items():
+        p = sub.add_parser(name, help=f"show {name} of the running server")
+        _common(p, url=True)
+        p.add_argument("--json", action="store_true", help="JSON for scripts")
+        p.set_defaults(func=_view(path, key, columns))
+
+    p = sub.add_parser("sessions", help="live sessions of the running server; `sessions end ID`")
+    _common(p, url=True)
+    p.add_argument("--json", action="store_true", help="JSON for scripts")
+    p.set_defaults(
+        func=_view("/admin/v1/sessions", "sessions",
+                   ["id", "licenseToken", "authContext", "startedAt", "expiresAt"])
+    )
+    sessions_sub = p.add_subparsers(dest="sessions_command", metavar="ACTION")
+    end = sessions_sub.add_parser("end", help="end a session now")
+    _common(end, url=True)
+    end.add_argument("id")
+    end.set_defaults(func=cmd_sessions_end)
+
+    from lls.vendor.cli import add_vendor_parser
+
+    add_vendor_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Command = args.func
+    try:
+        return func(args)
+    except LLSError as error:
+        print(f"lls: {error.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,39 @@
+"""The audit chain: each event carries the hash of the one before it (tamper evidence).
+
+Both the instance (when it appends) and the vendor (when it reads a usage
+file) compute the hash with this one function, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from lls.clock import rfc3339
+
+GENESIS_HASH = "0" * 64
+
+
+def chain_hash(
+    *,
+    prev_hash: str,
+    event_id: int,
+    at: float,
+    type: str,
+    license: str | None,
+    auth_context: str | None,
+    data: dict[str, Any],
+) -> str:
+    """SHA-256 over the canonical JSON of an event and its predecessor's hash."""
+    doc = {
+        "id": event_id,
+        "at": rfc3339(at),
+        "type": type,
+        "license": license,
+        "authContext": auth_context,
+        "data": data,
+        "prevHash": prev_hash,
+    }
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

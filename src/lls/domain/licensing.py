@@ -1,0 +1,282 @@
+"""Session rules of api.md §3: validate, activate, extend, deactivate, expiry, admin end.
+
+Every decision is taken synchronously on the event loop against in-memory
+state (so two activates for the last seat cannot both win), its write records
+are queued to the store, and the caller gets its answer only after they commit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from lls.clock import Clock
+from lls.domain.models import (
+    CLOCK_SKEW_S,
+    MESSAGES,
+    TRIAL_EXPIRED_MESSAGE,
+    AuthStatus,
+    EndReason,
+    License,
+    Outcome,
+    Reason,
+    Session,
+)
+from lls.domain.ports import Store
+from lls.domain.records import AppendEvent, EndSession, Record, SetPeak, StartSession, TouchSession
+from lls.domain.state import LicenseState
+from lls.errors import NotFound
+
+NOT_FOUND = Outcome(
+    status=AuthStatus.FAILED,
+    reason=Reason.LICENSE_NOT_FOUND,
+    message=MESSAGES[Reason.LICENSE_NOT_FOUND],
+)
+
+
+def new_session_id() -> str:
+    return os.urandom(12).hex()
+
+
+class Sessions:
+    """The session half of the rules; the pool half (`PoolImporter`) swaps `licenses`."""
+
+    def __init__(self, *, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.licenses: dict[str, LicenseState] = {}
+        self.by_id: dict[str, Session] = {}
+        self.pool_exp: float | None = None
+        self.floor: float = 0.0  # trusted-time floor (sync-format §5), raised by clock and pools
+        self.tampered = False
+
+    # -- checks shared by every call ----------------------------------------------------
+
+    def _observe_clock(self) -> float:
+        """Read the clock, raise the floor, and note a rollback (more than 5 min below the floor)."""
+        now = self.clock.now()
+        if now > self.floor:
+            self.floor = now
+            self.tampered = False
+        else:
+            self.tampered = now < self.floor - CLOCK_SKEW_S
+        return now
+
+    def _refuse(self, state: LicenseState, reason: Reason, message: str | None = None) -> Outcome:
+        lic = state.license
+        status = AuthStatus.LOCKED if reason is Reason.LICENSE_LOCKED else AuthStatus.FAILED
+        return Outcome(
+            status=status,
+            reason=reason,
+            message=message or MESSAGES[reason],
+            license=lic,
+            product_code=None,
+            session_expires_at=None,
+            features=state.features_view,
+        )
+
+    def _check(
+        self, state: LicenseState, product_codes: Sequence[str] | None, now: float
+    ) -> tuple[Outcome | None, str | None]:
+        """The license-level checks of api.md §2; returns (refusal or None, echoed product code)."""
+        lic = state.license
+        if self.pool_exp is not None and now >= self.pool_exp:
+            return self._refuse(state, Reason.POOL_EXPIRED), None
+        if lic.status == "revoked":
+            return self._refuse(state, Reason.LICENSE_REVOKED), None
+        if lic.status == "suspended":
+            return self._refuse(state, Reason.LICENSE_SUSPENDED), None
+        product = _covered(lic, product_codes)
+        if product is None:
+            return self._refuse(state, Reason.PRODUCT_MISMATCH), None
+        if lic.valid_from is not None and now < lic.valid_from:
+            return self._refuse(state, Reason.LICENSE_NOT_YET_VALID), None
+        if lic.valid_until is not None and now >= lic.valid_until:
+            message = TRIAL_EXPIRED_MESSAGE if lic.is_trial else None
+            return self._refuse(state, Reason.LICENSE_EXPIRED, message), None
+        return None, product
+
+    def _success(self, state: LicenseState, product: str | None, session: Session | None) -> Outcome:
+        return Outcome(
+            status=AuthStatus.SUCCESS,
+            license=state.license,
+            product_code=product,
+            session_expires_at=session.expires_at if session is not None else None,
+            features=state.features_view,
+        )
+
+    def _live(self, state: LicenseState, auth_context: str, now: float, out: list[Record]) -> Session | None:
+        """The live session of `auth_context`, ending it first if its window has passed."""
+        session = state.sessions.get(auth_context)
+        if session is not None and session.expires_at <= now:
+            self._end(state, session, EndReason.EXPIRED, now, out)
+            return None
+        return session
+
+    def _end(
+        self, state: LicenseState, session: Session, reason: EndReason, now: float, out: list[Record]
+    ) -> None:
+        del state.sessions[session.auth_context]
+        self.by_id.pop(session.id, None)
+        out.append(EndSession(session.id))
+        out.append(
+            AppendEvent(
+                at=now,
+                type="session.ended",
+                license=session.license,
+                auth_context=session.auth_context,
+                data={"sessionId": session.id, "reason": reason.value},
+            )
+        )
+
+    def _purge_expired(self, state: LicenseState, now: float, out: list[Record]) -> None:
+        for session in [s for s in state.sessions.values() if s.expires_at <= now]:
+            self._end(state, session, EndReason.EXPIRED, now, out)
+
+    # -- the four calls -----------------------------------------------------------------
+
+    async def validate(
+        self, token: str, product_codes: Sequence[str] | None, auth_context: str | None
+    ) -> Outcome:
+        """Stateless check; reports the caller's session expiry when it has one."""
+        state = self.licenses.get(token)
+        if state is None:
+            return NOT_FOUND
+        now = self._observe_clock()
+        refusal, product = self._check(state, product_codes, now)
+        if refusal is not None:
+            return refusal
+        session = state.sessions.get(auth_context) if auth_context is not None else None
+        if session is not None and session.expires_at <= now:
+            session = None
+        # A session this answer reports must be durable: wait for writes already queued.
+        await self.store.barrier()
+        return self._success(state, product, session)
+
+    async def activate(self, token: str, product_codes: Sequence[str], auth_context: str) -> Outcome:
+        """Start a session, or refresh the caller's own; exactly one wins the last seat."""
+        state = self.licenses.get(token)
+        if state is None:
+            return NOT_FOUND
+        now = self._observe_clock()
+        if self.tampered:
+            return self._refuse(state, Reason.CLOCK_TAMPERED)
+        refusal, product = self._check(state, product_codes, now)
+        if refusal is not None:
+            return refusal
+        out: list[Record] = []
+        lic = state.license
+        session = self._live(state, auth_context, now, out)
+        if session is not None:
+            session.expires_at = now + lic.session_window_s
+            out.append(TouchSession(session.id, session.expires_at))
+        else:
+            if len(state.sessions) >= lic.seats:
+                self._purge_expired(state, now, out)
+            if len(state.sessions) >= lic.seats:
+                await self._commit(out)
+                return self._refuse(state, Reason.SESSION_LIMIT_REACHED)
+            session = Session(
+                id=new_session_id(),
+                license=token,
+                auth_context=auth_context,
+                started_at=now,
+                expires_at=now + lic.session_window_s,
+            )
+            state.sessions[auth_context] = session
+            self.by_id[session.id] = session
+            out.append(
+                StartSession(session.id, token, auth_context, session.started_at, session.expires_at)
+            )
+            out.append(
+                AppendEvent(
+                    at=now,
+                    type="session.started",
+                    license=token,
+                    auth_context=auth_context,
+                    data={"sessionId": session.id},
+                )
+            )
+            if len(state.sessions) > state.peak_sessions:
+                state.peak_sessions = len(state.sessions)
+                out.append(SetPeak(token, state.peak_sessions))
+        await self._commit(out)
+        return self._success(state, product, session)
+
+    async def extend(self, token: str, product_codes: Sequence[str], auth_context: str) -> Outcome:
+        """Push a live session's expiry to now + window; an expired session is never revived."""
+        state = self.licenses.get(token)
+        if state is None:
+            return NOT_FOUND
+        now = self._observe_clock()
+        if self.tampered:
+            return self._refuse(state, Reason.CLOCK_TAMPERED)
+        refusal, product = self._check(state, product_codes, now)
+        if refusal is not None:
+            return refusal
+        out: list[Record] = []
+        session = self._live(state, auth_context, now, out)
+        if session is None:
+            await self._commit(out)
+            return self._refuse(state, Reason.NO_ACTIVE_SESSION)
+        session.expires_at = now + state.license.session_window_s
+        out.append(TouchSession(session.id, session.expires_at))
+        await self._commit(out)
+        return self._success(state, product, session)
+
+    async def deactivate(self, token: str, auth_context: str) -> Outcome:
+        """End the caller's session at once; Success (204) also when there was none."""
+        state = self.licenses.get(token)
+        if state is None:
+            return NOT_FOUND
+        now = self._observe_clock()
+        out: list[Record] = []
+        session = state.sessions.get(auth_context)
+        if session is not None:
+            reason = EndReason.EXPIRED if session.expires_at <= now else EndReason.DEACTIVATED
+            self._end(state, session, reason, now, out)
+        await self._commit(out)
+        return Outcome(status=AuthStatus.SUCCESS, license=state.license)
+
+    # -- housekeeping and admin ---------------------------------------------------------
+
+    async def expire_due(self) -> int:
+        """End every session whose window has passed (the sweep job); returns how many."""
+        now = self.clock.now()
+        out: list[Record] = []
+        due = [s for s in self.by_id.values() if s.expires_at <= now]
+        for session in due:
+            state = self.licenses.get(session.license)
+            if state is not None and state.sessions.get(session.auth_context) is session:
+                self._end(state, session, EndReason.EXPIRED, now, out)
+        await self._commit(out)
+        return len(due)
+
+    async def end_session(self, session_id: str) -> Session:
+        """End a session now at an admin's request (recorded in the audit log)."""
+        session = self.by_id.get(session_id)
+        state = self.licenses.get(session.license) if session is not None else None
+        if session is None or state is None:
+            raise NotFound(f"no live session with id {session_id!r}")
+        out: list[Record] = []
+        self._end(state, session, EndReason.ADMIN, self.clock.now(), out)
+        await self._commit(out)
+        return session
+
+    def live_sessions(self) -> list[Session]:
+        now = self.clock.now()
+        return [s for s in self.by_id.values() if s.expires_at > now]
+
+    async def _commit(self, out: list[Record]) -> None:
+        if out:
+            await self.store.commit(out)
+
+
+def _covered(lic: License, product_codes: Sequence[str] | None) -> str | None:
+    """The first of `product_codes` the license covers (its first code when none are given)."""
+    if not product_codes:
+        return lic.product_codes[0]
+    for code in product_codes:
+        if code in lic.product_codes:
+            return code
+    return None

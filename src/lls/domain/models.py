@@ -1,0 +1,185 @@
+"""Values the licensing rules work with: licenses from the pool, sessions, outcomes, reasons."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+SESSION_WINDOW_S = 600
+CLOCK_SKEW_S = 300  # sync-format §5: more than 5 minutes below the floor is a rollback
+
+
+class AuthStatus(enum.StrEnum):
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    LOCKED = "Locked"
+
+
+class Reason(enum.StrEnum):
+    """Machine-readable refusal reasons of api.md §2 and §4."""
+
+    LICENSE_NOT_FOUND = "LICENSE_NOT_FOUND"
+    PRODUCT_MISMATCH = "PRODUCT_MISMATCH"
+    LICENSE_EXPIRED = "LICENSE_EXPIRED"
+    LICENSE_NOT_YET_VALID = "LICENSE_NOT_YET_VALID"
+    LICENSE_SUSPENDED = "LICENSE_SUSPENDED"
+    LICENSE_REVOKED = "LICENSE_REVOKED"
+    LICENSE_LOCKED = "LICENSE_LOCKED"
+    SESSION_LIMIT_REACHED = "SESSION_LIMIT_REACHED"
+    NO_ACTIVE_SESSION = "NO_ACTIVE_SESSION"
+    NODE_LOCKED = "NODE_LOCKED"
+    ENVIRONMENT_OF_OTHER_ORG = "ENVIRONMENT_OF_OTHER_ORG"
+    CLOCK_TAMPERED = "CLOCK_TAMPERED"
+    POOL_EXPIRED = "POOL_EXPIRED"
+    FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
+    FEATURE_EXHAUSTED = "FEATURE_EXHAUSTED"
+    FEATURE_NOT_RETURNABLE = "FEATURE_NOT_RETURNABLE"
+
+
+MESSAGES: dict[Reason, str] = {
+    Reason.LICENSE_NOT_FOUND: "Invalid license token",
+    Reason.PRODUCT_MISMATCH: "Invalid product code",
+    Reason.LICENSE_EXPIRED: "License expired",
+    Reason.LICENSE_NOT_YET_VALID: "License is not valid yet",
+    Reason.LICENSE_SUSPENDED: "License suspended",
+    Reason.LICENSE_REVOKED: "License revoked",
+    Reason.LICENSE_LOCKED: "License locked after suspected misuse; ask your administrator",
+    Reason.SESSION_LIMIT_REACHED: "All seats of this license are in use",
+    Reason.NO_ACTIVE_SESSION: "No active session for this license on this device",
+    Reason.NODE_LOCKED: "License is bound to another device",
+    Reason.ENVIRONMENT_OF_OTHER_ORG: "This environment is bound to another organisation",
+    Reason.CLOCK_TAMPERED: "The server clock was turned back; ask your administrator",
+    Reason.POOL_EXPIRED: "The license pool of this server has expired; a resync is needed",
+    Reason.FEATURE_NOT_FOUND: "No such feature on this license",
+    Reason.FEATURE_EXHAUSTED: "Not enough units of this feature are left",
+    Reason.FEATURE_NOT_RETURNABLE: "Consumed units cannot be returned",
+}
+TRIAL_EXPIRED_MESSAGE = "Trial expired"
+
+
+class EndReason(enum.StrEnum):
+    """Why a session ended (the `reason` of a `session.ended` event)."""
+
+    DEACTIVATED = "deactivated"
+    EXPIRED = "expired"
+    ADMIN = "admin"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    code: str
+    type: str  # boolean | floating | consumption
+    count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Misuse:
+    max_auth_contexts: int
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class License:
+    """One license as the newest verified pool grants it."""
+
+    token: str
+    product_codes: tuple[str, ...]
+    type: str  # floating | node-locked | temporary
+    seats: int
+    status: str  # active | suspended | revoked
+    valid_from: float | None
+    valid_until: float | None
+    is_trial: bool
+    temporary_days: int | None
+    session_window_s: int
+    offline_lease_s: int
+    contact: Contact | None
+    company_name: str | None
+    org_id: str
+    misuse: Misuse | None
+    features: tuple[Feature, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A verified pool file: whole desired state of this instance (sync-format §2)."""
+
+    iss: str
+    aud: str
+    iat: int
+    exp: int
+    seq: int
+    ack_usage_seq: int
+    org_id: str
+    org_name: str
+    licenses: tuple[License, ...]
+
+
+@dataclass(slots=True)
+class Session:
+    """A live session: mutable in memory because extend moves its expiry."""
+
+    id: str
+    license: str
+    auth_context: str
+    started_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureView:
+    code: str
+    type: str
+    total: int | None
+    available: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The answer to validate/activate/extend/deactivate, before any rendering."""
+
+    status: AuthStatus
+    reason: Reason | None = None
+    message: str | None = None
+    license: License | None = None
+    product_code: str | None = None
+    session_expires_at: float | None = None
+    features: tuple[FeatureView, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status is AuthStatus.SUCCESS
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSummary:
+    """What an import changed, for the admin's answer and the audit log."""
+
+    seq: int
+    issued_at: float
+    expires_at: float
+    licenses: int
+    added: int
+    changed: int
+    removed: int
+    sessions_ended: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    at: float
+    type: str
+    license: str | None
+    auth_context: str | None
+    data: dict[str, object] = field(default_factory=dict)
+    prev_hash: str | None = None
+    hash: str | None = None

@@ -1,0 +1,47 @@
+"""What the rules need from the outside world, as Protocols (the store, the pool reader)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from lls.domain.models import AuditEvent, Pool, Session
+from lls.domain.records import Record
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPool:
+    seq: int
+    raw: str
+    ack_usage_seq: int
+    imported_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the rules keep in memory, as the database last committed it."""
+
+    pool: StoredPool | None
+    sessions: Sequence[Session]
+    meta: dict[str, str]
+    peaks: dict[str, int]
+
+
+class Store(Protocol):
+    """Durable state: a batch of records is committed before `commit` returns."""
+
+    async def commit(self, records: Sequence[Record]) -> None: ...
+
+    async def barrier(self) -> None:
+        """Return once every write queued so far is committed."""
+
+    async def snapshot(self) -> Snapshot: ...
+
+    async def audit(self, *, after: int, limit: int) -> list[AuditEvent]: ...
+
+
+class PoolReader(Protocol):
+    """Opens a sealed pool file: verifies envelope, signature and typ, then parses it."""
+
+    def read(self, raw: str) -> Pool: ...

@@ -1,0 +1,68 @@
+"""Write records: what a licensing decision asks the store to make durable, in order.
+
+The rules decide in memory and hand the store a list of these; the store
+applies a whole batch of them in one transaction (group commit) and only then
+is the answer sent. They say *what* changed, never *how* it is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class StartSession:
+    id: str
+    license: str
+    auth_context: str
+    started_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TouchSession:
+    id: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EndSession:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEvent:
+    """An audit event; the store gives it the next id and chains its hash."""
+
+    at: float
+    type: str
+    license: str | None = None
+    auth_context: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SavePool:
+    seq: int
+    iat: int
+    exp: int
+    org_id: str
+    ack_usage_seq: int
+    imported_at: float
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetMeta:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetPeak:
+    license: str
+    peak_sessions: int
+
+
+Record = StartSession | TouchSession | EndSession | AppendEvent | SavePool | SetMeta | SetPeak

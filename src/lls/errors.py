@@ -1,0 +1,100 @@
+"""The one exception tree of LLS; each class carries its HTTP status and a stable code.
+
+    LLSError                      500 INTERNAL_ERROR
+    ├── BadRequest                400 VALIDATION_ERROR   (+ field)
+    ├── Unauthorized              401 UNAUTHORIZED
+    ├── NotFound                  404 NOT_FOUND
+    ├── PayloadTooLarge           413 PAYLOAD_TOO_LARGE
+    ├── UnsupportedMediaType      415 UNSUPPORTED_MEDIA_TYPE
+    ├── Refused                   422 <reason>           (a file or request refused by a rule)
+    │   └── SealedFileError       422 <reason>           (envelope, signature, typ, size)
+    ├── TooManyRequests           429 TOO_MANY_REQUESTS  (+ retry_after_s)
+    ├── NotReady                  503 NOT_READY
+    └── StorageError              503 STORAGE_ERROR
+
+The domain raises these; the HTTP layer renders them in one place (the client
+API's `{"error", "code", "field"}` body, the admin API's problem+json), and the
+CLI prints `str(error)` and exits 1. Business refusals of the licensing API are
+not exceptions: they are `authStatus: Failed` results with a reason.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class LLSError(Exception):
+    """Base of every error LLS raises on purpose."""
+
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+
+
+class BadRequest(LLSError):
+    """Malformed input: wrong JSON, wrong type, missing or oversized field."""
+
+    status = 400
+    default_code = "VALIDATION_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+
+
+class Unauthorized(LLSError):
+    status = 401
+    default_code = "UNAUTHORIZED"
+
+
+class NotFound(LLSError):
+    status = 404
+    default_code = "NOT_FOUND"
+
+
+class PayloadTooLarge(LLSError):
+    status = 413
+    default_code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(LLSError):
+    status = 415
+    default_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class Refused(LLSError):
+    """A well-formed request or file that a rule refuses; `code` names the rule."""
+
+    status = 422
+    default_code = "REFUSED"
+
+
+class SealedFileError(Refused):
+    """A sealed file that cannot be opened: size, envelope, algorithm, signature or typ."""
+
+    default_code = "BAD_ENVELOPE"
+
+
+class TooManyRequests(LLSError):
+    status = 429
+    default_code = "TOO_MANY_REQUESTS"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class NotReady(LLSError):
+    status = 503
+    default_code = "NOT_READY"
+
+
+class StorageError(LLSError):
+    """The database refused a write; nothing was acknowledged."""
+
+    status = 503
+    default_code = "STORAGE_ERROR"

@@ -1,0 +1,187 @@
+"""Handlers of the admin API (api.md §6); the bearer check is in the middleware."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from lls import __version__
+from lls.clock import rfc3339
+from lls.domain.models import Session
+from lls.domain.state import LicenseState
+from lls.errors import BadRequest, NotFound
+from lls.http.body import read_limited
+from lls.http.keys import INSTANCE, LICENSING
+from lls.http.schemas import encode
+
+POOL_BODY_LIMIT = 64 * 1024 * 1024 + 64 * 1024  # sync-format §1: files up to 64 MiB (+ comments)
+AUDIT_MAX_LIMIT = 1000
+
+
+def _json(doc: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=encode(doc), status=status, headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+
+
+def _ts(value: float | None) -> str | None:
+    return rfc3339(value) if value is not None else None
+
+
+def session_doc(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "licenseToken": session.license,
+        "authContext": session.auth_context,
+        "startedAt": rfc3339(session.started_at),
+        "expiresAt": rfc3339(session.expires_at),
+    }
+
+
+def license_doc(state: LicenseState, now: float, *, detail: bool = False) -> dict[str, Any]:
+    lic = state.license
+    live = [s for s in state.sessions.values() if s.expires_at > now]
+    doc: dict[str, Any] = {
+        "token": lic.token,
+        "productCodes": list(lic.product_codes),
+        "type": lic.type,
+        "status": lic.status,
+        "seats": lic.seats,
+        "liveSessions": len(live),
+        "peakSessions": state.peak_sessions,
+        "validFrom": _ts(lic.valid_from),
+        "validUntil": _ts(lic.valid_until),
+        "isTrial": lic.is_trial,
+        "orgId": lic.org_id,
+        "companyName": lic.company_name,
+        "features": [
+            {"code": f.code, "type": f.type, "total": f.total, "available": f.available}
+            for f in state.features_view
+        ],
+    }
+    if detail:
+        doc["sessions"] = [session_doc(s) for s in live]
+    return doc
+
+
+async def status(request: web.Request) -> web.Response:
+    licensing = request.app[LICENSING]
+    info = request.app[INSTANCE]
+    pool = licensing.pool
+    now = licensing.clock.now()
+    return _json(
+        {
+            "instanceId": info.instance_id,
+            "version": __version__,
+            "org": {"id": pool.org_id, "name": pool.org_name} if pool else None,
+            "pool": {
+                "seq": pool.seq,
+                "issuedAt": rfc3339(pool.iat),
+                "expiresAt": rfc3339(pool.exp),
+                "importedAt": _ts(licensing.pool_imported_at),
+                "ackUsageSeq": pool.ack_usage_seq,
+            }
+            if pool
+            else None,
+            "clock": {"tampered": licensing.tampered, "floor": rfc3339(licensing.floor)},
+            "licenses": len(licensing.licenses),
+            "liveSessions": sum(1 for s in licensing.by_id.values() if s.expires_at > now),
+        }
+    )
+
+
+async def import_pool(request: web.Request) -> web.Response:
+    raw = (await read_limited(request, POOL_BODY_LIMIT)).decode("utf-8", errors="replace")
+    summary = await request.app[LICENSING].import_pool(raw)
+    return _json(
+        {
+            "seq": summary.seq,
+            "issuedAt": rfc3339(summary.issued_at),
+            "expiresAt": rfc3339(summary.expires_at),
+            "licenses": summary.licenses,
+            "added": summary.added,
+            "changed": summary.changed,
+            "removed": summary.removed,
+            "sessionsEnded": summary.sessions_ended,
+        }
+    )
+
+
+async def licenses(request: web.Request) -> web.Response:
+    licensing = request.app[LICENSING]
+    now = licensing.clock.now()
+    return _json({"licenses": [license_doc(s, now) for s in licensing.licenses.values()]})
+
+
+async def license_detail(request: web.Request) -> web.Response:
+    licensing = request.app[LICENSING]
+    token = request.match_info["token"]
+    state = licensing.licenses.get(token)
+    if state is None:
+        raise NotFound("no such license on this server")
+    return _json(license_doc(state, licensing.clock.now(), detail=True))
+
+
+async def sessions(request: web.Request) -> web.Response:
+    licensing = request.app[LICENSING]
+    want_license = request.query.get("license")
+    want_context = request.query.get("authContext")
+    found = [
+        session_doc(s)
+        for s in licensing.live_sessions()
+        if (want_license is None or s.license == want_license)
+        and (want_context is None or s.auth_context == want_context)
+    ]
+    return _json({"sessions": found})
+
+
+async def end_session(request: web.Request) -> web.Response:
+    await request.app[LICENSING].end_session(request.match_info["id"])
+    return web.Response(status=204)
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number", field=name) from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}", field=name)
+    return value
+
+
+async def audit(request: web.Request) -> web.Response:
+    after = _int_query(request, "after", 0, 0, 2**62)
+    limit = _int_query(request, "limit", 100, 1, AUDIT_MAX_LIMIT)
+    events = await request.app[LICENSING].store.audit(after=after, limit=limit)
+    return _json(
+        {
+            "events": [
+                {
+                    "id": e.id,
+                    "at": rfc3339(e.at),
+                    "type": e.type,
+                    "license": e.license,
+                    "authContext": e.auth_context,
+                    "data": e.data,
+                    "prevHash": e.prev_hash,
+                    "hash": e.hash,
+                }
+                for e in events
+            ]
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/v1/status", status)
+    app.router.add_post("/admin/v1/pool", import_pool)
+    app.router.add_get("/admin/v1/licenses", licenses)
+    app.router.add_get("/admin/v1/licenses/{token}", license_detail)
+    app.router.add_get("/admin/v1/sessions", sessions)
+    app.router.add_delete("/admin/v1/sessions/{id}", end_session)
+    app.router.add_get("/admin/v1/audit", audit)

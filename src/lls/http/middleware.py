@@ -1,0 +1,72 @@
+"""The one place errors become responses, and the admin API's bearer-token check."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from lls.errors import BadRequest, LLSError, TooManyRequests, Unauthorized
+from lls.http.keys import ADMIN_TOKEN
+from lls.http.schemas import ErrorBody, encode
+
+log = logging.getLogger(__name__)
+
+ADMIN_PREFIX = "/admin/"
+PROBLEM_TYPE = "application/problem+json"
+
+
+def _client_error(error: LLSError) -> web.Response:
+    field = error.field if isinstance(error, BadRequest) else None
+    body = encode(ErrorBody(error=error.message, code=error.code, field=field))
+    response = web.Response(
+        body=body, status=error.status, headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    if isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
+
+
+def _problem(error: LLSError) -> web.Response:
+    """RFC 9457 problem details for the admin API."""
+    doc: dict[str, object] = {
+        "type": "about:blank",
+        "title": error.code.replace("_", " ").capitalize(),
+        "status": error.status,
+        "detail": error.message,
+        "code": error.code,
+    }
+    if isinstance(error, BadRequest) and error.field:
+        doc["field"] = error.field
+    response = web.Response(body=encode(doc), status=error.status, content_type=PROBLEM_TYPE)
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="lls-admin"'
+    return response
+
+
+def check_admin(request: web.Request) -> None:
+    """Require `Authorization: Bearer <admin token>`, compared in constant time."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = request.app[ADMIN_TOKEN]
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        raise Unauthorized("a valid admin token is required (Authorization: Bearer …)")
+
+
+@web.middleware
+async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    admin = request.path.startswith(ADMIN_PREFIX)
+    try:
+        if admin:
+            check_admin(request)
+        return await handler(request)
+    except LLSError as error:
+        return _problem(error) if admin else _client_error(error)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        error = LLSError("internal error; see the server log")
+        return _problem(error) if admin else _client_error(error)

@@ -1,0 +1,148 @@
+"""Request and response shapes of the client API (api.md §1–§4), and their strict decoding."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from lls.clock import rfc3339
+from lls.domain.models import Outcome
+from lls.errors import BadRequest
+
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+AuthContext = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+ProductCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+ProductCodes = Annotated[list[ProductCode], msgspec.Meta(min_length=1, max_length=32)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+
+class ValidateRequest(msgspec.Struct):
+    licenseToken: Token
+    productCodes: ProductCodes | None = None
+    authContext: AuthContext | None = None
+
+
+class SessionRequest(msgspec.Struct):
+    """activate and extend: every field required."""
+
+    licenseToken: Token
+    productCodes: ProductCodes
+    authContext: AuthContext
+
+
+class DeactivateRequest(msgspec.Struct):
+    licenseToken: Token
+    authContext: AuthContext
+
+
+class FeatureRequest(msgspec.Struct):
+    licenseToken: Token
+    authContext: AuthContext
+    featureCode: ProductCode
+    quantity: Quantity = 1
+
+
+class ContactOut(msgspec.Struct):
+    firstName: str | None
+    lastName: str | None
+    email: str | None
+
+
+class FeatureOut(msgspec.Struct):
+    code: str
+    type: str
+    total: int | None
+    available: int | None
+
+
+class ValidationResponse(msgspec.Struct):
+    """The online API's five fields first, in its order; then the (LLS) additions."""
+
+    authStatus: str
+    isTrial: bool
+    contact: ContactOut | None
+    productCode: str | None
+    companyName: str | None
+    reason: str | None
+    message: str | None
+    sessionExpiresAt: str | None
+    licenseExpiresAt: str | None
+    features: list[FeatureOut]
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    """The online API's error shape plus a code (and the field when one is to blame)."""
+
+    error: str
+    code: str
+    field: str | None = None
+
+
+T = TypeVar("T")
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_encoder = msgspec.json.Encoder()
+_PATH = re.compile(r" - at `\$\.?([A-Za-z_]*)[^`]*`$")
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`")
+
+
+def _human(name: str) -> str:
+    """`licenseToken` → `license token`, as the online API words its messages."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+
+
+def decode(body: bytes, schema: type[T]) -> T:
+    """Decode a request body strictly; every failure is a 400 naming the field at fault."""
+    decoder = _decoders.get(schema)
+    if decoder is None:
+        decoder = _decoders[schema] = msgspec.json.Decoder(schema)
+    try:
+        result: T = decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(str(exc)) from None
+    except msgspec.DecodeError:
+        raise BadRequest("the request body is not valid JSON.", code="INVALID_JSON") from None
+    return result
+
+
+def _validation_error(text: str) -> BadRequest:
+    missing = _MISSING.match(text)
+    if missing:
+        name = missing.group(1)
+        return BadRequest(f"{_human(name)} field is required.", field=name)
+    match = _PATH.search(text)
+    name = match.group(1) if match else ""
+    detail = text[: match.start()] if match else text
+    if not name:
+        return BadRequest(f"the request body is invalid: {detail}.")
+    if detail.endswith("got `null`"):
+        return BadRequest(f"{_human(name)} field is required.", field=name)
+    return BadRequest(f"{_human(name)} field is invalid: {detail}.", field=name)
+
+
+def encode(value: Any) -> bytes:
+    return _encoder.encode(value)
+
+
+def _ts(value: float | None) -> str | None:
+    return rfc3339(value) if value is not None else None
+
+
+def validation_response(outcome: Outcome) -> ValidationResponse:
+    lic = outcome.license
+    contact = lic.contact if lic is not None else None
+    return ValidationResponse(
+        authStatus=outcome.status.value,
+        isTrial=lic.is_trial if lic is not None else False,
+        contact=ContactOut(contact.first_name, contact.last_name, contact.email)
+        if contact is not None
+        else None,
+        productCode=outcome.product_code,
+        companyName=lic.company_name if lic is not None else None,
+        reason=outcome.reason.value if outcome.reason is not None else None,
+        message=outcome.message,
+        sessionExpiresAt=_ts(outcome.session_expires_at),
+        licenseExpiresAt=_ts(lic.valid_until) if lic is not None else None,
+        features=[FeatureOut(f.code, f.type, f.total, f.available) for f in outcome.features],
+    )

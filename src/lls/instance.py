@@ -1,0 +1,104 @@
+"""The data directory of one LLS instance: its id, keys, pinned vendor keys and admin token."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lls.errors import LLSError, Refused
+from lls.sealed import KeyPair, PublicKeys, load_private_jwks, write_atomic, write_private_jwks
+
+INSTANCE_FILE = "instance.json"
+KEY_FILE = "instance.key"
+VENDOR_FILE = "vendor.jwks"
+TOKEN_FILE = "admin.token"
+SERVER_FILE = "server.json"
+DB_FILE = "lls.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """Everything that identifies this instance and whom it trusts."""
+
+    data_dir: Path
+    instance_id: str
+    keys: KeyPair
+    vendor_id: str
+    vendor_keys: PublicKeys
+    admin_token: str
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_FILE
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Create a file readable by its owner only, from the first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def read_vendor_keys(path: Path) -> tuple[str, PublicKeys, dict[str, Any]]:
+    """Read a vendor's public key file: `{"vendorId", "keys": [Ed25519, X25519]}`."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise Refused(f"cannot read vendor key file {path}: {exc.strerror}", code="BAD_KEYS") from None
+    except json.JSONDecodeError:
+        raise Refused(f"vendor key file {path} is not JSON", code="BAD_KEYS") from None
+    vendor_id = doc.get("vendorId") if isinstance(doc, dict) else None
+    if not isinstance(vendor_id, str) or not vendor_id:
+        raise Refused(f"vendor key file {path} has no vendorId", code="BAD_KEYS")
+    return vendor_id, PublicKeys.from_jwks(doc), doc
+
+
+def init_instance(data_dir: Path, vendor_keys_file: Path) -> Instance:
+    """Create a new instance in `data_dir`: id, key pair, admin token, pinned vendor keys."""
+    if (data_dir / INSTANCE_FILE).exists():
+        raise Refused(
+            f"{data_dir} already holds an instance; refusing to overwrite it", code="ALREADY_INITIALISED"
+        )
+    vendor_id, vendor_keys, _ = read_vendor_keys(vendor_keys_file)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    instance_id = f"lls-{uuid.uuid4()}"
+    keys = KeyPair.generate()
+    write_private_jwks(data_dir / KEY_FILE, keys)
+    token = secrets.token_urlsafe(32)
+    _write_secret(data_dir / TOKEN_FILE, token + "\n")
+    pinned = {"vendorId": vendor_id, "keys": vendor_keys.to_jwks()["keys"]}
+    write_atomic(data_dir / VENDOR_FILE, json.dumps(pinned, indent=2).encode())
+    info = {"instanceId": instance_id, "keys": keys.public().to_jwks()}
+    write_atomic(data_dir / INSTANCE_FILE, json.dumps(info, indent=2).encode())
+    return load_instance(data_dir)
+
+
+def load_instance(data_dir: Path) -> Instance:
+    """Load the instance in `data_dir`, with a plain-words error if it is missing or broken."""
+    info_path = data_dir / INSTANCE_FILE
+    if not info_path.exists():
+        raise LLSError(
+            f"no LLS instance in {data_dir}; create one with"
+            f" `lls init --data-dir {data_dir} --vendor-keys VENDOR.jwks`",
+            code="NOT_INITIALISED",
+        )
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    keys = load_private_jwks(data_dir / KEY_FILE)
+    vendor_id, vendor_keys, _ = read_vendor_keys(data_dir / VENDOR_FILE)
+    try:
+        token = (data_dir / TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise LLSError(f"cannot read the admin token: {exc.strerror}") from None
+    return Instance(
+        data_dir=data_dir,
+        instance_id=str(info["instanceId"]),
+        keys=keys,
+        vendor_id=vendor_id,
+        vendor_keys=vendor_keys,
+        admin_token=token,
+    )

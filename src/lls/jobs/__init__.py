@@ -1,0 +1,1 @@
+"""Background work on APScheduler's asyncio scheduler: each job a thin call into the domain."""

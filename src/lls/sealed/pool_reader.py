@@ -1,0 +1,87 @@
+"""Reads a sealed pool file into the domain's `Pool`: verify first, then parse, then convert."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lls.clock import parse_rfc3339
+from lls.domain.models import Contact, Feature, License, Misuse, Pool
+from lls.errors import SealedFileError
+from lls.sealed.envelope import decode_payload, open_sealed
+from lls.sealed.files import read_sealed_text
+from lls.sealed.keys import KeyPair, PublicKeys
+from lls.sealed.payloads import TYP_POOL, LicenseGrant, PoolPayload
+
+
+class SealedPoolReader:
+    """Implements the domain's `PoolReader` port with this instance's keys and the pinned vendor's."""
+
+    def __init__(self, recipient: KeyPair, trusted: Sequence[PublicKeys]) -> None:
+        self._recipient = recipient
+        self._trusted = tuple(trusted)
+
+    def read(self, raw: str) -> Pool:
+        token = read_sealed_text(raw)
+        payload = open_sealed(token, typ=TYP_POOL, recipient=self._recipient, trusted=self._trusted)
+        doc = decode_payload(payload, PoolPayload)
+        return to_pool(doc)
+
+
+def _time(value: str | None, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        raise SealedFileError(
+            f"{where} is not an RFC 3339 time: {value!r}", code="BAD_PAYLOAD"
+        ) from None
+
+
+def to_license(grant: LicenseGrant, default_org: str) -> License:
+    features: list[Feature] = []
+    for f in grant.features:
+        if f.type != "boolean" and f.count is None:
+            raise SealedFileError(
+                f"feature {f.code} of license {grant.token} has no count", code="BAD_PAYLOAD"
+            )
+        features.append(Feature(code=f.code, type=f.type, count=f.count))
+    if grant.type == "temporary" and grant.temporaryDays is None:
+        raise SealedFileError(
+            f"temporary license {grant.token} has no temporaryDays", code="BAD_PAYLOAD"
+        )
+    contact = grant.contact
+    return License(
+        token=grant.token,
+        product_codes=tuple(grant.productCodes),
+        type=grant.type,
+        seats=grant.seats,
+        status=grant.status,
+        valid_from=_time(grant.validFrom, f"validFrom of {grant.token}"),
+        valid_until=_time(grant.validUntil, f"validUntil of {grant.token}"),
+        is_trial=grant.isTrial,
+        temporary_days=grant.temporaryDays,
+        session_window_s=grant.sessionWindowSeconds,
+        offline_lease_s=grant.offlineLeaseSeconds,
+        contact=Contact(contact.firstName, contact.lastName, contact.email) if contact else None,
+        company_name=grant.companyName,
+        org_id=grant.orgId or default_org,
+        misuse=Misuse(grant.misuse.maxAuthContexts, grant.misuse.windowSeconds)
+        if grant.misuse
+        else None,
+        features=tuple(features),
+    )
+
+
+def to_pool(doc: PoolPayload) -> Pool:
+    return Pool(
+        iss=doc.iss,
+        aud=doc.aud,
+        iat=doc.iat,
+        exp=doc.exp,
+        seq=doc.seq,
+        ack_usage_seq=doc.ackUsageSeq,
+        org_id=doc.org.id,
+        org_name=doc.org.name,
+        licenses=tuple(to_license(g, doc.org.id) for g in doc.licenses),
+    )

@@ -1,0 +1,230 @@
+"""The SQLite store: applies write records (all SQL lives here) and loads the state back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from lls.domain.audit import GENESIS_HASH, chain_hash
+from lls.domain.models import AuditEvent, Session
+from lls.domain.ports import Snapshot, StoredPool
+from lls.domain.records import (
+    AppendEvent,
+    EndSession,
+    Record,
+    SavePool,
+    SetMeta,
+    SetPeak,
+    StartSession,
+    TouchSession,
+)
+from lls.store.connection import PRAGMAS, connect, migrate
+from lls.store.writer import GroupCommitWriter
+
+
+class SqliteStore:
+    """Durable state in one SQLite file: writes through the group-commit writer, reads via aiosqlite."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: GroupCommitWriter | None = None
+        self._reader: aiosqlite.Connection | None = None
+        # The head of the audit chain; owned by the writer thread once started.
+        self._last_id = 0
+        self._last_hash = GENESIS_HASH
+        self._saved_head = (0, GENESIS_HASH)
+
+    async def open(self) -> None:
+        """Create or migrate the file, then start the writer and open a reader."""
+        conn = await asyncio.to_thread(self._open_writer_connection)
+        self._writer = GroupCommitWriter(
+            conn, self._apply, on_begin=self._remember_head, on_rollback=self._restore_head
+        )
+        self._writer.start()
+        self._reader = await aiosqlite.connect(self.path)
+        for name, value in PRAGMAS:
+            await self._reader.execute(f"PRAGMA {name}={value}")
+
+    def _open_writer_connection(self) -> sqlite3.Connection:
+        conn = connect(self.path)
+        migrate(conn)
+        row = conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        if row is not None:
+            self._last_id, self._last_hash = int(row[0]), str(row[1])
+        return conn
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        """Make `records` durable (one group-committed transaction with others queued)."""
+        assert self._writer is not None, "store is not open"
+        await self._writer.submit(records)
+
+    async def barrier(self) -> None:
+        """Wait for writes already queued, so a read never reports uncommitted state."""
+        if self._writer is not None:
+            await self._writer.barrier()
+
+    async def drain(self) -> None:
+        if self._writer is not None:
+            await self._writer.drain()
+
+    # -- the writer thread ------------------------------------------------------------
+
+    def _remember_head(self) -> None:
+        self._saved_head = (self._last_id, self._last_hash)
+
+    def _restore_head(self) -> None:
+        self._last_id, self._last_hash = self._saved_head
+
+    def _apply(self, conn: sqlite3.Connection, records: Sequence[Record]) -> None:
+        for record in records:
+            match record:
+                case TouchSession(id=sid, expires_at=expires_at):
+                    conn.execute(
+                        "UPDATE sessions SET expires_at = ?, extends = extends + 1 WHERE id = ?",
+                        (expires_at, sid),
+                    )
+                case StartSession():
+                    conn.execute(
+                        "INSERT INTO sessions (id, license, auth_context, started_at, expires_at)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (
+                            record.id,
+                            record.license,
+                            record.auth_context,
+                            record.started_at,
+                            record.expires_at,
+                        ),
+                    )
+                case EndSession(id=sid):
+                    conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+                case AppendEvent():
+                    self._append_event(conn, record)
+                case SavePool():
+                    conn.execute(
+                        "INSERT INTO pools (seq, iat, exp, org_id, ack_usage_seq, imported_at, raw)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            record.seq,
+                            record.iat,
+                            record.exp,
+                            record.org_id,
+                            record.ack_usage_seq,
+                            record.imported_at,
+                            record.raw,
+                        ),
+                    )
+                    conn.execute("UPDATE pools SET raw = '' WHERE seq < ?", (record.seq,))
+                case SetMeta(key=key, value=value):
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
+                case SetPeak(license=license_token, peak_sessions=peak):
+                    conn.execute(
+                        "INSERT INTO license_stats (license, peak_sessions) VALUES (?, ?)"
+                        " ON CONFLICT (license) DO UPDATE SET peak_sessions ="
+                        " max(peak_sessions, excluded.peak_sessions)",
+                        (license_token, peak),
+                    )
+
+    def _append_event(self, conn: sqlite3.Connection, event: AppendEvent) -> None:
+        event_id = self._last_id + 1
+        digest = chain_hash(
+            prev_hash=self._last_hash,
+            event_id=event_id,
+            at=event.at,
+            type=event.type,
+            license=event.license,
+            auth_context=event.auth_context,
+            data=event.data,
+        )
+        conn.execute(
+            "INSERT INTO events (id, at, type, license, auth_context, data, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event_id,
+                event.at,
+                event.type,
+                event.license,
+                event.auth_context,
+                json.dumps(event.data, separators=(",", ":")),
+                self._last_hash,
+                digest,
+            ),
+        )
+        self._last_id, self._last_hash = event_id, digest
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _db(self) -> aiosqlite.Connection:
+        assert self._reader is not None, "store is not open"
+        return self._reader
+
+    async def snapshot(self) -> Snapshot:
+        """Load what the rules keep in memory: newest pool, live sessions, meta, peaks."""
+        await self.barrier()
+        db = self._db()
+        pool: StoredPool | None = None
+        async with db.execute(
+            "SELECT seq, raw, ack_usage_seq, imported_at FROM pools ORDER BY seq DESC LIMIT 1"
+        ) as cur:
+            row = await cur.fetchone()
+            if row is not None:
+                pool = StoredPool(
+                    seq=int(row[0]), raw=str(row[1]), ack_usage_seq=int(row[2]),
+                    imported_at=float(row[3]),
+                )
+        async with db.execute(
+            "SELECT id, license, auth_context, started_at, expires_at FROM sessions"
+        ) as cur:
+            sessions = [
+                Session(
+                    id=str(r[0]), license=str(r[1]), auth_context=str(r[2]),
+                    started_at=float(r[3]), expires_at=float(r[4]),
+                )
+                for r in await cur.fetchall()
+            ]
+        async with db.execute("SELECT key, value FROM meta") as cur:
+            meta = {str(r[0]): str(r[1]) for r in await cur.fetchall()}
+        async with db.execute("SELECT license, peak_sessions FROM license_stats") as cur:
+            peaks = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+        return Snapshot(pool=pool, sessions=sessions, meta=meta, peaks=peaks)
+
+    async def audit(self, *, after: int, limit: int) -> list[AuditEvent]:
+        """Audit events with id > `after`, oldest first."""
+        await self.barrier()
+        async with self._db().execute(
+            "SELECT id, at, type, license, auth_context, data, prev_hash, hash FROM events"
+            " WHERE id > ? ORDER BY id LIMIT ?",
+            (after, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_event(r) for r in rows]
+
+
+def _event(row: Any) -> AuditEvent:
+    return AuditEvent(
+        id=int(row[0]),
+        at=float(row[1]),
+        type=str(row[2]),
+        license=row[3],
+        auth_context=row[4],
+        data=json.loads(row[5]),
+        prev_hash=row[6],
+        hash=row[7],
+    )

@@ -1,0 +1,114 @@
+"""Shared fixtures: a real vendor key pair, a real instance data directory, a real server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Awaitable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from lls.app import build_app
+from lls.clock import FakeClock
+from lls.config import Config
+from lls.domain.service import Licensing
+from lls.http.keys import LICENSING
+from lls.instance import Instance, init_instance
+from lls.sealed import KeyPair
+from tests.pools import PRODUCT, TestVendor, grant, make_pool
+
+
+@pytest.fixture(scope="session")
+def vendor() -> TestVendor:
+    return TestVendor(keys=KeyPair.generate())
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def instance(tmp_path: Path, data_dir: Path, vendor: TestVendor) -> Instance:
+    return init_instance(data_dir, vendor.write_jwks(tmp_path / "vendor.jwks"))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=float(int(time.time())))
+
+
+DEFAULT_LICENSES = [
+    grant("LIC-ONE", seats=1),
+    grant("LIC-THREE", seats=3),
+    grant("LIC-TRIAL", isTrial=True, validUntil="2099-01-01T00:00:00Z"),
+]
+
+
+@dataclass
+class Server:
+    """A real LLS app on a real port with its real SQLite file, plus test conveniences."""
+
+    client: TestClient[Any, Any]
+    instance: Instance
+    clock: FakeClock
+    vendor: TestVendor
+    seq: int = 1
+
+    @property
+    def licensing(self) -> Licensing:
+        return self.client.server.app[LICENSING]
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.instance.admin_token}"}
+
+    async def call(self, endpoint: str, **body: Any) -> tuple[int, Any]:
+        resp = await self.client.post(f"/licensing/{endpoint}", json=body)
+        data = await resp.json() if resp.status != 204 else None
+        return resp.status, data
+
+    async def activate(self, token: str, ctx: str, products: list[str] | None = None) -> Any:
+        status, data = await self.call(
+            "activate", licenseToken=token, productCodes=products or [PRODUCT], authContext=ctx
+        )
+        assert status == 200, data
+        return data
+
+    async def import_pool(self, licenses: list[dict[str, Any]], **kw: Any) -> tuple[int, Any]:
+        self.seq = kw.pop("seq", self.seq + 1)
+        raw = make_pool(self.vendor, self.instance, licenses, seq=self.seq, **kw)
+        resp = await self.client.post("/admin/v1/pool", data=raw, headers=self.admin_headers)
+        return resp.status, await resp.json()
+
+
+ServerFactory = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+async def make_server(
+    aiohttp_client: Any, instance: Instance, clock: FakeClock, vendor: TestVendor
+) -> AsyncIterator[ServerFactory]:
+    async def factory(licenses: list[dict[str, Any]] | None = None, **config: Any) -> Server:
+        app = build_app(
+            Config(data_dir=instance.data_dir, **config),
+            instance=instance,
+            clock=clock,
+            run_jobs=False,
+        )
+        client = await aiohttp_client(app)
+        server = Server(client=client, instance=instance, clock=clock, vendor=vendor, seq=0)
+        if licenses is not None:
+            status, body = await server.import_pool(licenses, iat=clock.now())
+            assert status == 200, body
+        return server
+
+    yield factory
+
+
+@pytest.fixture
+async def server(make_server: ServerFactory) -> Server:
+    return await make_server(DEFAULT_LICENSES)
