@@ -1,0 +1,22 @@
+"""The vendor's central-side reference tooling: register instances, issue pools, read usage."""
+
+from __future__ import annotations
+
+from lls.vendor.cli import add_vendor_parser
+from lls.vendor.grants import Grants, load_grants_file, parse_grants
+from lls.vendor.state import InstanceRecord, VendorState
+from lls.vendor.usage import USAGE_CHECKS, UsageSummary
+from lls.vendor.workspace import DEFAULT_VENDOR_ID, VendorWorkspace
+
+__all__ = [
+    "DEFAULT_VENDOR_ID",
+    "USAGE_CHECKS",
+    "Grants",
+    "InstanceRecord",
+    "UsageSummary",
+    "VendorState",
+    "VendorWorkspace",
+    "add_vendor_parser",
+    "load_grants_file",
+    "parse_grants",
+]
