@@ -19,7 +19,11 @@ class AdminClient:
     token: str
 
     def call(
-        self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str = "application/json",
     ) -> tuple[int, Any]:
         """Send one admin request; a problem+json answer becomes a Refused with its code."""
         request = urllib.request.Request(  # noqa: S310 - the URL is ours (server.json or --url)
@@ -39,7 +43,8 @@ class AdminClient:
             except ValueError:
                 problem = {"detail": raw.decode(errors="replace"), "code": "HTTP_ERROR"}
             raise Refused(
-                str(problem.get("detail") or exc.reason), code=str(problem.get("code", "HTTP_ERROR"))
+                str(problem.get("detail") or exc.reason),
+                code=str(problem.get("code", "HTTP_ERROR")),
             ) from None
         except urllib.error.URLError as exc:
             raise LLSError(f"cannot reach the server at {self.url}: {exc.reason}") from None

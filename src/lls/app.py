@@ -38,6 +38,25 @@ def build_licensing(instance: Instance, clock: Clock) -> tuple[Licensing, Sqlite
     return licensing, store
 
 
+async def import_pool_offline(config: Config, raw: str) -> dict[str, int]:
+    """Import a pool into the data directory while no server runs (same rules, same code)."""
+    licensing, store = build_licensing(load_instance(config.data_dir), SystemClock())
+    await store.open()
+    try:
+        await licensing.load()
+        summary = await licensing.import_pool(raw)
+    finally:
+        await store.close()
+    return {
+        "seq": summary.seq,
+        "licenses": summary.licenses,
+        "added": summary.added,
+        "changed": summary.changed,
+        "removed": summary.removed,
+        "sessionsEnded": summary.sessions_ended,
+    }
+
+
 def build_app(
     config: Config,
     *,
@@ -93,9 +112,7 @@ def _write_server_file(data_dir: Path, url: str) -> Path:
 
 async def _serve(config: Config, ready: asyncio.Event | None = None) -> None:
     app = build_app(config)
-    runner = web.AppRunner(
-        app, access_log=log if config.access_log else None, handle_signals=False
-    )
+    runner = web.AppRunner(app, access_log=log if config.access_log else None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, backlog=1024, reuse_address=True)
     await site.start()
@@ -121,8 +138,7 @@ def serve(config: Config) -> None:
     """Run the daemon until SIGINT/SIGTERM, on uvloop when it is installed."""
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        runner = asyncio.run
-    runner(_serve(config))
+        asyncio.run(_serve(config))
+    else:
+        uvloop.run(_serve(config))

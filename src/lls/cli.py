@@ -7,22 +7,18 @@ import asyncio
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from lls import __version__
 from lls.admin_client import find_server
-from lls.clock import SystemClock
+from lls.clock import rfc3339
 from lls.config import Config, load_config
 from lls.errors import LLSError
 from lls.instance import init_instance, load_instance
-from lls.machine import fingerprint, hostname
-from lls.sealed import read_sealed_file, seal, write_sealed_file
-from lls.sealed.payloads import TYP_REGISTRATION, Jwks, RegistrationPayload
+from lls.registration import build_registration
+from lls.sealed import read_sealed_file, write_sealed_file
 from lls.views import print_table
 
 Command = Callable[[argparse.Namespace], int]
@@ -60,46 +56,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_registration(args: argparse.Namespace) -> int:
     config = _config(args)
     instance = load_instance(config.data_dir)
-    payload = RegistrationPayload(
-        iss=instance.instance_id,
-        aud=instance.vendor_id,
-        iat=int(time.time()),
-        keys=Jwks(keys=instance.keys.public().to_jwks()["keys"]),
-        hostname=hostname(),
-        fingerprint=fingerprint(),
-        version=__version__,
-    )
-    token = seal(
-        msgspec.json.encode(payload),
-        typ=TYP_REGISTRATION,
-        signer=instance.keys,
-        recipient=instance.vendor_keys,
-    )
+    token, iat = build_registration(instance)
     write_sealed_file(
         Path(args.out),
         token,
-        {"kind": "lls registration", "instance": instance.instance_id, "issued at": str(payload.iat)},
+        {"kind": "lls registration", "instance": instance.instance_id, "issued at": rfc3339(iat)},
     )
     print(f"wrote {args.out} for {instance.vendor_id}; give it to the vendor")
     return 0
 
 
-async def _import_offline(config: Config, raw: str) -> dict[str, Any]:
-    from lls.app import build_licensing
-
-    licensing, store = build_licensing(load_instance(config.data_dir), SystemClock())
-    await store.open()
-    try:
-        await licensing.load()
-        summary = await licensing.import_pool(raw)
-    finally:
-        await store.close()
-    return {"seq": summary.seq, "licenses": summary.licenses, "added": summary.added,
-            "changed": summary.changed, "removed": summary.removed,
-            "sessionsEnded": summary.sessions_ended}
-
-
 def cmd_pool_import(args: argparse.Namespace) -> int:
+    from lls.app import import_pool_offline
+
     config = _config(args)
     raw = read_sealed_file(Path(args.file))
     server = find_server(config.data_dir, args.url)
@@ -107,7 +76,7 @@ def cmd_pool_import(args: argparse.Namespace) -> int:
         _, summary = server.call("POST", "/admin/v1/pool", raw.encode(), "application/jose")
         where = f"the running server at {server.url}"
     else:
-        summary = asyncio.run(_import_offline(config, raw))
+        summary = asyncio.run(import_pool_offline(config, raw))
         where = f"the data directory {config.data_dir}"
     print(
         f"imported pool seq {summary['seq']} into {where}: {summary['licenses']} licenses"
@@ -166,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", help="create instance keys, admin token, database")
     _common(p)
-    p.add_argument("--vendor-keys", required=True, help="the vendor's public key file (vendor.jwks)")
+    p.add_argument(
+        "--vendor-keys", required=True, help="the vendor's public key file (vendor.jwks)"
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("serve", help="run the license server")
@@ -175,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="listen port (default 8080)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("demo", help="throwaway vendor + instance + demo pool, serve, print curl lines")
+    p = sub.add_parser(
+        "demo", help="throwaway vendor + instance + demo pool, serve, print curl lines"
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--dir", help="keep the demo's files here (default: a temporary folder)")
@@ -195,8 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     views = {
         "status": ("/admin/v1/status", None, ["instanceId", "version", "licenses", "liveSessions"]),
-        "licenses": ("/admin/v1/licenses", "licenses",
-                     ["token", "type", "status", "seats", "liveSessions", "validUntil"]),
+        "licenses": (
+            "/admin/v1/licenses",
+            "licenses",
+            ["token", "type", "status", "seats", "liveSessions", "validUntil"],
+        ),
         "audit": ("/admin/v1/audit", "events", ["id", "at", "type", "license", "authContext"]),
     }
     for name, (path, key, columns) in views.items():
@@ -209,8 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, url=True)
     p.add_argument("--json", action="store_true", help="JSON for scripts")
     p.set_defaults(
-        func=_view("/admin/v1/sessions", "sessions",
-                   ["id", "licenseToken", "authContext", "startedAt", "expiresAt"])
+        func=_view(
+            "/admin/v1/sessions",
+            "sessions",
+            ["id", "licenseToken", "authContext", "startedAt", "expiresAt"],
+        )
     )
     sessions_sub = p.add_subparsers(dest="sessions_command", metavar="ACTION")
     end = sessions_sub.add_parser("end", help="end a session now")

@@ -16,7 +16,7 @@ from lls.sealed import KeyPair, PublicKeys, load_private_jwks, write_atomic, wri
 INSTANCE_FILE = "instance.json"
 KEY_FILE = "instance.key"
 VENDOR_FILE = "vendor.jwks"
-TOKEN_FILE = "admin.token"
+TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret
 SERVER_FILE = "server.json"
 DB_FILE = "lls.db"
 
@@ -49,7 +49,9 @@ def read_vendor_keys(path: Path) -> tuple[str, PublicKeys, dict[str, Any]]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise Refused(f"cannot read vendor key file {path}: {exc.strerror}", code="BAD_KEYS") from None
+        raise Refused(
+            f"cannot read vendor key file {path}: {exc.strerror}", code="BAD_KEYS"
+        ) from None
     except json.JSONDecodeError:
         raise Refused(f"vendor key file {path} is not JSON", code="BAD_KEYS") from None
     vendor_id = doc.get("vendorId") if isinstance(doc, dict) else None
@@ -62,7 +64,8 @@ def init_instance(data_dir: Path, vendor_keys_file: Path) -> Instance:
     """Create a new instance in `data_dir`: id, key pair, admin token, pinned vendor keys."""
     if (data_dir / INSTANCE_FILE).exists():
         raise Refused(
-            f"{data_dir} already holds an instance; refusing to overwrite it", code="ALREADY_INITIALISED"
+            f"{data_dir} already holds an instance; refusing to overwrite it",
+            code="ALREADY_INITIALISED",
         )
     vendor_id, vendor_keys, _ = read_vendor_keys(vendor_keys_file)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -40,10 +40,7 @@ def _macs() -> list[str]:
 
 def fingerprint(stable_id: str | None = None) -> str:
     """The fingerprint of this machine; `stable_id` replaces it where hardware is not stable."""
-    if stable_id:
-        material = f"stable:{stable_id}"
-    else:
-        material = "\n".join([_machine_id(), *_macs()])
+    material = f"stable:{stable_id}" if stable_id else "\n".join([_machine_id(), *_macs()])
     return hashlib.sha256(material.encode()).hexdigest()
 
 

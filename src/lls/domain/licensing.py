@@ -53,7 +53,7 @@ class Sessions:
     # -- checks shared by every call ----------------------------------------------------
 
     def _observe_clock(self) -> float:
-        """Read the clock, raise the floor, and note a rollback (more than 5 min below the floor)."""
+        """Read the clock, raise the floor, note a rollback (more than 5 min below the floor)."""
         now = self.clock.now()
         if now > self.floor:
             self.floor = now
@@ -96,7 +96,9 @@ class Sessions:
             return self._refuse(state, Reason.LICENSE_EXPIRED, message), None
         return None, product
 
-    def _success(self, state: LicenseState, product: str | None, session: Session | None) -> Outcome:
+    def _success(
+        self, state: LicenseState, product: str | None, session: Session | None
+    ) -> Outcome:
         return Outcome(
             status=AuthStatus.SUCCESS,
             license=state.license,
@@ -105,7 +107,9 @@ class Sessions:
             features=state.features_view,
         )
 
-    def _live(self, state: LicenseState, auth_context: str, now: float, out: list[Record]) -> Session | None:
+    def _live(
+        self, state: LicenseState, auth_context: str, now: float, out: list[Record]
+    ) -> Session | None:
         """The live session of `auth_context`, ending it first if its window has passed."""
         session = state.sessions.get(auth_context)
         if session is not None and session.expires_at <= now:
@@ -114,7 +118,12 @@ class Sessions:
         return session
 
     def _end(
-        self, state: LicenseState, session: Session, reason: EndReason, now: float, out: list[Record]
+        self,
+        state: LicenseState,
+        session: Session,
+        reason: EndReason,
+        now: float,
+        out: list[Record],
     ) -> None:
         del state.sessions[session.auth_context]
         self.by_id.pop(session.id, None)
@@ -153,7 +162,9 @@ class Sessions:
         await self.store.barrier()
         return self._success(state, product, session)
 
-    async def activate(self, token: str, product_codes: Sequence[str], auth_context: str) -> Outcome:
+    async def activate(
+        self, token: str, product_codes: Sequence[str], auth_context: str
+    ) -> Outcome:
         """Start a session, or refresh the caller's own; exactly one wins the last seat."""
         state = self.licenses.get(token)
         if state is None:
@@ -186,7 +197,9 @@ class Sessions:
             state.sessions[auth_context] = session
             self.by_id[session.id] = session
             out.append(
-                StartSession(session.id, token, auth_context, session.started_at, session.expires_at)
+                StartSession(
+                    session.id, token, auth_context, session.started_at, session.expires_at
+                )
             )
             out.append(
                 AppendEvent(

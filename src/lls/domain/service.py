@@ -56,9 +56,9 @@ class Licensing(Sessions):
         self.by_id = {}
         if pool is not None:
             for lic in pool.licenses:
-                state = LicenseState(license=lic, peak_sessions=snap.peaks.get(lic.token, 0))
-                state.refresh_views()
-                self.licenses[lic.token] = state
+                fresh = LicenseState(license=lic, peak_sessions=snap.peaks.get(lic.token, 0))
+                fresh.refresh_views()
+                self.licenses[lic.token] = fresh
         out: list[Record] = []
         now = self._observe_clock()
         for session in snap.sessions:
@@ -88,7 +88,7 @@ class Licensing(Sessions):
             raise
 
     async def persist_floor(self) -> None:
-        """Persist the trusted-time floor (a job calls this; the hot path only raises it in memory)."""
+        """Persist the trusted-time floor (a job calls this; requests raise it in memory only)."""
         self._observe_clock()
         await self._commit([SetMeta(FLOOR_KEY, repr(self.floor))])
 
@@ -159,15 +159,14 @@ class Licensing(Sessions):
             if lic is None:
                 del self.licenses[token]
         for token, lic in new_licenses.items():
-            state = self.licenses.get(token)
-            if state is None:
+            known = self.licenses.get(token)
+            if known is None:
                 added += 1
-                state = LicenseState(license=lic)
-                self.licenses[token] = state
-            elif state.license != lic:
+                known = self.licenses[token] = LicenseState(license=lic)
+            elif known.license != lic:
                 changed += 1
-                state.license = lic
-            state.refresh_views()
+                known.license = lic
+            known.refresh_views()
         removed = len(self.pool.licenses) - (len(new_licenses) - added) if self.pool else 0
         self.floor = max(self.floor, float(pool.iat))
         out.append(SetMeta(FLOOR_KEY, repr(self.floor)))
@@ -201,4 +200,3 @@ class Licensing(Sessions):
         self.pool_imported_at = now
         await self._commit(out)
         return summary
-

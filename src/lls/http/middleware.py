@@ -68,5 +68,5 @@ async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamR
         raise
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
-        error = LLSError("internal error; see the server log")
-        return _problem(error) if admin else _client_error(error)
+        internal = LLSError("internal error; see the server log")
+        return _problem(internal) if admin else _client_error(internal)

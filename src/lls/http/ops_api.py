@@ -28,19 +28,25 @@ class LicensingCollector(Collector):
         now = lic.clock.now()
         live = sum(1 for s in lic.by_id.values() if s.expires_at > now)
         seats = sum(s.license.seats for s in lic.licenses.values())
-        yield GaugeMetricFamily("lls_licenses", "Licenses in the imported pool", value=len(lic.licenses))
+        yield GaugeMetricFamily(
+            "lls_licenses", "Licenses in the imported pool", value=len(lic.licenses)
+        )
         yield GaugeMetricFamily("lls_live_sessions", "Live license sessions", value=live)
         yield GaugeMetricFamily("lls_seats_total", "Seats granted by the pool", value=seats)
         yield GaugeMetricFamily("lls_seats_used", "Seats held by live sessions", value=live)
         pool = lic.pool
-        yield GaugeMetricFamily("lls_pool_seq", "Seq of the imported pool", value=pool.seq if pool else 0)
+        yield GaugeMetricFamily(
+            "lls_pool_seq", "Seq of the imported pool", value=pool.seq if pool else 0
+        )
         yield GaugeMetricFamily(
             "lls_pool_expiry_timestamp_seconds",
             "When the imported pool expires",
             value=pool.exp if pool else 0,
         )
         yield GaugeMetricFamily(
-            "lls_clock_tampered", "1 while the clock is below the trusted floor", value=int(lic.tampered)
+            "lls_clock_tampered",
+            "1 while the clock is below the trusted floor",
+            value=int(lic.tampered),
         )
 
 

@@ -28,11 +28,17 @@ def build_scheduler(config: Config, licensing: Licensing) -> AsyncIOScheduler:
     """A scheduler with every job registered; the caller starts it on the running loop."""
     scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(
-        expire_sessions, "interval", args=[licensing], seconds=config.sweep_interval_s,
+        expire_sessions,
+        "interval",
+        args=[licensing],
+        seconds=config.sweep_interval_s,
         id="expire_sessions",
     )
     scheduler.add_job(
-        persist_clock_floor, "interval", args=[licensing], seconds=config.floor_persist_s,
+        persist_clock_floor,
+        "interval",
+        args=[licensing],
+        seconds=config.floor_persist_s,
         id="persist_clock_floor",
     )
     return scheduler

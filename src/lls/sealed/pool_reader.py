@@ -14,7 +14,7 @@ from lls.sealed.payloads import TYP_POOL, LicenseGrant, PoolPayload
 
 
 class SealedPoolReader:
-    """Implements the domain's `PoolReader` port with this instance's keys and the pinned vendor's."""
+    """The domain's `PoolReader` port, with this instance's keys and the pinned vendor's."""
 
     def __init__(self, recipient: KeyPair, trusted: Sequence[PublicKeys]) -> None:
         self._recipient = recipient

@@ -29,7 +29,7 @@ from lls.store.writer import GroupCommitWriter
 
 
 class SqliteStore:
-    """Durable state in one SQLite file: writes through the group-commit writer, reads via aiosqlite."""
+    """Durable state in one SQLite file: writes via the group-commit writer, reads via aiosqlite."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -186,7 +186,9 @@ class SqliteStore:
             row = await cur.fetchone()
             if row is not None:
                 pool = StoredPool(
-                    seq=int(row[0]), raw=str(row[1]), ack_usage_seq=int(row[2]),
+                    seq=int(row[0]),
+                    raw=str(row[1]),
+                    ack_usage_seq=int(row[2]),
                     imported_at=float(row[3]),
                 )
         async with db.execute(
@@ -194,8 +196,11 @@ class SqliteStore:
         ) as cur:
             sessions = [
                 Session(
-                    id=str(r[0]), license=str(r[1]), auth_context=str(r[2]),
-                    started_at=float(r[3]), expires_at=float(r[4]),
+                    id=str(r[0]),
+                    license=str(r[1]),
+                    auth_context=str(r[2]),
+                    started_at=float(r[3]),
+                    expires_at=float(r[4]),
                 )
                 for r in await cur.fetchall()
             ]

@@ -1,0 +1,37 @@
+# The commands a person runs; .ci/run calls `make test` exactly as README says.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-stamp
+
+.PHONY: demo test lint types pytest bench serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)           ## a throwaway vendor + instance + demo pool, served on :8080
+	$(BIN)/lls demo
+
+serve: $(STAMP)          ## serve the instance in ./lls-data (after `lls init`)
+	$(BIN)/lls serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+test: lint types pytest  ## everything CI runs
+
+bench: $(STAMP)          ## the load benchmark (needs wrk: apt-get install wrk)
+	$(BIN)/python bench/run_load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,34 @@
+"""Building this instance's registration file for the vendor (sync-format.md §6)."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from lls import __version__
+from lls.instance import Instance
+from lls.machine import fingerprint, hostname
+from lls.sealed import seal
+from lls.sealed.payloads import TYP_REGISTRATION, Jwks, RegistrationPayload
+
+
+def build_registration(instance: Instance, *, now: float | None = None) -> tuple[str, int]:
+    """The sealed registration (signed by the instance, encrypted to the vendor) and its iat."""
+    iat = int(time.time() if now is None else now)
+    payload = RegistrationPayload(
+        iss=instance.instance_id,
+        aud=instance.vendor_id,
+        iat=iat,
+        keys=Jwks(keys=instance.keys.public().to_jwks()["keys"]),
+        hostname=hostname(),
+        fingerprint=fingerprint(),
+        version=__version__,
+    )
+    token = seal(
+        msgspec.json.encode(payload),
+        typ=TYP_REGISTRATION,
+        signer=instance.keys,
+        recipient=instance.vendor_keys,
+    )
+    return token, iat

@@ -1,0 +1,91 @@
+"""Project-wide contracts: layering, the OpenAPI file against the routes, documented config."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lls.app import build_app
+from lls.config import SETTINGS, Config
+from lls.instance import Instance
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "lls"
+
+# Which layer may import which (style.md: cli → app → {http, jobs} → domain ← {store, sealed}).
+FORBIDDEN = {
+    "domain": {
+        "lls.http",
+        "lls.store",
+        "lls.sealed",
+        "lls.jobs",
+        "lls.app",
+        "lls.cli",
+        "aiohttp",
+        "aiosqlite",
+        "sqlite3",
+        "apscheduler",
+        "msgspec",
+        "joserfc",
+    },
+    "store": {"lls.http", "lls.jobs", "lls.app", "lls.cli", "aiohttp", "apscheduler"},
+    "sealed": {"lls.http", "lls.store", "lls.jobs", "lls.app", "lls.cli", "aiohttp", "sqlite3"},
+    "http": {"lls.store", "lls.jobs", "lls.app", "lls.cli", "aiosqlite", "sqlite3", "apscheduler"},
+    "jobs": {"lls.http", "lls.store", "lls.app", "lls.cli", "aiohttp", "aiosqlite", "sqlite3"},
+    "vendor": {"lls.http", "lls.store", "lls.jobs", "lls.app", "aiosqlite", "sqlite3"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_what_its_direction_allows(layer: str) -> None:
+    bad = []
+    for path in (SRC / layer).rglob("*.py"):
+        for name in _imports(path):
+            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[layer]):
+                bad.append(f"{path.relative_to(SRC)} imports {name}")
+    assert bad == []
+
+
+def test_only_store_imports_aiosqlite_and_sqlite3() -> None:
+    bad = [
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if p.parent.name != "store" and _imports(p) & {"aiosqlite", "sqlite3"}
+    ]
+    assert bad == []
+
+
+def _openapi_routes() -> set[tuple[str, str]]:
+    doc = json.loads((SRC / "http" / "openapi.json").read_text(encoding="utf-8"))
+    return {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+
+
+def test_openapi_file_lists_exactly_the_served_routes(instance: Instance) -> None:
+    app = build_app(Config(data_dir=instance.data_dir), instance=instance, run_jobs=False)
+    served = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    assert served == _openapi_routes()
+
+
+def test_example_config_documents_every_setting() -> None:
+    text = (SRC.parents[1] / "config" / "lls.yaml").read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        leaf = setting.key.split(".")[-1]
+        assert re.search(rf"^\s*{leaf}:.*{setting.env}", text, re.M), setting.key
+    assert {s.attr for s in SETTINGS} <= set(Config.__dataclass_fields__)
