@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from lls import __version__
 from lls.admin_client import find_server
@@ -110,9 +111,42 @@ def _view(path: str, key: str | None, columns: Sequence[str]) -> Command:
 
 
 def cmd_sessions_end(args: argparse.Namespace) -> int:
-    _server_or_fail(args).call("DELETE", f"/admin/v1/sessions/{args.id}")
+    _server_or_fail(args).call("DELETE", f"/admin/v1/sessions/{quote(args.id, safe='')}")
     print(f"ended session {args.id}")
     return 0
+
+
+def cmd_dissociate(args: argparse.Namespace) -> int:
+    body = json.dumps({"authContext": args.auth_context} if args.auth_context else {}).encode()
+    _, doc = _server_or_fail(args).call(
+        "POST", f"/admin/v1/licenses/{quote(args.token, safe='')}/dissociate", body
+    )
+    print(f"license {args.token} is no longer bound to {doc['dissociated']}")
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    _server_or_fail(args).call("POST", f"/admin/v1/licenses/{quote(args.token, safe='')}/unlock")
+    print(f"license {args.token} unlocked")
+    return 0
+
+
+def cmd_release_environment(args: argparse.Namespace) -> int:
+    _, doc = _server_or_fail(args).call(
+        "DELETE", f"/admin/v1/environments/{quote(args.auth_context, safe='')}"
+    )
+    print(f"environment {args.auth_context} released from {doc['released']}")
+    return 0
+
+
+def _view_parser(
+    sub: Any, name: str, help_text: str, path: str, key: str, columns: Sequence[str]
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    _common(parser, url=True)
+    parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    parser.set_defaults(func=_view(path, key, columns))
+    return parser
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -168,11 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     views = {
         "status": ("/admin/v1/status", None, ["instanceId", "version", "licenses", "liveSessions"]),
-        "licenses": (
-            "/admin/v1/licenses",
-            "licenses",
-            ["token", "type", "status", "seats", "liveSessions", "validUntil"],
-        ),
         "audit": ("/admin/v1/audit", "events", ["id", "at", "type", "license", "authContext"]),
     }
     for name, (path, key, columns) in views.items():
@@ -181,21 +210,52 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="JSON for scripts")
         p.set_defaults(func=_view(path, key, columns))
 
-    p = sub.add_parser("sessions", help="live sessions of the running server; `sessions end ID`")
-    _common(p, url=True)
-    p.add_argument("--json", action="store_true", help="JSON for scripts")
-    p.set_defaults(
-        func=_view(
-            "/admin/v1/sessions",
-            "sessions",
-            ["id", "licenseToken", "authContext", "startedAt", "expiresAt"],
-        )
+    p = _view_parser(
+        sub,
+        "licenses",
+        "licenses of the running server; `licenses dissociate|unlock TOKEN`",
+        "/admin/v1/licenses",
+        "licenses",
+        ["token", "type", "status", "seats", "liveSessions", "expiresAt", "boundContext", "locked"],
     )
-    sessions_sub = p.add_subparsers(dest="sessions_command", metavar="ACTION")
-    end = sessions_sub.add_parser("end", help="end a session now")
-    _common(end, url=True)
-    end.add_argument("id")
-    end.set_defaults(func=cmd_sessions_end)
+    actions = p.add_subparsers(dest="licenses_command", metavar="ACTION")
+    act = actions.add_parser("dissociate", help="free a node-locked license's binding")
+    _common(act, url=True)
+    act.add_argument("token")
+    act.add_argument("--auth-context", help="the bound authContext (checked when given)")
+    act.set_defaults(func=cmd_dissociate)
+    act = actions.add_parser("unlock", help="lift a misuse lock")
+    _common(act, url=True)
+    act.add_argument("token")
+    act.set_defaults(func=cmd_unlock)
+
+    p = _view_parser(
+        sub,
+        "sessions",
+        "live sessions of the running server; `sessions end ID`",
+        "/admin/v1/sessions",
+        "sessions",
+        ["id", "licenseToken", "authContext", "startedAt", "expiresAt"],
+    )
+    actions = p.add_subparsers(dest="sessions_command", metavar="ACTION")
+    act = actions.add_parser("end", help="end a session now")
+    _common(act, url=True)
+    act.add_argument("id")
+    act.set_defaults(func=cmd_sessions_end)
+
+    p = _view_parser(
+        sub,
+        "environments",
+        "environments bound to organisations; `environments release CTX`",
+        "/admin/v1/environments",
+        "environments",
+        ["authContext", "orgId"],
+    )
+    actions = p.add_subparsers(dest="environments_command", metavar="ACTION")
+    act = actions.add_parser("release", help="release an environment from its organisation")
+    _common(act, url=True)
+    act.add_argument("auth_context")
+    act.set_defaults(func=cmd_release_environment)
 
     from lls.vendor.cli import add_vendor_parser
 

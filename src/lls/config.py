@@ -58,6 +58,13 @@ SETTINGS: tuple[Setting, ...] = (
         60.0,
         "how often the trusted-time floor is written to the database",
     ),
+    Setting(
+        "misuse.check_interval_s",
+        "LLS_MISUSE_INTERVAL_S",
+        "misuse_interval_s",
+        60.0,
+        "how often licenses are checked for use from too many machines (also checked at activate)",
+    ),
     Setting("log.level", "LLS_LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Setting(
         "log.access_log",
@@ -79,6 +86,7 @@ class Config:
     guess_limit: int = 30
     guess_window_s: float = 60.0
     floor_persist_s: float = 60.0
+    misuse_interval_s: float = 60.0
     log_level: str = "INFO"
     access_log: bool = False
 

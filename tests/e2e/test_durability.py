@@ -80,3 +80,57 @@ def test_pool_import_goes_through_running_server(daemon: Daemon, pool_file: Any)
     )
     assert again.returncode == 1
     assert "not newer" in again.stderr
+
+
+def test_consumption_and_bindings_survive_kill9_and_newer_pool(
+    daemon: Daemon, pool_file: Any
+) -> None:
+    feats = [
+        {"code": "API_CALLS", "type": "consumption", "count": 10},
+        {"code": "PDF", "type": "floating", "count": 2},
+    ]
+    lls(
+        "pool",
+        "import",
+        str(
+            pool_file([grant("C", seats=5, features=feats), grant("N", type="node-locked")], seq=1)
+        ),
+        "--data-dir",
+        str(daemon.data_dir),
+    )
+    daemon.start()
+    ok = {"licenseToken": "C", "productCodes": [PRODUCT], "authContext": "pc"}
+    assert daemon.post("/licensing/activate", ok)[1]["authStatus"] == "Success"
+    for _ in range(3):
+        _, body = daemon.post(
+            "/licensing/features/checkout",
+            {"licenseToken": "C", "authContext": "pc", "featureCode": "API_CALLS", "quantity": 2},
+        )
+        assert body["authStatus"] == "Success"
+    daemon.post(
+        "/licensing/features/checkout",
+        {"licenseToken": "C", "authContext": "pc", "featureCode": "PDF", "quantity": 2},
+    )
+    daemon.post(
+        "/licensing/activate",
+        {"licenseToken": "N", "productCodes": [PRODUCT], "authContext": "pc-1"},
+    )
+    daemon.kill9()
+    lls(
+        "pool",
+        "import",
+        str(
+            pool_file([grant("C", seats=5, features=feats), grant("N", type="node-locked")], seq=2)
+        ),
+        "--data-dir",
+        str(daemon.data_dir),
+    )
+    daemon.start()
+    _, body = daemon.post("/licensing/validate", {"licenseToken": "C"})
+    by_code = {f["code"]: f["available"] for f in body["features"]}
+    assert by_code == {"API_CALLS": 4, "PDF": 0}  # 6 consumed; the live session still holds 2
+    _, body = daemon.post(
+        "/licensing/activate",
+        {"licenseToken": "N", "productCodes": [PRODUCT], "authContext": "pc-2"},
+    )
+    assert body["reason"] == "NODE_LOCKED"

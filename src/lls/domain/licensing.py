@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 
 from lls.clock import Clock
+from lls.domain.bindings import bind_on_start, check_bindings, note_context
 from lls.domain.models import (
     CLOCK_SKEW_S,
     MESSAGES,
@@ -23,7 +24,14 @@ from lls.domain.models import (
     Session,
 )
 from lls.domain.ports import Store
-from lls.domain.records import AppendEvent, EndSession, Record, SetPeak, StartSession, TouchSession
+from lls.domain.records import (
+    AppendEvent,
+    EndSession,
+    Record,
+    SetPeak,
+    StartSession,
+    TouchSession,
+)
 from lls.domain.state import LicenseState
 from lls.errors import NotFound
 
@@ -39,13 +47,14 @@ def new_session_id() -> str:
 
 
 class Sessions:
-    """The session half of the rules; the pool half (`PoolImporter`) swaps `licenses`."""
+    """The session half of the rules; features, bindings and pool import build on it."""
 
     def __init__(self, *, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
         self.licenses: dict[str, LicenseState] = {}
         self.by_id: dict[str, Session] = {}
+        self.environments: dict[str, str] = {}  # authContext -> org that bound it
         self.pool_exp: float | None = None
         self.floor: float = 0.0  # trusted-time floor (sync-format §5), raised by clock and pools
         self.tampered = False
@@ -63,15 +72,13 @@ class Sessions:
         return now
 
     def _refuse(self, state: LicenseState, reason: Reason, message: str | None = None) -> Outcome:
-        lic = state.license
         status = AuthStatus.LOCKED if reason is Reason.LICENSE_LOCKED else AuthStatus.FAILED
         return Outcome(
             status=status,
             reason=reason,
             message=message or MESSAGES[reason],
-            license=lic,
-            product_code=None,
-            session_expires_at=None,
+            license=state.license,
+            license_expires_at=state.expires_at(),
             features=state.features_view,
         )
 
@@ -80,6 +87,8 @@ class Sessions:
     ) -> tuple[Outcome | None, str | None]:
         """The license-level checks of api.md §2; returns (refusal or None, echoed product code)."""
         lic = state.license
+        if state.locked_at is not None:
+            return self._refuse(state, Reason.LICENSE_LOCKED), None
         if self.pool_exp is not None and now >= self.pool_exp:
             return self._refuse(state, Reason.POOL_EXPIRED), None
         if lic.status == "revoked":
@@ -91,7 +100,8 @@ class Sessions:
             return self._refuse(state, Reason.PRODUCT_MISMATCH), None
         if lic.valid_from is not None and now < lic.valid_from:
             return self._refuse(state, Reason.LICENSE_NOT_YET_VALID), None
-        if lic.valid_until is not None and now >= lic.valid_until:
+        expires = state.expires_at()
+        if expires is not None and now >= expires:
             message = TRIAL_EXPIRED_MESSAGE if lic.is_trial else None
             return self._refuse(state, Reason.LICENSE_EXPIRED, message), None
         return None, product
@@ -104,6 +114,7 @@ class Sessions:
             license=state.license,
             product_code=product,
             session_expires_at=session.expires_at if session is not None else None,
+            license_expires_at=state.expires_at(),
             features=state.features_view,
         )
 
@@ -125,16 +136,22 @@ class Sessions:
         now: float,
         out: list[Record],
     ) -> None:
+        """End a session: free its seat and return every feature unit it held."""
         del state.sessions[session.auth_context]
         self.by_id.pop(session.id, None)
-        out.append(EndSession(session.id))
+        held = state.held.pop(session.id, None)
+        if held:
+            for code, quantity in held.items():
+                state.in_use[code] = state.in_use.get(code, 0) - quantity
+            state.refresh_views()
+        out.append(EndSession(session.id))  # the store drops its checkouts with it
         out.append(
             AppendEvent(
                 at=now,
                 type="session.ended",
                 license=session.license,
                 auth_context=session.auth_context,
-                data={"sessionId": session.id, "reason": reason.value},
+                data={"sessionId": session.id, "reason": reason.value, "returned": held or {}},
             )
         )
 
@@ -147,12 +164,15 @@ class Sessions:
     async def validate(
         self, token: str, product_codes: Sequence[str] | None, auth_context: str | None
     ) -> Outcome:
-        """Stateless check; reports the caller's session expiry when it has one."""
+        """Stateless check (license, product, bindings); reports the caller's session expiry."""
         state = self.licenses.get(token)
         if state is None:
             return NOT_FOUND
         now = self._observe_clock()
         refusal, product = self._check(state, product_codes, now)
+        if refusal is None and auth_context is not None:
+            reason = check_bindings(state, auth_context, self.environments)
+            refusal = self._refuse(state, reason) if reason is not None else None
         if refusal is not None:
             return refusal
         session = state.sessions.get(auth_context) if auth_context is not None else None
@@ -173,9 +193,15 @@ class Sessions:
         if self.tampered:
             return self._refuse(state, Reason.CLOCK_TAMPERED)
         refusal, product = self._check(state, product_codes, now)
+        if refusal is None:
+            reason = check_bindings(state, auth_context, self.environments)
+            refusal = self._refuse(state, reason) if reason is not None else None
         if refusal is not None:
             return refusal
         out: list[Record] = []
+        if note_context(state, auth_context, now, out):
+            await self._commit(out)
+            return self._refuse(state, Reason.LICENSE_LOCKED)
         lic = state.license
         session = self._live(state, auth_context, now, out)
         if session is not None:
@@ -187,34 +213,40 @@ class Sessions:
             if len(state.sessions) >= lic.seats:
                 await self._commit(out)
                 return self._refuse(state, Reason.SESSION_LIMIT_REACHED)
-            session = Session(
-                id=new_session_id(),
-                license=token,
-                auth_context=auth_context,
-                started_at=now,
-                expires_at=now + lic.session_window_s,
-            )
-            state.sessions[auth_context] = session
-            self.by_id[session.id] = session
-            out.append(
-                StartSession(
-                    session.id, token, auth_context, session.started_at, session.expires_at
-                )
-            )
-            out.append(
-                AppendEvent(
-                    at=now,
-                    type="session.started",
-                    license=token,
-                    auth_context=auth_context,
-                    data={"sessionId": session.id},
-                )
-            )
-            if len(state.sessions) > state.peak_sessions:
-                state.peak_sessions = len(state.sessions)
-                out.append(SetPeak(token, state.peak_sessions))
+            session = self._start(state, auth_context, now, out)
         await self._commit(out)
         return self._success(state, product, session)
+
+    def _start(
+        self, state: LicenseState, auth_context: str, now: float, out: list[Record]
+    ) -> Session:
+        token = state.license.token
+        session = Session(
+            id=new_session_id(),
+            license=token,
+            auth_context=auth_context,
+            started_at=now,
+            expires_at=now + state.license.session_window_s,
+        )
+        bind_on_start(state, auth_context, self.environments, now, out)
+        state.sessions[auth_context] = session
+        self.by_id[session.id] = session
+        out.append(
+            StartSession(session.id, token, auth_context, session.started_at, session.expires_at)
+        )
+        out.append(
+            AppendEvent(
+                at=now,
+                type="session.started",
+                license=token,
+                auth_context=auth_context,
+                data={"sessionId": session.id},
+            )
+        )
+        if len(state.sessions) > state.peak_sessions:
+            state.peak_sessions = len(state.sessions)
+            out.append(SetPeak(token, state.peak_sessions))
+        return session
 
     async def extend(self, token: str, product_codes: Sequence[str], auth_context: str) -> Outcome:
         """Push a live session's expiry to now + window; an expired session is never revived."""

@@ -152,11 +152,26 @@ class Outcome:
     license: License | None = None
     product_code: str | None = None
     session_expires_at: float | None = None
+    license_expires_at: float | None = None
     features: tuple[FeatureView, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.status is AuthStatus.SUCCESS
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureOutcome:
+    """The answer to a feature checkout or return (api.md §4)."""
+
+    status: AuthStatus
+    feature_code: str
+    quantity: int = 0  # units moved by this call
+    checked_out: int = 0  # units this session now holds
+    available: int | None = None
+    expires_at: float | None = None
+    reason: Reason | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

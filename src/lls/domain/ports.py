@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from lls.domain.models import AuditEvent, Pool, Session
@@ -26,6 +26,10 @@ class Snapshot:
     sessions: Sequence[Session]
     meta: dict[str, str]
     peaks: dict[str, int]
+    held: Sequence[tuple[str, str, int]] = ()  # (session id, feature, quantity)
+    consumed: dict[tuple[str, str], int] = field(default_factory=dict)  # (license, feature)
+    flags: dict[str, tuple[str | None, float | None, float | None]] = field(default_factory=dict)
+    environments: dict[str, str] = field(default_factory=dict)  # authContext -> org id
 
 
 class Store(Protocol):
@@ -39,6 +43,10 @@ class Store(Protocol):
     async def snapshot(self) -> Snapshot: ...
 
     async def audit(self, *, after: int, limit: int) -> list[AuditEvent]: ...
+
+    async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
+        """Per license, each authContext that started a session since `since`, last time seen."""
+        ...
 
 
 class PoolReader(Protocol):

@@ -65,4 +65,55 @@ class SetPeak:
     peak_sessions: int
 
 
-Record = StartSession | TouchSession | EndSession | AppendEvent | SavePool | SetMeta | SetPeak
+@dataclass(frozen=True, slots=True)
+class SetHeld:
+    """Floating units a session holds of one feature (0 removes the row)."""
+
+    session_id: str
+    feature: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetConsumed:
+    license: str
+    feature: str
+    consumed: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetLicenseFlags:
+    """Per-license usage facts that outlive sessions: binding, temporary start, misuse lock."""
+
+    license: str
+    bound_context: str | None
+    first_activated_at: float | None
+    locked_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BindEnvironment:
+    auth_context: str
+    org_id: str
+    bound_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseEnvironment:
+    auth_context: str
+
+
+Record = (
+    StartSession
+    | TouchSession
+    | EndSession
+    | AppendEvent
+    | SavePool
+    | SetMeta
+    | SetPeak
+    | SetHeld
+    | SetConsumed
+    | SetLicenseFlags
+    | BindEnvironment
+    | ReleaseEnvironment
+)

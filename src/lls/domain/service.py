@@ -1,17 +1,26 @@
-"""The licensing service: session rules plus loading state and importing pools (sync-format §2)."""
+"""The licensing service: all the rules, plus loading state and importing pools (sync-format §2)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from lls.clock import Clock, rfc3339
-from lls.domain.licensing import Sessions
-from lls.domain.models import CLOCK_SKEW_S, EndReason, Pool, PoolSummary
-from lls.domain.ports import PoolReader, Store
-from lls.domain.records import AppendEvent, EndSession, Record, SavePool, SetMeta
-from lls.domain.state import LicenseState
-from lls.errors import Refused, StorageError
+from lls.clock import Clock
+from lls.domain.bindings import flags_record, lock
+from lls.domain.features import Features
+from lls.domain.models import EndReason, Pool, PoolSummary
+from lls.domain.pool_rules import check_pool, pool_imported_event
+from lls.domain.ports import PoolReader, Snapshot, Store
+from lls.domain.records import (
+    AppendEvent,
+    EndSession,
+    Record,
+    ReleaseEnvironment,
+    SavePool,
+    SetMeta,
+)
+from lls.domain.state import Carry, LicenseState
+from lls.errors import NotFound, Refused, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +28,7 @@ FLOOR_KEY = "clock_floor"
 ENDING_STATUSES = frozenset({"revoked", "suspended"})
 
 
-class Licensing(Sessions):
+class Licensing(Features):
     """What the HTTP handlers, jobs and CLI call; owns the in-memory state."""
 
     def __init__(self, *, store: Store, reader: PoolReader, clock: Clock, instance_id: str) -> None:
@@ -28,6 +37,9 @@ class Licensing(Sessions):
         self.instance_id = instance_id
         self.pool: Pool | None = None
         self.pool_imported_at: float | None = None
+        # Usage of licenses no longer in the pool, kept so a license that comes back
+        # finds its consumption, binding and lock as the database still holds them.
+        self.retired: dict[str, Carry] = {}
         self._import_lock = asyncio.Lock()
 
     @property
@@ -52,29 +64,50 @@ class Licensing(Sessions):
         self.pool = pool
         self.pool_exp = float(pool.exp) if pool is not None else None
         self.floor = max(float(snap.meta.get(FLOOR_KEY, "0")), float(pool.iat) if pool else 0.0)
-        self.licenses = {}
-        self.by_id = {}
-        if pool is not None:
-            for lic in pool.licenses:
-                fresh = LicenseState(license=lic, peak_sessions=snap.peaks.get(lic.token, 0))
-                fresh.refresh_views()
-                self.licenses[lic.token] = fresh
+        self.environments = dict(snap.environments)
+        self._rebuild_states(pool, snap)
         out: list[Record] = []
         now = self._observe_clock()
         for session in snap.sessions:
             state = self.licenses.get(session.license)
-            state_ok = state is not None and state.license.status not in ENDING_STATUSES
-            if state is not None:
-                state.sessions[session.auth_context] = session
-                self.by_id[session.id] = session
+            if state is None:
+                out.append(EndSession(session.id))  # its license is gone from the pool
+                continue
+            state.sessions[session.auth_context] = session
+            self.by_id[session.id] = session
+        for token, state in self.licenses.items():
+            for sid, code, quantity in ((s, c, q) for s, c, q in snap.held if s in self.by_id):
+                if self.by_id[sid].license == token:
+                    state.held.setdefault(sid, {})[code] = quantity
+                    state.in_use[code] = state.in_use.get(code, 0) + quantity
+            state.refresh_views()
+            ending = state.license.status in ENDING_STATUSES
+            for session in list(state.sessions.values()):
                 if session.expires_at <= now:
                     self._end(state, session, EndReason.EXPIRED, now, out)
-                elif not state_ok:
+                elif ending:
                     self._end(state, session, EndReason.REVOKED, now, out)
-            else:
-                # A session whose license is gone from the pool: drop its row.
-                out.append(EndSession(session.id))
         await self._commit(out)
+
+    def _rebuild_states(self, pool: Pool | None, snap: Snapshot) -> None:
+        self.licenses, self.by_id, self.retired = {}, {}, {}
+        granted = {lic.token: lic for lic in pool.licenses} if pool else {}
+        consumed: dict[str, dict[str, int]] = {}
+        for (token, code), count in snap.consumed.items():
+            consumed.setdefault(token, {})[code] = count
+        for token in set(granted) | set(snap.flags) | set(consumed):
+            carry = Carry(
+                *snap.flags.get(token, (None, None, None)),
+                consumed=consumed.get(token, {}),
+                peak_sessions=snap.peaks.get(token, 0),
+            )
+            lic = granted.get(token)
+            if lic is None:
+                self.retired[token] = carry
+                continue
+            state = LicenseState(license=lic)
+            state.restore(carry)
+            self.licenses[token] = state
 
     async def _commit(self, out: list[Record]) -> None:
         """Commit; if the database refuses, memory is rebuilt from what it holds."""
@@ -99,57 +132,15 @@ class Licensing(Sessions):
         async with self._import_lock:
             pool = await asyncio.to_thread(self.reader.read, raw)
             now = self._observe_clock()
-            self._check_pool(pool, now)
+            check_pool(pool, self.pool, self.instance_id, now)
             return await self._apply_pool(pool, raw, now)
-
-    def _check_pool(self, pool: Pool, now: float) -> None:
-        if pool.aud != self.instance_id:
-            raise Refused(
-                f"this pool file is for instance {pool.aud!r}, not this one ({self.instance_id!r})",
-                code="POOL_WRONG_INSTANCE",
-            )
-        current = self.pool
-        if current is not None and pool.seq <= current.seq:
-            raise Refused(
-                f"pool seq {pool.seq} is not newer than the imported seq {current.seq}"
-                " (a replayed or older pool file)",
-                code="POOL_NOT_NEWER",
-            )
-        if pool.iat > now + CLOCK_SKEW_S:
-            raise Refused(
-                f"the pool was issued at {rfc3339(pool.iat)}, more than 5 minutes in this"
-                f" server's future ({rfc3339(now)}): the server clock is behind; set it right",
-                code="POOL_FROM_THE_FUTURE",
-            )
-        if pool.exp <= now:
-            raise Refused(
-                f"the pool expired at {rfc3339(pool.exp)}; ask the vendor for a fresh pool file",
-                code="POOL_EXPIRED",
-            )
-        if current is not None and pool.org_id != current.org_id:
-            raise Refused(
-                f"the pool belongs to organisation {pool.org_id!r}, but this instance belongs"
-                f" to {current.org_id!r}",
-                code="POOL_OTHER_ORG",
-            )
-        tokens = [lic.token for lic in pool.licenses]
-        if len(set(tokens)) != len(tokens):
-            raise Refused("the pool lists a license token twice", code="POOL_INVALID")
 
     async def _apply_pool(self, pool: Pool, raw: str, now: float) -> PoolSummary:
         out: list[Record] = [
-            SavePool(
-                seq=pool.seq,
-                iat=pool.iat,
-                exp=pool.exp,
-                org_id=pool.org_id,
-                ack_usage_seq=pool.ack_usage_seq,
-                imported_at=now,
-                raw=raw,
-            )
+            SavePool(pool.seq, pool.iat, pool.exp, pool.org_id, pool.ack_usage_seq, now, raw)
         ]
         new_licenses = {lic.token: lic for lic in pool.licenses}
-        added = changed = ended = 0
+        added = changed = removed = ended = 0
         for token, state in list(self.licenses.items()):
             lic = new_licenses.get(token)
             if lic is None or lic.status in ENDING_STATUSES:
@@ -157,17 +148,20 @@ class Licensing(Sessions):
                     self._end(state, session, EndReason.REVOKED, now, out)
                     ended += 1
             if lic is None:
-                del self.licenses[token]
+                removed += 1
+                self.retired[token] = self.licenses.pop(token).carry()
         for token, lic in new_licenses.items():
             known = self.licenses.get(token)
             if known is None:
                 added += 1
                 known = self.licenses[token] = LicenseState(license=lic)
+                carry = self.retired.pop(token, None)
+                if carry is not None:
+                    known.restore(carry)
             elif known.license != lic:
                 changed += 1
                 known.license = lic
             known.refresh_views()
-        removed = len(self.pool.licenses) - (len(new_licenses) - added) if self.pool else 0
         self.floor = max(self.floor, float(pool.iat))
         out.append(SetMeta(FLOOR_KEY, repr(self.floor)))
         summary = PoolSummary(
@@ -180,23 +174,94 @@ class Licensing(Sessions):
             removed=removed,
             sessions_ended=ended,
         )
-        out.append(
-            AppendEvent(
-                at=now,
-                type="pool.imported",
-                data={
-                    "seq": pool.seq,
-                    "licenses": summary.licenses,
-                    "added": added,
-                    "changed": changed,
-                    "removed": removed,
-                    "sessionsEnded": ended,
-                    "ackUsageSeq": pool.ack_usage_seq,
-                },
-            )
-        )
+        out.append(pool_imported_event(summary, pool, now))
         self.pool = pool
         self.pool_exp = float(pool.exp)
         self.pool_imported_at = now
         await self._commit(out)
         return summary
+
+    # -- admin actions on bindings and locks ----------------------------------------------
+
+    def _state(self, token: str) -> LicenseState:
+        state = self.licenses.get(token)
+        if state is None:
+            raise NotFound(f"no license {token!r} on this server")
+        return state
+
+    async def dissociate(self, token: str, auth_context: str | None) -> str:
+        """Free a node-locked license's binding (and end that machine's session)."""
+        state = self._state(token)
+        bound = state.bound_context
+        if bound is None:
+            raise Refused(f"license {token} is not bound to any machine", code="NOT_BOUND")
+        if auth_context is not None and auth_context != bound:
+            raise Refused(
+                f"license {token} is bound to another authContext, not {auth_context!r}",
+                code="NOT_BOUND",
+            )
+        now = self.clock.now()
+        out: list[Record] = []
+        session = state.sessions.get(bound)
+        if session is not None:
+            self._end(state, session, EndReason.ADMIN, now, out)
+        state.bound_context = None
+        out.append(flags_record(state))
+        out.append(
+            AppendEvent(at=now, type="license.dissociated", license=token, auth_context=bound)
+        )
+        await self._commit(out)
+        return bound
+
+    async def unlock(self, token: str) -> None:
+        """Lift a misuse lock; the count of machines starts afresh."""
+        state = self._state(token)
+        if state.locked_at is None:
+            raise Refused(f"license {token} is not locked", code="NOT_LOCKED")
+        state.locked_at = None
+        state.seen.clear()
+        now = self.clock.now()
+        await self._commit(
+            [flags_record(state), AppendEvent(at=now, type="license.unlocked", license=token)]
+        )
+
+    async def release_environment(self, auth_context: str) -> str:
+        """Release an environment from the organisation that bound it."""
+        org = self.environments.pop(auth_context, None)
+        if org is None:
+            raise NotFound(f"environment {auth_context!r} is not bound to any organisation")
+        await self._commit(
+            [
+                ReleaseEnvironment(auth_context),
+                AppendEvent(
+                    at=self.clock.now(),
+                    type="environment.released",
+                    auth_context=auth_context,
+                    data={"orgId": org},
+                ),
+            ]
+        )
+        return org
+
+    async def detect_misuse(self) -> list[str]:
+        """The scheduled check: lock licenses whose recent sessions came from too many machines."""
+        now = self.clock.now()
+        watched = [s for s in self.licenses.values() if s.license.misuse and s.locked_at is None]
+        if not watched:
+            return []
+        longest = max(s.license.misuse.window_s for s in watched if s.license.misuse)
+        seen = await self.store.contexts_seen(since=now - longest)
+        out: list[Record] = []
+        locked = []
+        for state in watched:
+            misuse = state.license.misuse
+            assert misuse is not None
+            recent = seen.get(state.license.token, {})
+            for ctx, at in recent.items():
+                state.seen[ctx] = max(at, state.seen.get(ctx, 0.0))
+            distinct = sum(1 for at in state.seen.values() if at >= now - misuse.window_s)
+            if distinct > misuse.max_auth_contexts and state.locked_at is None:
+                lock(state, now, out, distinct=distinct)
+                locked.append(state.license.token)
+        await self._commit(out)
+        return locked

@@ -1,4 +1,4 @@
-"""The in-memory state the rules decide on: per-license sessions, the pool, the clock floor.
+"""The in-memory state the rules decide on: per-license sessions, units in use, bindings.
 
 Everything a request needs is here, so the hot path never reads the database;
 the database is written (group commit) and read back only at start.
@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from lls.domain.models import FeatureView, License, Session
 
+DAY_S = 86_400
+
 
 @dataclass(slots=True)
 class LicenseState:
@@ -18,16 +20,63 @@ class LicenseState:
     license: License
     sessions: dict[str, Session] = field(default_factory=dict)  # by authContext
     peak_sessions: int = 0
+    # Floating units held, by session id then feature code.
+    held: dict[str, dict[str, int]] = field(default_factory=dict)
+    in_use: dict[str, int] = field(default_factory=dict)  # floating units by feature code
+    consumed: dict[str, int] = field(default_factory=dict)  # consumption by feature code
+    bound_context: str | None = None  # node-locked: the authContext it is bound to
+    first_activated_at: float | None = None  # temporary: start of its window
+    locked_at: float | None = None  # misuse lock
+    seen: dict[str, float] = field(default_factory=dict)  # misuse: authContext -> last seen
     features_view: tuple[FeatureView, ...] = ()
 
     def refresh_views(self) -> None:
         """Recompute the feature figures shown in responses (after a pool or usage change)."""
-        self.features_view = tuple(
-            FeatureView(
-                code=f.code,
-                type=f.type,
-                total=f.count if f.type != "boolean" else None,
-                available=f.count if f.type != "boolean" else None,
+        views = []
+        for f in self.license.features:
+            if f.type == "boolean" or f.count is None:
+                views.append(FeatureView(f.code, f.type, None, None))
+                continue
+            used = (
+                self.in_use.get(f.code, 0) if f.type == "floating" else self.consumed.get(f.code, 0)
             )
-            for f in self.license.features
+            views.append(FeatureView(f.code, f.type, f.count, max(0, f.count - used)))
+        self.features_view = tuple(views)
+
+    def expires_at(self) -> float | None:
+        """When the license stops being valid: validUntil, or a temporary license's window end."""
+        lic = self.license
+        end = lic.valid_until
+        if lic.type == "temporary" and lic.temporary_days and self.first_activated_at is not None:
+            window_end = self.first_activated_at + lic.temporary_days * DAY_S
+            end = window_end if end is None else min(end, window_end)
+        return end
+
+    def flags_record_values(self) -> tuple[str | None, float | None, float | None]:
+        return self.bound_context, self.first_activated_at, self.locked_at
+
+    def carry(self) -> Carry:
+        """What outlives the license's place in the pool (it may come back in a later one)."""
+        return Carry(
+            self.bound_context,
+            self.first_activated_at,
+            self.locked_at,
+            dict(self.consumed),
+            self.peak_sessions,
         )
+
+    def restore(self, carry: Carry) -> None:
+        self.bound_context = carry.bound_context
+        self.first_activated_at = carry.first_activated_at
+        self.locked_at = carry.locked_at
+        self.consumed = dict(carry.consumed)
+        self.peak_sessions = carry.peak_sessions
+
+
+@dataclass(frozen=True, slots=True)
+class Carry:
+    bound_context: str | None = None
+    first_activated_at: float | None = None
+    locked_at: float | None = None
+    consumed: dict[str, int] = field(default_factory=dict)
+    peak_sessions: int = 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from aiohttp import web
 
 from lls import __version__
@@ -11,9 +12,9 @@ from lls.clock import rfc3339
 from lls.domain.models import Session
 from lls.domain.state import LicenseState
 from lls.errors import BadRequest, NotFound
-from lls.http.body import read_limited
+from lls.http.body import CLIENT_BODY_LIMIT, read_limited
 from lls.http.keys import INSTANCE, LICENSING
-from lls.http.schemas import encode
+from lls.http.schemas import decode, encode
 
 POOL_BODY_LIMIT = 64 * 1024 * 1024 + 64 * 1024  # sync-format §1: files up to 64 MiB (+ comments)
 AUDIT_MAX_LIMIT = 1000
@@ -52,6 +53,11 @@ def license_doc(state: LicenseState, now: float, *, detail: bool = False) -> dic
         "peakSessions": state.peak_sessions,
         "validFrom": _ts(lic.valid_from),
         "validUntil": _ts(lic.valid_until),
+        "expiresAt": _ts(state.expires_at()),
+        "boundContext": state.bound_context,
+        "locked": state.locked_at is not None,
+        "lockedAt": _ts(state.locked_at),
+        "firstActivatedAt": _ts(state.first_activated_at),
         "isTrial": lic.is_trial,
         "orgId": lic.org_id,
         "companyName": lic.company_name,
@@ -105,6 +111,37 @@ async def import_pool(request: web.Request) -> web.Response:
             "removed": summary.removed,
             "sessionsEnded": summary.sessions_ended,
         }
+    )
+
+
+class DissociateBody(msgspec.Struct):
+    authContext: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+
+
+async def dissociate(request: web.Request) -> web.Response:
+    raw = await read_limited(request, CLIENT_BODY_LIMIT)
+    body = decode(raw, DissociateBody) if raw.strip() else DissociateBody()
+    token = request.match_info["token"]
+    bound = await request.app[LICENSING].dissociate(token, body.authContext)
+    return _json({"licenseToken": token, "dissociated": bound})
+
+
+async def unlock(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    await request.app[LICENSING].unlock(token)
+    return _json({"licenseToken": token, "locked": False})
+
+
+async def release_environment(request: web.Request) -> web.Response:
+    auth_context = request.match_info["authContext"]
+    org = await request.app[LICENSING].release_environment(auth_context)
+    return _json({"authContext": auth_context, "released": org})
+
+
+async def environments(request: web.Request) -> web.Response:
+    envs = request.app[LICENSING].environments
+    return _json(
+        {"environments": [{"authContext": c, "orgId": o} for c, o in sorted(envs.items())]}
     )
 
 
@@ -182,6 +219,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/v1/pool", import_pool)
     app.router.add_get("/admin/v1/licenses", licenses)
     app.router.add_get("/admin/v1/licenses/{token}", license_detail)
+    app.router.add_post("/admin/v1/licenses/{token}/dissociate", dissociate)
+    app.router.add_post("/admin/v1/licenses/{token}/unlock", unlock)
+    app.router.add_get("/admin/v1/environments", environments)
+    app.router.add_delete("/admin/v1/environments/{authContext}", release_environment)
     app.router.add_get("/admin/v1/sessions", sessions)
     app.router.add_delete("/admin/v1/sessions/{id}", end_session)
     app.router.add_get("/admin/v1/audit", audit)

@@ -9,10 +9,12 @@ from lls.http.body import read_json
 from lls.http.keys import GUARD, INSTANCE, LICENSING
 from lls.http.schemas import (
     DeactivateRequest,
+    FeatureRequest,
     SessionRequest,
     ValidateRequest,
     decode,
     encode,
+    feature_response,
     validation_response,
 )
 
@@ -65,6 +67,28 @@ async def deactivate(request: web.Request) -> web.Response:
     return _answer(request, outcome)
 
 
+async def checkout(request: web.Request) -> web.Response:
+    request.app[GUARD].check(request.remote or "")
+    req = decode(await read_json(request), FeatureRequest)
+    outcome = await request.app[LICENSING].checkout(
+        req.licenseToken, req.authContext, req.featureCode, req.quantity
+    )
+    if outcome.reason is Reason.LICENSE_NOT_FOUND:
+        request.app[GUARD].record_failure(request.remote or "")
+    return _json(encode(feature_response(outcome)))
+
+
+async def return_units(request: web.Request) -> web.Response:
+    request.app[GUARD].check(request.remote or "")
+    req = decode(await read_json(request), FeatureRequest)
+    outcome = await request.app[LICENSING].return_units(
+        req.licenseToken, req.authContext, req.featureCode, req.quantity
+    )
+    if outcome.reason is Reason.LICENSE_NOT_FOUND:
+        request.app[GUARD].record_failure(request.remote or "")
+    return _json(encode(feature_response(outcome)))
+
+
 async def instance(request: web.Request) -> web.Response:
     """`GET /licensing/instance`: this server's id and public keys (for offline requests)."""
     info = request.app[INSTANCE]
@@ -76,4 +100,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/licensing/activate", activate)
     app.router.add_post("/licensing/extend", extend)
     app.router.add_post("/licensing/deactivate", deactivate)
+    app.router.add_post("/licensing/features/checkout", checkout)
+    app.router.add_post("/licensing/features/return", return_units)
     app.router.add_get("/licensing/instance", instance)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from lls.clock import rfc3339
-from lls.domain.models import Outcome
+from lls.domain.models import FeatureOutcome, Outcome
 from lls.errors import BadRequest
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -70,6 +70,19 @@ class ValidationResponse(msgspec.Struct):
     sessionExpiresAt: str | None
     licenseExpiresAt: str | None
     features: list[FeatureOut]
+
+
+class FeatureResponse(msgspec.Struct):
+    """api.md §4: the checkout/return answer; reason and message are set on refusals."""
+
+    authStatus: str
+    featureCode: str
+    quantity: int
+    checkedOut: int
+    available: int | None
+    expiresAt: str | None
+    reason: str | None
+    message: str | None
 
 
 class ErrorBody(msgspec.Struct, omit_defaults=True):
@@ -143,6 +156,19 @@ def validation_response(outcome: Outcome) -> ValidationResponse:
         reason=outcome.reason.value if outcome.reason is not None else None,
         message=outcome.message,
         sessionExpiresAt=_ts(outcome.session_expires_at),
-        licenseExpiresAt=_ts(lic.valid_until) if lic is not None else None,
+        licenseExpiresAt=_ts(outcome.license_expires_at),
         features=[FeatureOut(f.code, f.type, f.total, f.available) for f in outcome.features],
+    )
+
+
+def feature_response(outcome: FeatureOutcome) -> FeatureResponse:
+    return FeatureResponse(
+        authStatus=outcome.status.value,
+        featureCode=outcome.feature_code,
+        quantity=outcome.quantity,
+        checkedOut=outcome.checked_out,
+        available=outcome.available,
+        expiresAt=_ts(outcome.expires_at),
+        reason=outcome.reason.value if outcome.reason is not None else None,
+        message=outcome.message,
     )

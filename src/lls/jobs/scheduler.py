@@ -24,6 +24,13 @@ async def persist_clock_floor(licensing: Licensing) -> None:
     await licensing.persist_floor()
 
 
+async def detect_misuse(licensing: Licensing) -> None:
+    """Lock licenses whose recent sessions came from more machines than their misuse limit."""
+    locked = await licensing.detect_misuse()
+    if locked:
+        log.warning("%d license(s) locked for suspected misuse; see the audit log", len(locked))
+
+
 def build_scheduler(config: Config, licensing: Licensing) -> AsyncIOScheduler:
     """A scheduler with every job registered; the caller starts it on the running loop."""
     scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
@@ -40,5 +47,12 @@ def build_scheduler(config: Config, licensing: Licensing) -> AsyncIOScheduler:
         args=[licensing],
         seconds=config.floor_persist_s,
         id="persist_clock_floor",
+    )
+    scheduler.add_job(
+        detect_misuse,
+        "interval",
+        args=[licensing],
+        seconds=config.misuse_interval_s,
+        id="detect_misuse",
     )
     return scheduler

@@ -16,9 +16,14 @@ from lls.domain.models import AuditEvent, Session
 from lls.domain.ports import Snapshot, StoredPool
 from lls.domain.records import (
     AppendEvent,
+    BindEnvironment,
     EndSession,
     Record,
+    ReleaseEnvironment,
     SavePool,
+    SetConsumed,
+    SetHeld,
+    SetLicenseFlags,
     SetMeta,
     SetPeak,
     StartSession,
@@ -134,6 +139,49 @@ class SqliteStore:
                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         (key, value),
                     )
+                case SetHeld(session_id=sid, feature=feature, quantity=quantity):
+                    if quantity > 0:
+                        conn.execute(
+                            "INSERT INTO checkouts (session_id, feature, quantity) VALUES (?, ?, ?)"
+                            " ON CONFLICT (session_id, feature) DO UPDATE"
+                            " SET quantity = excluded.quantity",
+                            (sid, feature, quantity),
+                        )
+                    else:
+                        conn.execute(
+                            "DELETE FROM checkouts WHERE session_id = ? AND feature = ?",
+                            (sid, feature),
+                        )
+                case SetConsumed(license=license_token, feature=feature, consumed=consumed):
+                    conn.execute(
+                        "INSERT INTO consumption (license, feature, consumed) VALUES (?, ?, ?)"
+                        " ON CONFLICT (license, feature) DO UPDATE"
+                        " SET consumed = excluded.consumed",
+                        (license_token, feature, consumed),
+                    )
+                case SetLicenseFlags():
+                    conn.execute(
+                        "INSERT INTO license_flags"
+                        " (license, bound_context, first_activated_at, locked_at)"
+                        " VALUES (?, ?, ?, ?) ON CONFLICT (license) DO UPDATE SET"
+                        " bound_context = excluded.bound_context,"
+                        " first_activated_at = excluded.first_activated_at,"
+                        " locked_at = excluded.locked_at",
+                        (
+                            record.license,
+                            record.bound_context,
+                            record.first_activated_at,
+                            record.locked_at,
+                        ),
+                    )
+                case BindEnvironment(auth_context=ctx, org_id=org_id, bound_at=bound_at):
+                    conn.execute(
+                        "INSERT INTO environments (auth_context, org_id, bound_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT (auth_context) DO NOTHING",
+                        (ctx, org_id, bound_at),
+                    )
+                case ReleaseEnvironment(auth_context=ctx):
+                    conn.execute("DELETE FROM environments WHERE auth_context = ?", (ctx,))
                 case SetPeak(license=license_token, peak_sessions=peak):
                     conn.execute(
                         "INSERT INTO license_stats (license, peak_sessions) VALUES (?, ?)"
@@ -208,7 +256,26 @@ class SqliteStore:
             meta = {str(r[0]): str(r[1]) for r in await cur.fetchall()}
         async with db.execute("SELECT license, peak_sessions FROM license_stats") as cur:
             peaks = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
-        return Snapshot(pool=pool, sessions=sessions, meta=meta, peaks=peaks)
+        async with db.execute("SELECT session_id, feature, quantity FROM checkouts") as cur:
+            held = [(str(r[0]), str(r[1]), int(r[2])) for r in await cur.fetchall()]
+        async with db.execute("SELECT license, feature, consumed FROM consumption") as cur:
+            consumed = {(str(r[0]), str(r[1])): int(r[2]) for r in await cur.fetchall()}
+        async with db.execute(
+            "SELECT license, bound_context, first_activated_at, locked_at FROM license_flags"
+        ) as cur:
+            flags = {str(r[0]): (r[1], r[2], r[3]) for r in await cur.fetchall()}
+        async with db.execute("SELECT auth_context, org_id FROM environments") as cur:
+            environments = {str(r[0]): str(r[1]) for r in await cur.fetchall()}
+        return Snapshot(
+            pool=pool,
+            sessions=sessions,
+            meta=meta,
+            peaks=peaks,
+            held=held,
+            consumed=consumed,
+            flags=flags,
+            environments=environments,
+        )
 
     async def audit(self, *, after: int, limit: int) -> list[AuditEvent]:
         """Audit events with id > `after`, oldest first."""
@@ -220,6 +287,19 @@ class SqliteStore:
         ) as cur:
             rows = await cur.fetchall()
         return [_event(r) for r in rows]
+
+    async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
+        """Per license, each authContext that started a session since `since`, last seen."""
+        await self.barrier()
+        seen: dict[str, dict[str, float]] = {}
+        async with self._db().execute(
+            "SELECT license, auth_context, max(at) FROM events"
+            " WHERE type = 'session.started' AND at >= ? GROUP BY license, auth_context",
+            (since,),
+        ) as cur:
+            for lic, ctx, at in await cur.fetchall():
+                seen.setdefault(str(lic), {})[str(ctx)] = float(at)
+        return seen
 
 
 def _event(row: Any) -> AuditEvent:

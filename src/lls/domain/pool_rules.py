@@ -1,0 +1,59 @@
+"""The import rules of a pool file (sync-format §2, rules 1–4): each refusal names its rule."""
+
+from __future__ import annotations
+
+from lls.clock import rfc3339
+from lls.domain.models import CLOCK_SKEW_S, Pool, PoolSummary
+from lls.domain.records import AppendEvent
+from lls.errors import Refused
+
+
+def check_pool(pool: Pool, current: Pool | None, instance_id: str, now: float) -> None:
+    """Raise Refused unless `pool` may replace `current` on this instance at `now`."""
+    if pool.aud != instance_id:
+        raise Refused(
+            f"this pool file is for instance {pool.aud!r}, not this one ({instance_id!r})",
+            code="POOL_WRONG_INSTANCE",
+        )
+    if current is not None and pool.seq <= current.seq:
+        raise Refused(
+            f"pool seq {pool.seq} is not newer than the imported seq {current.seq}"
+            " (a replayed or older pool file)",
+            code="POOL_NOT_NEWER",
+        )
+    if pool.iat > now + CLOCK_SKEW_S:
+        raise Refused(
+            f"the pool was issued at {rfc3339(pool.iat)}, more than 5 minutes in this"
+            f" server's future ({rfc3339(now)}): the server clock is behind; set it right",
+            code="POOL_FROM_THE_FUTURE",
+        )
+    if pool.exp <= now:
+        raise Refused(
+            f"the pool expired at {rfc3339(pool.exp)}; ask the vendor for a fresh pool file",
+            code="POOL_EXPIRED",
+        )
+    if current is not None and pool.org_id != current.org_id:
+        raise Refused(
+            f"the pool belongs to organisation {pool.org_id!r}, but this instance belongs"
+            f" to {current.org_id!r}",
+            code="POOL_OTHER_ORG",
+        )
+    tokens = [lic.token for lic in pool.licenses]
+    if len(set(tokens)) != len(tokens):
+        raise Refused("the pool lists a license token twice", code="POOL_INVALID")
+
+
+def pool_imported_event(summary: PoolSummary, pool: Pool, now: float) -> AppendEvent:
+    return AppendEvent(
+        at=now,
+        type="pool.imported",
+        data={
+            "seq": pool.seq,
+            "licenses": summary.licenses,
+            "added": summary.added,
+            "changed": summary.changed,
+            "removed": summary.removed,
+            "sessionsEnded": summary.sessions_ended,
+            "ackUsageSeq": pool.ack_usage_seq,
+        },
+    )
