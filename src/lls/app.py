@@ -8,8 +8,9 @@ import json
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -18,35 +19,47 @@ from lls.clock import Clock, SystemClock
 from lls.config import Config
 from lls.domain.guard import TokenGuessGuard
 from lls.domain.service import Licensing
-from lls.http import admin_api, client_api, ops_api
+from lls.http import admin_api, client_api, offline_api, ops_api
 from lls.http.admin_api import POOL_BODY_LIMIT
 from lls.http.keys import ADMIN_TOKEN, GUARD, INSTANCE, LICENSING, InstanceInfo
 from lls.http.middleware import errors_and_auth
 from lls.instance import SERVER_FILE, Instance, load_instance
 from lls.jobs.scheduler import build_scheduler
+from lls.sealed.offline_codec import SealedOfflineCodec
 from lls.sealed.pool_reader import SealedPoolReader
 from lls.store import SqliteStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def build_licensing(instance: Instance, clock: Clock) -> tuple[Licensing, SqliteStore]:
     """The service and its store for `instance` (not yet opened or loaded)."""
     store = SqliteStore(instance.db_path)
-    reader = SealedPoolReader(instance.keys, [instance.vendor_keys])
-    licensing = Licensing(store=store, reader=reader, clock=clock, instance_id=instance.instance_id)
+    licensing = Licensing(
+        store=store,
+        reader=SealedPoolReader(instance.keys, [instance.vendor_keys]),
+        codec=SealedOfflineCodec(instance.keys, instance.instance_id),
+        clock=clock,
+        instance_id=instance.instance_id,
+    )
     return licensing, store
 
 
-async def import_pool_offline(config: Config, raw: str) -> dict[str, int]:
-    """Import a pool into the data directory while no server runs (same rules, same code)."""
+async def with_local_licensing(config: Config, action: Callable[[Licensing], Awaitable[T]]) -> T:
+    """Run one action on the data directory while no server runs (same rules, same code)."""
     licensing, store = build_licensing(load_instance(config.data_dir), SystemClock())
     await store.open()
     try:
         await licensing.load()
-        summary = await licensing.import_pool(raw)
+        return await action(licensing)
     finally:
         await store.close()
+
+
+async def import_pool_offline(config: Config, raw: str) -> dict[str, int]:
+    """Import a pool into the data directory while no server runs."""
+    summary = await with_local_licensing(config, lambda lic: lic.import_pool(raw))
     return {
         "seq": summary.seq,
         "licenses": summary.licenses,
@@ -79,6 +92,7 @@ def build_app(
     )
     client_api.add_routes(app)
     admin_api.add_routes(app)
+    offline_api.add_routes(app)
     ops_api.add_routes(app, licensing)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -139,6 +139,67 @@ def cmd_release_environment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _offline_call(args: argparse.Namespace, path: str, body: dict[str, str]) -> Any:
+    """Through the running server when one answers, else on the data directory itself."""
+    config = _config(args)
+    server = find_server(config.data_dir, args.url)
+    if server is not None:
+        return server.call("POST", path, json.dumps(body).encode())[1]
+    from lls.app import with_local_licensing
+    from lls.domain.service import Licensing
+
+    async def apply(licensing: Licensing) -> Any:
+        if path.endswith("/activate"):
+            grant = await licensing.offline_activate(body["token"])
+        elif path.endswith("/refresh"):
+            grant = await licensing.offline_refresh(body["activationId"])
+        else:
+            await licensing.offline_deactivate(body["token"])
+            return None
+        return {
+            "activationId": grant.activation.id,
+            "leaseExpiresAt": rfc3339(grant.activation.lease_expires_at),
+            "token": grant.token,
+        }
+
+    return asyncio.run(with_local_licensing(config, apply))
+
+
+def _write_token(out: str, token: str, kind: str, doc: Any) -> None:
+    write_sealed_file(
+        Path(out),
+        token,
+        {"kind": kind, "activation": doc["activationId"], "lease ends": doc["leaseExpiresAt"]},
+    )
+
+
+def cmd_offline_activate(args: argparse.Namespace) -> int:
+    doc = _offline_call(
+        args, "/admin/v1/offline/activate", {"token": read_sealed_file(Path(args.request))}
+    )
+    _write_token(args.out, doc["token"], "lls offline response", doc)
+    print(
+        f"activation {doc['activationId']} leased until {doc['leaseExpiresAt']}; "
+        f"give {args.out} to the device"
+    )
+    return 0
+
+
+def cmd_offline_refresh(args: argparse.Namespace) -> int:
+    doc = _offline_call(args, "/admin/v1/offline/refresh", {"activationId": args.id})
+    _write_token(args.out, doc["token"], "lls offline refresh", doc)
+    print(f"activation {doc['activationId']} now leased until {doc['leaseExpiresAt']}")
+    return 0
+
+
+def cmd_offline_deactivate(args: argparse.Namespace) -> int:
+    _offline_call(
+        args, "/admin/v1/offline/deactivate", {"token": read_sealed_file(Path(args.token))}
+    )
+    print("offline seat freed")
+    return 0
+
+
 def _view_parser(
     sub: Any, name: str, help_text: str, path: str, key: str, columns: Sequence[str]
 ) -> argparse.ArgumentParser:
@@ -256,6 +317,31 @@ def build_parser() -> argparse.ArgumentParser:
     _common(act, url=True)
     act.add_argument("auth_context")
     act.set_defaults(func=cmd_release_environment)
+
+    offline = sub.add_parser("offline", help="apply offline activation tokens for devices")
+    offline_sub = offline.add_subparsers(dest="offline_command", required=True, metavar="ACTION")
+    p = offline_sub.add_parser("activate", help="apply a device's request; write its response")
+    _common(p, url=True)
+    p.add_argument("request", help="the device's request token file")
+    p.add_argument("--out", required=True, help="where to write the response token")
+    p.set_defaults(func=cmd_offline_activate)
+    p = offline_sub.add_parser("refresh", help="write a refresh token with a new lease")
+    _common(p, url=True)
+    p.add_argument("id", help="the activation id")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_offline_refresh)
+    p = offline_sub.add_parser("deactivate", help="apply a device's deactivation token")
+    _common(p, url=True)
+    p.add_argument("token", help="the device's deactivation token file")
+    p.set_defaults(func=cmd_offline_deactivate)
+    _view_parser(
+        offline_sub,
+        "list",
+        "offline activations with their lease ends",
+        "/admin/v1/offline",
+        "activations",
+        ["activationId", "licenseToken", "authContext", "leaseExpiresAt", "live"],
+    )
 
     from lls.vendor.cli import add_vendor_parser
 

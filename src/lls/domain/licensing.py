@@ -155,6 +155,13 @@ class Sessions:
             )
         )
 
+    def _seats_used(self, state: LicenseState, now: float) -> int:
+        """Seats held: live sessions plus offline leases not yet over."""
+        used = len(state.sessions)
+        if state.offline:
+            used += sum(1 for a in state.offline.values() if a.live(now))
+        return used
+
     def _purge_expired(self, state: LicenseState, now: float, out: list[Record]) -> None:
         for session in [s for s in state.sessions.values() if s.expires_at <= now]:
             self._end(state, session, EndReason.EXPIRED, now, out)
@@ -208,9 +215,9 @@ class Sessions:
             session.expires_at = now + lic.session_window_s
             out.append(TouchSession(session.id, session.expires_at))
         else:
-            if len(state.sessions) >= lic.seats:
+            if self._seats_used(state, now) >= lic.seats:
                 self._purge_expired(state, now, out)
-            if len(state.sessions) >= lic.seats:
+            if self._seats_used(state, now) >= lic.seats:
                 await self._commit(out)
                 return self._refuse(state, Reason.SESSION_LIMIT_REACHED)
             session = self._start(state, auth_context, now, out)

@@ -198,3 +198,51 @@ class AuditEvent:
     data: dict[str, object] = field(default_factory=dict)
     prev_hash: str | None = None
     hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineRequest:
+    """A verified offline activation request (sync-format §4)."""
+
+    license_token: str
+    product_codes: tuple[str, ...]
+    auth_context: str
+    device_kid: str
+    device_keys: dict[str, object]
+    nonce: str
+    iat: int
+
+
+@dataclass(slots=True)
+class OfflineActivation:
+    """A seat held by a device that cannot reach the server, until its lease ends."""
+
+    id: str
+    license: str
+    auth_context: str
+    device_kid: str
+    device_keys: dict[str, object]
+    nonce: str
+    activated_at: float
+    lease_expires_at: float
+    deactivated_at: float | None = None
+
+    def live(self, now: float) -> bool:
+        return self.deactivated_at is None and self.lease_expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineDeactivation:
+    """A verified deactivation token: which activation, and which device key signed it."""
+
+    activation_id: str
+    auth_context: str
+    signer_kid: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineGrant:
+    """What an offline activate or refresh produced: the activation and the sealed token."""
+
+    activation: OfflineActivation
+    token: str

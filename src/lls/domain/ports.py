@@ -6,7 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from lls.domain.models import AuditEvent, Pool, Session
+from lls.domain.models import (
+    AuditEvent,
+    OfflineActivation,
+    OfflineDeactivation,
+    OfflineRequest,
+    Outcome,
+    Pool,
+    Session,
+)
 from lls.domain.records import Record
 
 
@@ -30,6 +38,7 @@ class Snapshot:
     consumed: dict[tuple[str, str], int] = field(default_factory=dict)  # (license, feature)
     flags: dict[str, tuple[str | None, float | None, float | None]] = field(default_factory=dict)
     environments: dict[str, str] = field(default_factory=dict)  # authContext -> org id
+    offline: Sequence[OfflineActivation] = ()
 
 
 class Store(Protocol):
@@ -53,3 +62,17 @@ class PoolReader(Protocol):
     """Opens a sealed pool file: verifies envelope, signature and typ, then parses it."""
 
     def read(self, raw: str) -> Pool: ...
+
+
+class OfflineCodec(Protocol):
+    """Opens device tokens and seals the server's answers (sync-format §4)."""
+
+    def open_request(self, token: str) -> OfflineRequest: ...
+
+    def open_deactivation(
+        self, token: str, device_keys: Sequence[dict[str, object]]
+    ) -> OfflineDeactivation: ...
+
+    def seal_response(self, activation: OfflineActivation, outcome: Outcome, nonce: str) -> str: ...
+
+    def seal_refresh(self, activation: OfflineActivation, outcome: Outcome) -> str: ...

@@ -103,6 +103,21 @@ class ReleaseEnvironment:
     auth_context: str
 
 
+@dataclass(frozen=True, slots=True)
+class SaveOffline:
+    """The whole row of an offline activation (insert or replace)."""
+
+    id: str
+    license: str
+    auth_context: str
+    device_kid: str
+    device_keys: dict[str, Any]
+    nonce: str
+    activated_at: float
+    lease_expires_at: float
+    deactivated_at: float | None
+
+
 Record = (
     StartSession
     | TouchSession
@@ -116,4 +131,5 @@ Record = (
     | SetLicenseFlags
     | BindEnvironment
     | ReleaseEnvironment
+    | SaveOffline
 )

@@ -7,10 +7,10 @@ import logging
 
 from lls.clock import Clock
 from lls.domain.bindings import flags_record, lock
-from lls.domain.features import Features
 from lls.domain.models import EndReason, Pool, PoolSummary
+from lls.domain.offline import Offline
 from lls.domain.pool_rules import check_pool, pool_imported_event
-from lls.domain.ports import PoolReader, Snapshot, Store
+from lls.domain.ports import OfflineCodec, PoolReader, Snapshot, Store
 from lls.domain.records import (
     AppendEvent,
     EndSession,
@@ -28,12 +28,22 @@ FLOOR_KEY = "clock_floor"
 ENDING_STATUSES = frozenset({"revoked", "suspended"})
 
 
-class Licensing(Features):
+class Licensing(Offline):
     """What the HTTP handlers, jobs and CLI call; owns the in-memory state."""
 
-    def __init__(self, *, store: Store, reader: PoolReader, clock: Clock, instance_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        reader: PoolReader,
+        codec: OfflineCodec,
+        clock: Clock,
+        instance_id: str,
+    ) -> None:
         super().__init__(store=store, clock=clock)
         self.reader = reader
+        self.codec = codec
+        self.offline_by_id = {}
         self.instance_id = instance_id
         self.pool: Pool | None = None
         self.pool_imported_at: float | None = None
@@ -75,6 +85,12 @@ class Licensing(Features):
                 continue
             state.sessions[session.auth_context] = session
             self.by_id[session.id] = session
+        self.offline_by_id = {}
+        for activation in snap.offline:
+            self.offline_by_id[activation.id] = activation
+            owner = self.licenses.get(activation.license)
+            if owner is not None:
+                owner.offline[activation.id] = activation
         for token, state in self.licenses.items():
             for sid, code, quantity in ((s, c, q) for s, c, q in snap.held if s in self.by_id):
                 if self.by_id[sid].license == token:

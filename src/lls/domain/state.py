@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lls.domain.models import FeatureView, License, Session
+from lls.domain.models import FeatureView, License, OfflineActivation, Session
 
 DAY_S = 86_400
 
@@ -28,6 +28,7 @@ class LicenseState:
     first_activated_at: float | None = None  # temporary: start of its window
     locked_at: float | None = None  # misuse lock
     seen: dict[str, float] = field(default_factory=dict)  # misuse: authContext -> last seen
+    offline: dict[str, OfflineActivation] = field(default_factory=dict)  # by activation id
     features_view: tuple[FeatureView, ...] = ()
 
     def refresh_views(self) -> None:

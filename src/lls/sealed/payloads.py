@@ -149,3 +149,68 @@ class UsagePayload(_Wire, frozen=True):
     licenses: list[LicenseUsage]
     clock: ClockReport
     chainHead: str | None = None
+
+
+class OfflineRequestPayload(_Wire, frozen=True):
+    """`lls-offline-request+jws`: a device asks for a seat it will hold offline (§4)."""
+
+    licenseToken: Token
+    productCodes: Annotated[list[Code], msgspec.Meta(min_length=1, max_length=32)]
+    authContext: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    deviceKeys: Jwks
+    nonce: Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
+    iat: int
+    iss: str | None = None
+    aud: str | None = None
+
+
+class FeatureInfo(_Wire, frozen=True):
+    code: str
+    type: str
+    total: int | None = None
+    available: int | None = None
+
+
+class OfflineResponsePayload(_Wire, frozen=True):
+    """`lls-offline-response+jws`: the activation, its lease, and the ValidationResponse fields."""
+
+    iss: str
+    aud: str
+    iat: int
+    activationId: str
+    licenseToken: str
+    authContext: str
+    nonce: str
+    leaseExpiresAt: str
+    authStatus: str
+    isTrial: bool
+    contact: Contact | None
+    productCode: str | None
+    companyName: str | None
+    reason: str | None
+    message: str | None
+    licenseExpiresAt: str | None
+    features: list[FeatureInfo]
+
+
+class OfflineRefreshPayload(_Wire, frozen=True):
+    """`lls-offline-refresh+jws`: a new lease end for an activation, counted from now."""
+
+    iss: str
+    aud: str
+    iat: int
+    activationId: str
+    licenseToken: str
+    authContext: str
+    leaseExpiresAt: str
+    features: list[FeatureInfo]
+
+
+class OfflineDeactivationPayload(_Wire, frozen=True):
+    """`lls-offline-deactivation+jws`: the device gave its seat back (signed by its key)."""
+
+    activationId: str
+    authContext: str
+    iat: int
+    iss: str | None = None
+    aud: str | None = None

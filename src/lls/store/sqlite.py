@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 
 from lls.domain.audit import GENESIS_HASH, chain_hash
-from lls.domain.models import AuditEvent, Session
+from lls.domain.models import AuditEvent, OfflineActivation, Session
 from lls.domain.ports import Snapshot, StoredPool
 from lls.domain.records import (
     AppendEvent,
@@ -20,6 +20,7 @@ from lls.domain.records import (
     EndSession,
     Record,
     ReleaseEnvironment,
+    SaveOffline,
     SavePool,
     SetConsumed,
     SetHeld,
@@ -182,6 +183,23 @@ class SqliteStore:
                     )
                 case ReleaseEnvironment(auth_context=ctx):
                     conn.execute("DELETE FROM environments WHERE auth_context = ?", (ctx,))
+                case SaveOffline():
+                    conn.execute(
+                        "INSERT OR REPLACE INTO offline_activations (id, license, auth_context,"
+                        " device_kid, device_keys, nonce, activated_at, lease_expires_at,"
+                        " deactivated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            record.id,
+                            record.license,
+                            record.auth_context,
+                            record.device_kid,
+                            json.dumps(record.device_keys),
+                            record.nonce,
+                            record.activated_at,
+                            record.lease_expires_at,
+                            record.deactivated_at,
+                        ),
+                    )
                 case SetPeak(license=license_token, peak_sessions=peak):
                     conn.execute(
                         "INSERT INTO license_stats (license, peak_sessions) VALUES (?, ?)"
@@ -266,7 +284,26 @@ class SqliteStore:
             flags = {str(r[0]): (r[1], r[2], r[3]) for r in await cur.fetchall()}
         async with db.execute("SELECT auth_context, org_id FROM environments") as cur:
             environments = {str(r[0]): str(r[1]) for r in await cur.fetchall()}
+        async with db.execute(
+            "SELECT id, license, auth_context, device_kid, device_keys, nonce, activated_at,"
+            " lease_expires_at, deactivated_at FROM offline_activations"
+        ) as cur:
+            offline = [
+                OfflineActivation(
+                    id=str(r[0]),
+                    license=str(r[1]),
+                    auth_context=str(r[2]),
+                    device_kid=str(r[3]),
+                    device_keys=json.loads(r[4]),
+                    nonce=str(r[5]),
+                    activated_at=float(r[6]),
+                    lease_expires_at=float(r[7]),
+                    deactivated_at=float(r[8]) if r[8] is not None else None,
+                )
+                for r in await cur.fetchall()
+            ]
         return Snapshot(
+            offline=offline,
             pool=pool,
             sessions=sessions,
             meta=meta,

@@ -1,0 +1,89 @@
+"""Admin endpoints that apply offline activation tokens (api.md §6, sync-format §4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from aiohttp import web
+
+from lls.clock import rfc3339
+from lls.domain.models import OfflineActivation
+from lls.http.admin_api import POOL_BODY_LIMIT
+from lls.http.body import read_json
+from lls.http.keys import LICENSING
+from lls.http.schemas import decode, encode
+
+TOKEN_LIMIT = 1024 * 1024  # a request carries two public keys and a few fields
+
+
+class TokenBody(msgspec.Struct):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=TOKEN_LIMIT)]
+
+
+class RefreshBody(msgspec.Struct):
+    activationId: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+def _json(doc: Any) -> web.Response:
+    return web.Response(
+        body=encode(doc), headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+
+
+def activation_doc(activation: OfflineActivation, now: float) -> dict[str, Any]:
+    return {
+        "activationId": activation.id,
+        "licenseToken": activation.license,
+        "authContext": activation.auth_context,
+        "deviceKid": activation.device_kid,
+        "activatedAt": rfc3339(activation.activated_at),
+        "leaseExpiresAt": rfc3339(activation.lease_expires_at),
+        "deactivatedAt": rfc3339(activation.deactivated_at) if activation.deactivated_at else None,
+        "live": activation.live(now),
+    }
+
+
+async def activate(request: web.Request) -> web.Response:
+    body = decode(await read_json(request, POOL_BODY_LIMIT), TokenBody)
+    grant = await request.app[LICENSING].offline_activate(body.token)
+    return _json(
+        {
+            "activationId": grant.activation.id,
+            "leaseExpiresAt": rfc3339(grant.activation.lease_expires_at),
+            "token": grant.token,
+        }
+    )
+
+
+async def refresh(request: web.Request) -> web.Response:
+    body = decode(await read_json(request), RefreshBody)
+    grant = await request.app[LICENSING].offline_refresh(body.activationId)
+    return _json(
+        {
+            "activationId": grant.activation.id,
+            "leaseExpiresAt": rfc3339(grant.activation.lease_expires_at),
+            "token": grant.token,
+        }
+    )
+
+
+async def deactivate(request: web.Request) -> web.Response:
+    body = decode(await read_json(request, POOL_BODY_LIMIT), TokenBody)
+    await request.app[LICENSING].offline_deactivate(body.token)
+    return web.Response(status=204)
+
+
+async def list_activations(request: web.Request) -> web.Response:
+    licensing = request.app[LICENSING]
+    now = licensing.clock.now()
+    return _json(
+        {"activations": [activation_doc(a, now) for a in licensing.offline_by_id.values()]}
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/admin/v1/offline/activate", activate)
+    app.router.add_post("/admin/v1/offline/refresh", refresh)
+    app.router.add_post("/admin/v1/offline/deactivate", deactivate)
+    app.router.add_get("/admin/v1/offline", list_activations)
