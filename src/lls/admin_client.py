@@ -26,6 +26,17 @@ class AdminClient:
         content_type: str = "application/json",
     ) -> tuple[int, Any]:
         """Send one admin request; a problem+json answer becomes a Refused with its code."""
+        status, raw = self.fetch(method, path, body, content_type)
+        return status, json.loads(raw) if raw else None
+
+    def fetch(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, bytes]:
+        """Send one admin request and return the raw answer body."""
         request = urllib.request.Request(  # noqa: S310 - the URL is ours (server.json or --url)
             self.url.rstrip("/") + path, data=body, method=method
         )
@@ -34,8 +45,7 @@ class AdminClient:
             request.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-                raw = response.read()
-                return response.status, json.loads(raw) if raw else None
+                return response.status, response.read()
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             try:

@@ -27,6 +27,7 @@ from lls.instance import SERVER_FILE, Instance, load_instance
 from lls.jobs.scheduler import build_scheduler
 from lls.sealed.offline_codec import SealedOfflineCodec
 from lls.sealed.pool_reader import SealedPoolReader
+from lls.sealed.usage_codec import SealedUsageSealer
 from lls.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ def build_licensing(instance: Instance, clock: Clock) -> tuple[Licensing, Sqlite
         store=store,
         reader=SealedPoolReader(instance.keys, [instance.vendor_keys]),
         codec=SealedOfflineCodec(instance.keys, instance.instance_id),
+        sealer=SealedUsageSealer(
+            instance.keys, instance.instance_id, instance.vendor_id, instance.vendor_keys
+        ),
         clock=clock,
         instance_id=instance.instance_id,
     )

@@ -19,7 +19,7 @@ from lls.config import Config, load_config
 from lls.errors import LLSError
 from lls.instance import init_instance, load_instance
 from lls.registration import build_registration
-from lls.sealed import read_sealed_file, write_sealed_file
+from lls.sealed import read_sealed_file, write_atomic, write_sealed_file
 from lls.views import print_table
 
 Command = Callable[[argparse.Namespace], int]
@@ -200,6 +200,28 @@ def cmd_offline_deactivate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usage_export(args: argparse.Namespace) -> int:
+    config = _config(args)
+    server = find_server(config.data_dir, args.url)
+    out = Path(args.out)
+    if server is not None:
+        _, raw = server.fetch("GET", "/admin/v1/usage")
+        write_atomic(out, raw, mode=0o644)
+        lines = raw.decode().splitlines()
+        seq = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("# seq:")), "?")
+    else:
+        from lls.app import with_local_licensing
+        from lls.http.admin_api import usage_file_text
+
+        instance = load_instance(config.data_dir)
+        report, token = asyncio.run(with_local_licensing(config, lambda lic: lic.export_usage()))
+        text = usage_file_text(instance.instance_id, report.seq, report.issued_at, token)
+        write_atomic(out, text.encode(), mode=0o644)
+        seq = str(report.seq)
+    print(f"wrote usage file seq {seq} to {out}; carry it to the vendor")
+    return 0
+
+
 def _view_parser(
     sub: Any, name: str, help_text: str, path: str, key: str, columns: Sequence[str]
 ) -> argparse.ArgumentParser:
@@ -317,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(act, url=True)
     act.add_argument("auth_context")
     act.set_defaults(func=cmd_release_environment)
+
+    usage = sub.add_parser("usage", help="usage files for the vendor")
+    usage_sub = usage.add_subparsers(dest="usage_command", required=True, metavar="ACTION")
+    p = usage_sub.add_parser("export", help="write a signed usage file for the vendor")
+    _common(p, url=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_usage_export)
 
     offline = sub.add_parser("offline", help="apply offline activation tokens for devices")
     offline_sub = offline.add_subparsers(dest="offline_command", required=True, metavar="ACTION")

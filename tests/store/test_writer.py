@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lls.domain.records import AppendEvent, StartSession
+from lls.domain.records import AppendEvent, PruneEvents, StartSession
 from lls.errors import StorageError
 from lls.store import SqliteStore
 
@@ -67,3 +67,19 @@ async def test_reopen_continues_the_chain(tmp_path: Path) -> None:
     await second.close()
     assert [e.id for e in events] == [1, 2]
     assert events[1].prev_hash == events[0].hash
+
+
+async def test_pruning_every_event_keeps_the_chain_head_across_reopen(tmp_path: Path) -> None:
+    first = SqliteStore(tmp_path / "lls.db")
+    await first.open()
+    await first.commit([AppendEvent(at=1.0, type="a"), AppendEvent(at=1.0, type="b")])
+    head = await first.chain_head()
+    await first.commit([PruneEvents(2)])
+    await first.close()
+    second = SqliteStore(tmp_path / "lls.db")
+    await second.open()
+    assert await second.chain_head() == head
+    await second.commit([AppendEvent(at=2.0, type="c")])
+    [event] = await second.events_after(0)
+    await second.close()
+    assert (event.id, event.prev_hash) == (3, head[1])

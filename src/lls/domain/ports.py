@@ -53,6 +53,18 @@ class Store(Protocol):
 
     async def audit(self, *, after: int, limit: int) -> list[AuditEvent]: ...
 
+    async def events_after(self, after: int) -> list[AuditEvent]:
+        """Every audit event with id > `after`, oldest first."""
+        ...
+
+    async def export_point(self, seq: int) -> int | None:
+        """The newest event id that usage file `seq` carried, if that file was written here."""
+        ...
+
+    async def chain_head(self) -> tuple[int, str | None]:
+        """Id and hash of the newest audit event ever written (pruned or not)."""
+        ...
+
     async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
         """Per license, each authContext that started a session since `since`, last time seen."""
         ...

@@ -118,6 +118,23 @@ class SaveOffline:
     deactivated_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class RecordExport:
+    """A usage file was written: its seq, the newest event it carried and the chain head."""
+
+    seq: int
+    last_event_id: int
+    chain_head: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PruneEvents:
+    """Drop audit events the vendor acknowledged (id <= up_to); the chain head is kept."""
+
+    up_to_id: int
+
+
 Record = (
     StartSession
     | TouchSession
@@ -132,4 +149,6 @@ Record = (
     | BindEnvironment
     | ReleaseEnvironment
     | SaveOffline
+    | RecordExport
+    | PruneEvents
 )

@@ -14,12 +14,22 @@ from lls.domain.ports import OfflineCodec, PoolReader, Snapshot, Store
 from lls.domain.records import (
     AppendEvent,
     EndSession,
+    PruneEvents,
     Record,
+    RecordExport,
     ReleaseEnvironment,
     SavePool,
     SetMeta,
 )
 from lls.domain.state import Carry, LicenseState
+from lls.domain.usage import (
+    ACK_EVENT_KEY,
+    ACK_SEQ_KEY,
+    USAGE_SEQ_KEY,
+    UsageReport,
+    UsageSealer,
+    license_usage,
+)
 from lls.errors import NotFound, Refused, StorageError
 
 log = logging.getLogger(__name__)
@@ -37,12 +47,17 @@ class Licensing(Offline):
         store: Store,
         reader: PoolReader,
         codec: OfflineCodec,
+        sealer: UsageSealer,
         clock: Clock,
         instance_id: str,
     ) -> None:
         super().__init__(store=store, clock=clock)
         self.reader = reader
         self.codec = codec
+        self.sealer = sealer
+        self.usage_seq = 0
+        self.ack_event_id = 0
+        self.last_usage_export: float | None = None
         self.offline_by_id = {}
         self.instance_id = instance_id
         self.pool: Pool | None = None
@@ -74,6 +89,8 @@ class Licensing(Offline):
         self.pool = pool
         self.pool_exp = float(pool.exp) if pool is not None else None
         self.floor = max(float(snap.meta.get(FLOOR_KEY, "0")), float(pool.iat) if pool else 0.0)
+        self.usage_seq = int(snap.meta.get(USAGE_SEQ_KEY, "0"))
+        self.ack_event_id = int(snap.meta.get(ACK_EVENT_KEY, "0"))
         self.environments = dict(snap.environments)
         self._rebuild_states(pool, snap)
         out: list[Record] = []
@@ -147,14 +164,23 @@ class Licensing(Offline):
         """Verify and apply a pool file, all or nothing; every refusal leaves state as it was."""
         async with self._import_lock:
             pool = await asyncio.to_thread(self.reader.read, raw)
+            ack_event = await self.store.export_point(pool.ack_usage_seq)
             now = self._observe_clock()
             check_pool(pool, self.pool, self.instance_id, now)
-            return await self._apply_pool(pool, raw, now)
+            return await self._apply_pool(pool, raw, now, ack_event)
 
-    async def _apply_pool(self, pool: Pool, raw: str, now: float) -> PoolSummary:
+    async def _apply_pool(
+        self, pool: Pool, raw: str, now: float, ack_event: int | None
+    ) -> PoolSummary:
         out: list[Record] = [
             SavePool(pool.seq, pool.iat, pool.exp, pool.org_id, pool.ack_usage_seq, now, raw)
         ]
+        if ack_event is not None and ack_event > self.ack_event_id:
+            # The vendor confirmed reading every event up to here: prune them (§2 rule 7).
+            self.ack_event_id = ack_event
+            out.append(PruneEvents(ack_event))
+            out.append(SetMeta(ACK_EVENT_KEY, str(ack_event)))
+            out.append(SetMeta(ACK_SEQ_KEY, str(pool.ack_usage_seq)))
         new_licenses = {lic.token: lic for lic in pool.licenses}
         added = changed = removed = ended = 0
         for token, state in list(self.licenses.items()):
@@ -196,6 +222,43 @@ class Licensing(Offline):
         self.pool_imported_at = now
         await self._commit(out)
         return summary
+
+    # -- usage files ------------------------------------------------------------------
+
+    async def export_usage(self) -> tuple[UsageReport, str]:
+        """A new sealed usage file with every event after the vendor's last acknowledgement."""
+        events = tuple(await self.store.events_after(self.ack_event_id))
+        head = events[-1].hash if events else (await self.store.chain_head())[1]
+        now = self._observe_clock()
+        live: dict[str, int] = {}
+        for session in self.by_id.values():
+            if session.expires_at > now:
+                live[session.license] = live.get(session.license, 0) + 1
+        self.usage_seq += 1
+        report = UsageReport(
+            seq=self.usage_seq,
+            pool_seq=self.pool.seq if self.pool else 0,
+            issued_at=now,
+            events=events,
+            chain_head=head,
+            licenses=tuple(
+                license_usage(s, live.get(t, 0) + sum(1 for a in s.offline.values() if a.live(now)))
+                for t, s in self.licenses.items()
+            ),
+            tampered=self.tampered,
+            floor=self.floor,
+        )
+        token = await asyncio.to_thread(self.sealer.seal_usage, report)
+        last_id = events[-1].id if events else self.ack_event_id
+        await self._commit(
+            [
+                SetMeta(USAGE_SEQ_KEY, str(report.seq)),
+                RecordExport(report.seq, last_id, head, now),
+                AppendEvent(at=now, type="usage.exported", data={"seq": report.seq}),
+            ]
+        )
+        self.last_usage_export = now
+        return report, token
 
     # -- admin actions on bindings and locks ----------------------------------------------
 

@@ -91,6 +91,11 @@ async def status(request: web.Request) -> web.Response:
             if pool
             else None,
             "clock": {"tampered": licensing.tampered, "floor": rfc3339(licensing.floor)},
+            "usage": {
+                "lastSeq": licensing.usage_seq,
+                "ackedThroughEvent": licensing.ack_event_id,
+                "lastExportAt": _ts(licensing.last_usage_export),
+            },
             "licenses": len(licensing.licenses),
             "liveSessions": sum(1 for s in licensing.by_id.values() if s.expires_at > now),
         }
@@ -142,6 +147,26 @@ async def environments(request: web.Request) -> web.Response:
     envs = request.app[LICENSING].environments
     return _json(
         {"environments": [{"authContext": c, "orgId": o} for c, o in sorted(envs.items())]}
+    )
+
+
+async def usage(request: web.Request) -> web.Response:
+    """A new usage file for the vendor, as the file's text (comment lines, then the JWE)."""
+    report, token = await request.app[LICENSING].export_usage()
+    text = usage_file_text(request.app[LICENSING].instance_id, report.seq, report.issued_at, token)
+    return web.Response(
+        body=text.encode(),
+        headers={
+            "Content-Type": "application/jose",
+            "Content-Disposition": f'attachment; filename="usage-{report.seq}.lls"',
+        },
+    )
+
+
+def usage_file_text(instance_id: str, seq: int, issued_at: float, token: str) -> str:
+    return (
+        f"# kind: lls-usage+jws\n# instance: {instance_id}\n# seq: {seq}\n"
+        f"# issued at: {rfc3339(issued_at)}\n{token}\n"
     )
 
 
@@ -217,6 +242,7 @@ async def audit(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/v1/status", status)
     app.router.add_post("/admin/v1/pool", import_pool)
+    app.router.add_get("/admin/v1/usage", usage)
     app.router.add_get("/admin/v1/licenses", licenses)
     app.router.add_get("/admin/v1/licenses/{token}", license_detail)
     app.router.add_post("/admin/v1/licenses/{token}/dissociate", dissociate)

@@ -18,7 +18,9 @@ from lls.domain.records import (
     AppendEvent,
     BindEnvironment,
     EndSession,
+    PruneEvents,
     Record,
+    RecordExport,
     ReleaseEnvironment,
     SaveOffline,
     SavePool,
@@ -61,6 +63,12 @@ class SqliteStore:
         conn = connect(self.path)
         migrate(conn)
         row = conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:  # every event pruned after acknowledgement: the head lives in meta
+            row = conn.execute(
+                "SELECT (SELECT value FROM meta WHERE key = 'pruned_id'),"
+                " (SELECT value FROM meta WHERE key = 'pruned_hash')"
+            ).fetchone()
+            row = row if row[0] is not None else None
         if row is not None:
             self._last_id, self._last_hash = int(row[0]), str(row[1])
         return conn
@@ -200,6 +208,14 @@ class SqliteStore:
                             record.deactivated_at,
                         ),
                     )
+                case RecordExport():
+                    conn.execute(
+                        "INSERT INTO usage_exports (seq, last_event_id, chain_head, created_at)"
+                        " VALUES (?, ?, ?, ?)",
+                        (record.seq, record.last_event_id, record.chain_head, record.created_at),
+                    )
+                case PruneEvents(up_to_id=up_to):
+                    self._prune(conn, up_to)
                 case SetPeak(license=license_token, peak_sessions=peak):
                     conn.execute(
                         "INSERT INTO license_stats (license, peak_sessions) VALUES (?, ?)"
@@ -207,6 +223,21 @@ class SqliteStore:
                         " max(peak_sessions, excluded.peak_sessions)",
                         (license_token, peak),
                     )
+
+    def _prune(self, conn: sqlite3.Connection, up_to: int) -> None:
+        """Delete acknowledged events, remembering the newest one's hash for the chain."""
+        row = conn.execute(
+            "SELECT id, hash FROM events WHERE id <= ? ORDER BY id DESC LIMIT 1", (up_to,)
+        ).fetchone()
+        if row is None:
+            return
+        for key, value in (("pruned_id", str(row[0])), ("pruned_hash", str(row[1]))):
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        conn.execute("DELETE FROM events WHERE id <= ?", (up_to,))
 
     def _append_event(self, conn: sqlite3.Connection, event: AppendEvent) -> None:
         event_id = self._last_id + 1
@@ -324,6 +355,28 @@ class SqliteStore:
         ) as cur:
             rows = await cur.fetchall()
         return [_event(r) for r in rows]
+
+    async def events_after(self, after: int) -> list[AuditEvent]:
+        """Every audit event with id > `after`, oldest first."""
+        await self.barrier()
+        async with self._db().execute(
+            "SELECT id, at, type, license, auth_context, data, prev_hash, hash FROM events"
+            " WHERE id > ? ORDER BY id",
+            (after,),
+        ) as cur:
+            return [_event(r) for r in await cur.fetchall()]
+
+    async def export_point(self, seq: int) -> int | None:
+        async with self._db().execute(
+            "SELECT last_event_id FROM usage_exports WHERE seq = ?", (seq,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None else None
+
+    async def chain_head(self) -> tuple[int, str | None]:
+        """The writer's head: the newest event ever appended, even if it was pruned."""
+        await self.barrier()
+        return self._last_id, self._last_hash if self._last_id else None
 
     async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
         """Per license, each authContext that started a session since `since`, last seen."""
