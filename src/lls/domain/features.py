@@ -89,6 +89,8 @@ class Features(Sessions):
             token, auth_context, code, checkout=True
         )
         if refusal is not None:
+            if refusal.reason is Reason.CLOCK_TAMPERED:
+                await self._record_tamper()
             return refusal
         assert state is not None and session is not None and feature is not None
         if feature.type == "boolean":

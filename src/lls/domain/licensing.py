@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from lls.clock import Clock
+from lls.clock import Clock, rfc3339
 from lls.domain.bindings import bind_on_start, check_bindings, note_context
 from lls.domain.models import (
     CLOCK_SKEW_S,
@@ -58,6 +58,7 @@ class Sessions:
         self.pool_exp: float | None = None
         self.floor: float = 0.0  # trusted-time floor (sync-format §5), raised by clock and pools
         self.tampered = False
+        self._tamper_recorded = False
 
     # -- checks shared by every call ----------------------------------------------------
 
@@ -66,10 +67,29 @@ class Sessions:
         now = self.clock.now()
         if now > self.floor:
             self.floor = now
-            self.tampered = False
+            self.tampered = self._tamper_recorded = False
         else:
             self.tampered = now < self.floor - CLOCK_SKEW_S
         return now
+
+    async def _record_tamper(self) -> None:
+        """Record a `clock.tampered` event once per episode of a clock below the floor."""
+        if self.tampered and not self._tamper_recorded:
+            self._tamper_recorded = True
+            now = self.clock.now()
+            await self._commit(
+                [
+                    AppendEvent(
+                        at=now,
+                        type="clock.tampered",
+                        data={"clock": rfc3339(now), "floor": rfc3339(self.floor)},
+                    )
+                ]
+            )
+
+    async def _clock_refusal(self, state: LicenseState) -> Outcome:
+        await self._record_tamper()
+        return self._refuse(state, Reason.CLOCK_TAMPERED)
 
     def _refuse(self, state: LicenseState, reason: Reason, message: str | None = None) -> Outcome:
         status = AuthStatus.LOCKED if reason is Reason.LICENSE_LOCKED else AuthStatus.FAILED
@@ -198,7 +218,7 @@ class Sessions:
             return NOT_FOUND
         now = self._observe_clock()
         if self.tampered:
-            return self._refuse(state, Reason.CLOCK_TAMPERED)
+            return await self._clock_refusal(state)
         refusal, product = self._check(state, product_codes, now)
         if refusal is None:
             reason = check_bindings(state, auth_context, self.environments)
@@ -262,7 +282,7 @@ class Sessions:
             return NOT_FOUND
         now = self._observe_clock()
         if self.tampered:
-            return self._refuse(state, Reason.CLOCK_TAMPERED)
+            return await self._clock_refusal(state)
         refusal, product = self._check(state, product_codes, now)
         if refusal is not None:
             return refusal

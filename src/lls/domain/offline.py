@@ -94,6 +94,7 @@ class Offline(Features):
         if state is None:
             raise _refused(Reason.LICENSE_NOT_FOUND)
         now = self._observe_clock()
+        await self._record_tamper()
         product = self._admit(state, request.product_codes, request.auth_context, now)
         outcome = self._offline_outcome(state, product)
         for existing in state.offline.values():
@@ -142,6 +143,7 @@ class Offline(Features):
         if state is None:
             raise _refused(Reason.LICENSE_NOT_FOUND)
         now = self._observe_clock()
+        await self._record_tamper()
         product = self._admit(state, None, activation.auth_context, now)
         if not activation.live(now) and self._seats_used(state, now) >= state.license.seats:
             raise _refused(

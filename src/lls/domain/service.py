@@ -154,8 +154,10 @@ class Licensing(Offline):
             raise
 
     async def persist_floor(self) -> None:
-        """Persist the trusted-time floor (a job calls this; requests raise it in memory only)."""
+        """Persist the trusted-time floor (a job calls this; requests raise it in memory only),
+        and record a clock turned back even when no request noticed it yet."""
         self._observe_clock()
+        await self._record_tamper()
         await self._commit([SetMeta(FLOOR_KEY, repr(self.floor))])
 
     # -- pool import --------------------------------------------------------------------
