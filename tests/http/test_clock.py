@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from lls.app import build_app
-from lls.config import Config
 from tests.conftest import Server
 from tests.pools import PRODUCT
+
+from lls.app import build_app
+from lls.config import Config
 
 
 async def _status(server: Server) -> dict[str, object]:
