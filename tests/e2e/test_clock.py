@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import glob
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from lls.instance import Instance
 from tests.e2e.conftest import Daemon, lls
 from tests.pools import PRODUCT, grant
 
-LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+LIBFAKETIME = sorted(str(p) for p in Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
 # Skipped on a developer machine without it; CI installs it, and there it must run.
 pytestmark = pytest.mark.skipif(
     not LIBFAKETIME and not os.environ.get("CI"),
