@@ -18,12 +18,12 @@ from lls.domain.service import Licensing
 from lls.http.keys import LICENSING
 from lls.instance import Instance, init_instance
 from lls.sealed import KeyPair
-from tests.pools import PRODUCT, TestVendor, grant, make_pool
+from tests.pools import PRODUCT, VendorKeys, grant, make_pool
 
 
 @pytest.fixture(scope="session")
-def vendor() -> TestVendor:
-    return TestVendor(keys=KeyPair.generate())
+def vendor() -> VendorKeys:
+    return VendorKeys(keys=KeyPair.generate())
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def instance(tmp_path: Path, data_dir: Path, vendor: TestVendor) -> Instance:
+def instance(tmp_path: Path, data_dir: Path, vendor: VendorKeys) -> Instance:
     return init_instance(data_dir, vendor.write_jwks(tmp_path / "vendor.jwks"))
 
 
@@ -55,7 +55,7 @@ class Server:
     client: TestClient[Any, Any]
     instance: Instance
     clock: FakeClock
-    vendor: TestVendor
+    vendor: VendorKeys
     seq: int = 1
 
     @property
@@ -90,7 +90,7 @@ ServerFactory = Callable[..., Awaitable[Server]]
 
 @pytest.fixture
 async def make_server(
-    aiohttp_client: Any, instance: Instance, clock: FakeClock, vendor: TestVendor
+    aiohttp_client: Any, instance: Instance, clock: FakeClock, vendor: VendorKeys
 ) -> AsyncIterator[ServerFactory]:
     async def factory(licenses: list[dict[str, Any]] | None = None, **config: Any) -> Server:
         app = build_app(

@@ -19,7 +19,7 @@ PRODUCT = "ACME_PRO"
 
 
 @dataclass(frozen=True)
-class TestVendor:
+class VendorKeys:
     keys: KeyPair
     vendor_id: str = VENDOR_ID
 
@@ -84,7 +84,7 @@ def seal_doc(
 
 
 def make_pool(
-    vendor: TestVendor, instance: Instance, licenses: list[dict[str, Any]], **kw: Any
+    vendor: VendorKeys, instance: Instance, licenses: list[dict[str, Any]], **kw: Any
 ) -> str:
     return seal_doc(
         pool_payload(instance, licenses, **kw), signer=vendor.keys, recipient=instance.keys.public()

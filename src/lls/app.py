@@ -46,6 +46,7 @@ def build_licensing(instance: Instance, clock: Clock) -> tuple[Licensing, Sqlite
         ),
         clock=clock,
         instance_id=instance.instance_id,
+        trust_pools_from=instance.rebound_at,
     )
     return licensing, store
 

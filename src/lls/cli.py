@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from lls.admin_client import find_server
 from lls.clock import rfc3339
 from lls.config import Config, load_config
 from lls.errors import LLSError
-from lls.instance import init_instance, load_instance
+from lls.instance import init_instance, load_instance, rebind_instance
 from lls.registration import build_registration
 from lls.sealed import read_sealed_file, write_atomic, write_sealed_file
 from lls.views import print_table
@@ -36,7 +36,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 def cmd_init(args: argparse.Namespace) -> int:
     config = _config(args)
-    instance = init_instance(config.data_dir, Path(args.vendor_keys))
+    instance = init_instance(config.data_dir, Path(args.vendor_keys), stable_id=config.machine_id)
     print(f"initialised instance {instance.instance_id} in {config.data_dir}")
     print(f"next: lls registration --data-dir {config.data_dir} --out registration.lls")
     return 0
@@ -46,17 +46,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lls.app import serve
 
     config = _config(args)
-    load_instance(config.data_dir)  # a clear error before binding a port
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    serve(config)
+    # Clear errors before binding a port: no instance here, or one copied from elsewhere.
+    load_instance(config.data_dir).check_machine(config.machine_id)
+    from lls.config import check_config
+    from lls.ops.logs import configure_logging
+
+    configure_logging(config.log_level, config.log_format)
+    serve(check_config(config))  # flags may have made admin.port equal listen.port
     return 0
 
 
 def cmd_registration(args: argparse.Namespace) -> int:
     config = _config(args)
     instance = load_instance(config.data_dir)
+    if args.rebind:
+        instance = rebind_instance(config.data_dir, stable_id=config.machine_id, now=time.time())
+    else:
+        instance.check_machine(config.machine_id)
     token, iat = build_registration(instance)
     write_sealed_file(
         Path(args.out),
@@ -274,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("registration", help="write the signed registration file for the vendor")
     _common(p)
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--rebind",
+        action="store_true",
+        help="this data directory moved to this machine: record it, and trust only pools"
+        " the vendor issues after this registration",
+    )
     p.set_defaults(func=cmd_registration)
 
     pool = sub.add_parser("pool", help="pool files from the vendor")
@@ -283,15 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_pool_import)
 
-    views = {
-        "status": ("/admin/v1/status", None, ["instanceId", "version", "licenses", "liveSessions"]),
-        "audit": ("/admin/v1/audit", "events", ["id", "at", "type", "license", "authContext"]),
-    }
-    for name, (path, key, columns) in views.items():
-        p = sub.add_parser(name, help=f"show {name} of the running server")
-        _common(p, url=True)
-        p.add_argument("--json", action="store_true", help="JSON for scripts")
-        p.set_defaults(func=_view(path, key, columns))
+    from lls.cli_ops import add_ops_parsers
+
+    add_ops_parsers(sub, _common)  # status, audit, backup, restore
 
     p = _view_parser(
         sub,

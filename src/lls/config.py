@@ -65,6 +65,11 @@ SETTINGS: tuple[Setting, ...] = (
         60.0,
         "how often licenses are checked for use from too many machines (also checked at activate)",
     ),
+    Setting(
+        "machine.id", "LLS_MACHINE_ID", "machine_id", "",
+        "a stable machine identity where /etc/machine-id and MACs are not (containers);"
+        " empty: fingerprint the machine",
+    ),
     Setting("log.level", "LLS_LOG_LEVEL", "log_level", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Setting(
         "log.access_log",
@@ -87,6 +92,7 @@ class Config:
     guess_window_s: float = 60.0
     floor_persist_s: float = 60.0
     misuse_interval_s: float = 60.0
+    machine_id: str = ""
     log_level: str = "INFO"
     access_log: bool = False
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lls.errors import LLSError, Refused
+from lls.machine import fingerprint
 from lls.sealed import KeyPair, PublicKeys, load_private_jwks, write_atomic, write_private_jwks
 
 INSTANCE_FILE = "instance.json"
@@ -31,6 +32,21 @@ class Instance:
     vendor_id: str
     vendor_keys: PublicKeys
     admin_token: str
+    fingerprint: str = ""
+    rebound_at: float = 0.0  # pools issued before a re-registration are not trusted
+
+    def check_machine(self, stable_id: str = "") -> None:
+        """Refuse a data directory made on another machine (copied, or restored elsewhere)."""
+        here = fingerprint(stable_id or None)
+        if self.fingerprint and self.fingerprint != here:
+            raise Refused(
+                f"this data directory belongs to another machine (fingerprint"
+                f" {self.fingerprint[:12]}…, this machine {here[:12]}…): it was copied or moved."
+                f" To move the instance for real, run `lls registration --rebind --data-dir"
+                f" {self.data_dir} --out registration.lls` here, give the file to the vendor,"
+                " and import the pool file it issues",
+                code="MACHINE_MISMATCH",
+            )
 
     @property
     def db_path(self) -> Path:
@@ -60,7 +76,7 @@ def read_vendor_keys(path: Path) -> tuple[str, PublicKeys, dict[str, Any]]:
     return vendor_id, PublicKeys.from_jwks(doc), doc
 
 
-def init_instance(data_dir: Path, vendor_keys_file: Path) -> Instance:
+def init_instance(data_dir: Path, vendor_keys_file: Path, *, stable_id: str = "") -> Instance:
     """Create a new instance in `data_dir`: id, key pair, admin token, pinned vendor keys."""
     if (data_dir / INSTANCE_FILE).exists():
         raise Refused(
@@ -76,7 +92,11 @@ def init_instance(data_dir: Path, vendor_keys_file: Path) -> Instance:
     _write_secret(data_dir / TOKEN_FILE, token + "\n")
     pinned = {"vendorId": vendor_id, "keys": vendor_keys.to_jwks()["keys"]}
     write_atomic(data_dir / VENDOR_FILE, json.dumps(pinned, indent=2).encode())
-    info = {"instanceId": instance_id, "keys": keys.public().to_jwks()}
+    info = {
+        "instanceId": instance_id,
+        "keys": keys.public().to_jwks(),
+        "fingerprint": fingerprint(stable_id or None),
+    }
     write_atomic(data_dir / INSTANCE_FILE, json.dumps(info, indent=2).encode())
     return load_instance(data_dir)
 
@@ -98,6 +118,8 @@ def load_instance(data_dir: Path) -> Instance:
     except OSError as exc:
         raise LLSError(f"cannot read the admin token: {exc.strerror}") from None
     return Instance(
+        fingerprint=str(info.get("fingerprint", "")),
+        rebound_at=float(info.get("reboundAt", 0.0)),
         data_dir=data_dir,
         instance_id=str(info["instanceId"]),
         keys=keys,
@@ -105,3 +127,14 @@ def load_instance(data_dir: Path) -> Instance:
         vendor_keys=vendor_keys,
         admin_token=token,
     )
+
+
+def rebind_instance(data_dir: Path, *, stable_id: str = "", now: float) -> Instance:
+    """Record this machine as the instance's home; until the vendor answers the new
+    registration with a pool issued after `now`, the old pools are not trusted here."""
+    path = data_dir / INSTANCE_FILE
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info["fingerprint"] = fingerprint(stable_id or None)
+    info["reboundAt"] = now
+    write_atomic(path, json.dumps(info, indent=2).encode())
+    return load_instance(data_dir)

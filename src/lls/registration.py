@@ -22,7 +22,7 @@ def build_registration(instance: Instance, *, now: float | None = None) -> tuple
         iat=iat,
         keys=Jwks(keys=instance.keys.public().to_jwks()["keys"]),
         hostname=hostname(),
-        fingerprint=fingerprint(),
+        fingerprint=instance.fingerprint or fingerprint(),
         version=__version__,
     )
     token = seal(

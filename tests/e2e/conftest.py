@@ -20,7 +20,7 @@ import pytest
 
 from lls.instance import Instance
 from lls.sealed import write_sealed_file
-from tests.pools import TestVendor, make_pool
+from tests.pools import VendorKeys, make_pool
 
 
 def free_port() -> int:
@@ -127,7 +127,7 @@ class Daemon:
 
 
 @pytest.fixture
-def pool_file(tmp_path: Path, vendor: TestVendor, instance: Instance) -> Any:
+def pool_file(tmp_path: Path, vendor: VendorKeys, instance: Instance) -> Any:
     def write(licenses: list[dict[str, Any]], seq: int = 1) -> Path:
         path = tmp_path / f"pool-{seq}.lls"
         write_sealed_file(path, make_pool(vendor, instance, licenses, seq=seq), {"kind": "pool"})

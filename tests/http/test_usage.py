@@ -39,8 +39,13 @@ def assert_chain(events: list[dict[str, Any]], prev: str) -> None:
     for e in events:
         assert e["prevHash"] == prev
         expected = chain_hash(
-            prev_hash=prev, event_id=e["id"], at=parse_rfc3339(e["at"]), type=e["type"],
-            license=e["license"], auth_context=e["authContext"], data=e["data"],
+            prev_hash=prev,
+            event_id=e["id"],
+            at=parse_rfc3339(e["at"]),
+            type=e["type"],
+            license=e["license"],
+            auth_context=e["authContext"],
+            data=e["data"],
         )
         assert e["hash"] == expected
         prev = e["hash"]
@@ -51,7 +56,10 @@ async def test_usage_file_is_readable_by_an_independent_reader(server: Server) -
     await server.call("deactivate", licenseToken="LIC-THREE", authContext="h1")
     doc = await export(server)
     assert (doc["iss"], doc["aud"], doc["seq"], doc["poolSeq"]) == (
-        server.instance.instance_id, "vendor:test", 1, 1,
+        server.instance.instance_id,
+        "vendor:test",
+        1,
+        1,
     )
     types = [e["type"] for e in doc["events"]]
     assert types == ["pool.imported", "session.started", "session.ended"]

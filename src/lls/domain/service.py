@@ -50,6 +50,7 @@ class Licensing(Offline):
         sealer: UsageSealer,
         clock: Clock,
         instance_id: str,
+        trust_pools_from: float = 0.0,
     ) -> None:
         super().__init__(store=store, clock=clock)
         self.reader = reader
@@ -60,6 +61,8 @@ class Licensing(Offline):
         self.last_usage_export: float | None = None
         self.offline_by_id = {}
         self.instance_id = instance_id
+        # After a re-registration on a new machine, only pools issued since then count.
+        self.trust_pools_from = trust_pools_from
         self.pool: Pool | None = None
         self.pool_imported_at: float | None = None
         # Usage of licenses no longer in the pool, kept so a license that comes back
@@ -86,6 +89,11 @@ class Licensing(Offline):
                     code="STORED_POOL_MISMATCH",
                 )
             self.pool_imported_at = snap.pool.imported_at
+            if pool.iat < self.trust_pools_from:
+                log.warning(
+                    "the stored pool predates this instance's re-registration; import a new one"
+                )
+                pool = None
         self.pool = pool
         self.pool_exp = float(pool.exp) if pool is not None else None
         self.floor = max(float(snap.meta.get(FLOOR_KEY, "0")), float(pool.iat) if pool else 0.0)
@@ -169,6 +177,12 @@ class Licensing(Offline):
             ack_event = await self.store.export_point(pool.ack_usage_seq)
             now = self._observe_clock()
             check_pool(pool, self.pool, self.instance_id, now)
+            if pool.iat < self.trust_pools_from:
+                raise Refused(
+                    "this pool was issued before the instance was re-registered on this machine;"
+                    " import the pool the vendor issues for the new registration",
+                    code="POOL_BEFORE_REBIND",
+                )
             return await self._apply_pool(pool, raw, now, ack_event)
 
     async def _apply_pool(
