@@ -10,6 +10,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from lls.clock import parse_rfc3339
+from lls.domain.audit import GENESIS_HASH, chain_hash
 from lls.errors import LLSError
 from lls.sealed import KeyPair, PublicKeys, decode_payload, open_sealed, read_sealed_file, seal
 from lls.sealed.payloads import (
@@ -81,6 +83,19 @@ def registration(
     return seal(msgspec.json.encode(payload), typ=TYP_REGISTRATION, signer=signer, recipient=vendor)
 
 
+EVENT_AT = "2026-11-22T10:00:00Z"
+# The instance's first event, hashed as the instance hashes it (one function, both sides).
+EVENT_1_HASH = chain_hash(
+    prev_hash=GENESIS_HASH,
+    event_id=1,
+    at=parse_rfc3339(EVENT_AT),
+    type="session.started",
+    license="T-1",
+    auth_context="host-17",
+    data={},
+)
+
+
 def usage(signer: KeyPair, vendor: PublicKeys, *, seq: int, iss: str = "inst-1") -> str:
     payload = UsagePayload(
         iss=iss,
@@ -90,17 +105,19 @@ def usage(signer: KeyPair, vendor: PublicKeys, *, seq: int, iss: str = "inst-1")
         poolSeq=1,
         events=[
             UsageEvent(
-                id=7,
-                at="2026-11-22T10:00:00Z",
+                id=1,
+                at=EVENT_AT,
                 type="session.started",
                 license="T-1",
                 authContext="host-17",
+                prevHash=GENESIS_HASH,
+                hash=EVENT_1_HASH,
             )
         ],
-        eventRange=EventRange(first=7, last=7),
+        eventRange=EventRange(first=1, last=1),
         licenses=[LicenseUsage(token="T-1", seats=5, liveSessions=1, peakSessions=1)],
         clock=ClockReport(tamperDetected=False, floor="2026-11-22T09:59:00Z"),
-        chainHead="c0ffee",
+        chainHead=EVENT_1_HASH,
     )
     return seal(msgspec.json.encode(payload), typ=TYP_USAGE, signer=signer, recipient=vendor)
 
@@ -290,7 +307,8 @@ def test_read_usage_records_seq_for_next_pool_ack(ws: VendorWorkspace, inst: Key
     record = VendorWorkspace.open(ws.directory).instance("inst-1")
     assert (summary.instance_id, summary.seq, summary.event_count) == ("inst-1", 4, 1)
     assert pool.ackUsageSeq == 4
-    assert (record.lastUsageSeq, record.lastChainHead, record.lastEventId) == (4, "c0ffee", 7)
+    assert (record.lastUsageSeq, record.lastChainHead, record.lastEventId) == (4, EVENT_1_HASH, 1)
+    assert summary.verdict == "ok" and summary.recorded
 
 
 def test_read_usage_unregistered_signer_refused(
@@ -318,7 +336,10 @@ def test_read_usage_older_than_last_refused(ws: VendorWorkspace, inst: KeyPair) 
     ws.register(registration(inst, ws.keys.public()), now=NOW)
     ws.read_usage(usage(inst, ws.keys.public(), seq=5))
 
-    assert refusal_code(ws.read_usage, usage(inst, ws.keys.public(), seq=3)).code == "STALE_USAGE"
+    error = refusal_code(ws.read_usage, usage(inst, ws.keys.public(), seq=3))
+
+    assert error.code == "REGRESSION"
+    assert VendorWorkspace.open(ws.directory).instance("inst-1").lastUsageSeq == 5
 
 
 def test_example_grants_file_is_valid() -> None:

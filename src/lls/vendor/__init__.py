@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from lls.vendor.chain import UsageProblem, Verdict
 from lls.vendor.cli import add_vendor_parser
 from lls.vendor.grants import Grants, load_grants_file, parse_grants
-from lls.vendor.state import InstanceRecord, VendorState
-from lls.vendor.usage import USAGE_CHECKS, UsageSummary
+from lls.vendor.state import InstanceRecord, UsageFileRecord, VendorState
+from lls.vendor.usage import USAGE_CHECKS, UsageFlagged, UsageSummary
 from lls.vendor.workspace import DEFAULT_VENDOR_ID, VendorWorkspace
 
 __all__ = [
@@ -13,9 +14,13 @@ __all__ = [
     "USAGE_CHECKS",
     "Grants",
     "InstanceRecord",
+    "UsageFileRecord",
+    "UsageFlagged",
+    "UsageProblem",
     "UsageSummary",
     "VendorState",
     "VendorWorkspace",
+    "Verdict",
     "add_vendor_parser",
     "load_grants_file",
     "parse_grants",

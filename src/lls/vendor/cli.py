@@ -12,8 +12,9 @@ from pathlib import Path
 from lls.clock import rfc3339
 from lls.errors import LLSError
 from lls.sealed import read_sealed_file
+from lls.vendor.chain import short
 from lls.vendor.grants import load_grants_file
-from lls.vendor.usage import UsageSummary
+from lls.vendor.usage import UsageFlagged, UsageSummary
 from lls.vendor.workspace import DEFAULT_VENDOR_ID, PUBLIC_FILE, VendorWorkspace
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -130,32 +131,75 @@ def _issue(args: argparse.Namespace) -> int:
 
 
 def _read_usage(args: argparse.Namespace) -> int:
+    """Exit 0 for an accepted file or one read before; 1 for a refusal, fork or regression."""
     token = read_sealed_file(_existing(args.usage))
-    summary = VendorWorkspace.open(args.dir).read_usage(token)
-    if args.json:
-        print(json.dumps(summary.to_json(), indent=2))
-    else:
-        print("\n".join(_describe(summary)))
+    workspace = VendorWorkspace.open(args.dir)
+    try:
+        summary = workspace.read_usage(token)
+    except UsageFlagged as flagged:
+        _show(flagged.summary, as_json=args.json)
+        print(f"lls vendor: {flagged.message} ({flagged.code})", file=sys.stderr)
+        return EXIT_REFUSED
+    _show(summary, as_json=args.json)
     return EXIT_OK
 
 
+def _show(summary: UsageSummary, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print("\n".join(_describe(summary)))
+
+
+_VERDICT_WORDS = {
+    "ok": "OK",
+    "duplicate": "ALREADY READ",
+    "fork": "FORK",
+    "regression": "REGRESSION",
+    "chain_broken": "CHAIN BROKEN",
+}
+
+
 def _describe(summary: UsageSummary) -> list[str]:
-    """The summary for people: one fact a line, then one line per license."""
+    """The summary for people: a table of facts, one row per license, then the verdict."""
     span = (
         f" ({summary.first_event}–{summary.last_event})" if summary.first_event is not None else ""
     )
-    lines = [
-        f"usage seq {summary.seq} from instance {summary.instance_id}, made "
-        f"{rfc3339(summary.iat)} on pool seq {summary.pool_seq}",
-        f"{summary.event_count} events{span}"
-        + "".join(f", {n} {kind}" for kind, n in sorted(summary.event_types.items())),
-        "CLOCK TAMPERING DETECTED on the instance"
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.event_types.items()))
+    clock = (
+        f"TAMPERING DETECTED on the instance (time floor {summary.clock_floor})"
         if summary.clock_tampered
-        else f"clock ok (floor {summary.clock_floor})",
+        else f"ok (time floor {summary.clock_floor})"
+    )
+    facts = [
+        ("instance", summary.instance_id),
+        ("usage seq", f"{summary.seq} (made {rfc3339(summary.iat)})"),
+        ("pool seq", str(summary.pool_seq)),
+        ("events", f"{summary.event_count}{span}" + (f": {kinds}" if kinds else "")),
+        ("chain head", short(summary.chain_head)),
+        ("clock", clock),
     ]
+    lines = [f"{name:<11} {value}" for name, value in facts]
+    rows = [("license", "seats", "live", "peak", "consumption")]
     for lic in summary.payload.licenses:
-        features = "".join(f", {f.code} consumed {f.consumed}" for f in lic.features)
-        lines.append(
-            f"  {lic.token}: {lic.liveSessions}/{lic.seats} live, peak {lic.peakSessions}{features}"
+        used = ", ".join(
+            f"{f.code} {f.consumed}" + (f" ({f.inUse} in use)" if f.inUse else "")
+            for f in lic.features
         )
+        rows.append(
+            (lic.token, str(lic.seats), str(lic.liveSessions), str(lic.peakSessions), used or "-")
+        )
+    if len(rows) > 1:
+        widths = [max(len(row[col]) for row in rows) for col in range(4)]
+        lines.append("")
+        for row in rows:
+            cells = [row[0].ljust(widths[0])] + [row[c].rjust(widths[c]) for c in (1, 2, 3)]
+            lines.append("  ".join([*cells, row[4]]).rstrip())
+    lines.append("")
+    if not summary.problems:
+        lines.append(f"verdict: {_VERDICT_WORDS[summary.verdict]} — {summary.advice}")
+        return lines
+    lines.append(f"verdict: {_VERDICT_WORDS[summary.verdict]} — NOT recorded")
+    lines.extend(f"  - {problem.message} ({problem.code})" for problem in summary.problems)
+    lines.append(f"what to do: {summary.advice}")
     return lines

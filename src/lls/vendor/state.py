@@ -1,4 +1,19 @@
-"""The vendor workspace's memory (`state.json`): registered instances and their sequence numbers."""
+"""The vendor workspace's memory (`state.json`): registered instances and their sequence numbers.
+
+Besides the sequence numbers, each instance record remembers where its audit
+hash chain stood in the usage files this vendor accepted, so that the next file
+can be checked to continue that chain (tamper evidence, sync-format.md §3):
+
+- `chainPoints`: {event id: hash} at the last event of every file accepted since
+  the acknowledged point, and at the acknowledged point itself (event 0 is always
+  the genesis hash and is not stored);
+- `usageFiles`: per accepted usage seq since the acknowledged one, its digest,
+  event range and chain head, to tell a file read again from a different file
+  carrying the same seq (two copies of one instance);
+- `ackedUsageSeq` / `ackedEventId`: the `ackUsageSeq` of the last pool written and
+  the event the instance prunes up to once it imports that pool. Older points and
+  files are forgotten when such a pool is written, so the record stays small.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +26,16 @@ from lls.errors import Refused
 from lls.sealed import PublicKeys, write_atomic
 
 STATE_FORMAT = 1
+
+
+class UsageFileRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One accepted usage file, as much as is needed to recognise it (or a fork of it) later."""
+
+    digest: str  # SHA-256 (hex) of the signed payload: the same file read again has the same one
+    iat: int
+    first: int | None  # its eventRange
+    last: int | None
+    chainHead: str | None
 
 
 class InstanceRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,6 +53,10 @@ class InstanceRecord(msgspec.Struct, frozen=True, kw_only=True):
     lastChainHead: str | None = None  # hash-chain head of the last usage file read
     lastEventId: int | None = None  # id of the last event in the last usage file read
     orgId: str | None = None  # the org of its pools: an instance has one owner for life
+    ackedUsageSeq: int = 0  # ackUsageSeq of the last pool written for it
+    ackedEventId: int = 0  # the event the instance prunes up to once it imports that pool
+    chainPoints: dict[int, str] = {}  # known {event id: hash} from the acknowledged point on
+    usageFiles: dict[int, UsageFileRecord] = {}  # accepted usage files from the acknowledged one
 
     def public_keys(self) -> PublicKeys:
         """The instance's keys, as the vendor pinned them at registration."""

@@ -39,7 +39,7 @@ from lls.sealed.payloads import (
 )
 from lls.vendor.grants import parse_grants
 from lls.vendor.state import InstanceRecord, VendorState, load_state, save_state
-from lls.vendor.usage import USAGE_CHECKS, UsageSummary, recorded
+from lls.vendor.usage import UsageFile, UsageFlagged, UsageSummary, acknowledged, judge, recorded
 
 KEY_FILE = "vendor.key"
 PUBLIC_FILE = "vendor.jwks"
@@ -189,8 +189,12 @@ class VendorWorkspace:
         return token, pool
 
     def record_issued(self, pool: PoolPayload) -> None:
-        """Remember that `pool` was written: the next one gets a higher seq."""
-        record = self.instance(pool.aud)
+        """Remember that `pool` was written: the next one gets a higher seq.
+
+        Its `ackUsageSeq` lets the instance prune events up to that usage file, so the
+        chain points and usage files below it are no longer needed (see `acknowledged`).
+        """
+        record = acknowledged(self.instance(pool.aud), pool)
         self._put(
             msgspec.structs.replace(
                 record, lastSeq=max(record.lastSeq, pool.seq), orgId=pool.org.id
@@ -219,7 +223,14 @@ class VendorWorkspace:
         return pool
 
     def read_usage(self, token: str) -> UsageSummary:
-        """Verify a usage file against the registered instances' keys, check it, record it."""
+        """Verify a usage file against the registered instances' keys, check it, record it.
+
+        Returns the summary of an accepted file (verdict `ok`, recorded: the next pool
+        acknowledges it) or of the very file read before (`duplicate`, nothing changes).
+        A file that cannot be opened or trusted raises a refusal; a verified file that
+        breaks its hash chain, forks or regresses raises `UsageFlagged`, whose summary
+        says why in plain words, and records nothing (usage.py).
+        """
         by_kids = {rec.public_keys().kids: rec for rec in self._state.instances.values()}
         if not by_kids:
             raise SealedFileError(
@@ -245,10 +256,13 @@ class VendorWorkspace:
                 f"({self.vendor_id})",
                 code="WRONG_AUDIENCE",
             )
-        for check in USAGE_CHECKS:
-            check(signer, usage)
-        self._put(recorded(signer, usage))
-        return UsageSummary.of(usage)
+        file = UsageFile.of(opened.payload, usage)
+        summary = judge(signer, file)
+        if summary.problems:
+            raise UsageFlagged(summary)
+        if summary.recorded:
+            self._put(recorded(signer, file))
+        return summary
 
     def _put(self, record: InstanceRecord) -> None:
         instances = {**self._state.instances, record.id: record}
