@@ -217,7 +217,7 @@ def cmd_usage_export(args: argparse.Namespace) -> int:
         seq = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("# seq:")), "?")
     else:
         from lls.app import with_local_licensing
-        from lls.http.admin_api import usage_file_text
+        from lls.sealed.usage_codec import usage_file_text
 
         instance = load_instance(config.data_dir)
         report, token = asyncio.run(with_local_licensing(config, lambda lic: lic.export_usage()))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from tests.conftest import Server
-from tests.pools import PRODUCT
-
 from lls.app import build_app
 from lls.config import Config
+from tests.conftest import Server
+from tests.pools import PRODUCT
 
 
 async def _status(server: Server) -> dict[str, object]:

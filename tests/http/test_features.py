@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+
 from tests.conftest import Server
 from tests.pools import grant
 

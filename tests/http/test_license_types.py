@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lls.clock import rfc3339
 from tests.conftest import Server
 from tests.pools import grant
-
-from lls.clock import rfc3339
 
 DAY = 86_400
 

@@ -7,8 +7,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from tests.conftest import Server
-from tests.pools import PRODUCT, grant
 
 from lls.clock import parse_rfc3339, rfc3339
 from lls.sealed import KeyPair, open_sealed, seal
@@ -18,6 +16,8 @@ from lls.sealed.payloads import (
     TYP_OFFLINE_REQUEST,
     TYP_OFFLINE_RESPONSE,
 )
+from tests.conftest import Server
+from tests.pools import PRODUCT, grant
 
 LEASE = 3 * 86_400
 FEATURES = [

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from tests.conftest import DEFAULT_LICENSES, Server
-from tests.pools import grant, make_pool, pool_payload, seal_doc
 
 from lls.app import build_app
 from lls.config import Config
 from lls.errors import Refused
 from lls.sealed import KeyPair
 from lls.sealed.payloads import TYP_USAGE
+from tests.conftest import DEFAULT_LICENSES, Server
+from tests.pools import grant, make_pool, pool_payload, seal_doc
 
 
 async def _state(server: Server) -> tuple[Any, Any, Any]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from lls.clock import rfc3339
 from tests.conftest import Server
 from tests.pools import PRODUCT, grant
-
-from lls.clock import rfc3339
 
 SHAPE = [
     "authStatus",

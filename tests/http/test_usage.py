@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from jwcrypto import jwe, jwk, jws
-from tests.conftest import DEFAULT_LICENSES, Server
 
 from lls.clock import parse_rfc3339
 from lls.domain.audit import GENESIS_HASH, chain_hash
 from lls.sealed import read_sealed_text
 from lls.sealed.payloads import TYP_USAGE
+from tests.conftest import DEFAULT_LICENSES, Server
 
 
 async def export(server: Server) -> dict[str, Any]:

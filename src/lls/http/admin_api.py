@@ -15,6 +15,7 @@ from lls.errors import BadRequest, NotFound
 from lls.http.body import CLIENT_BODY_LIMIT, read_limited
 from lls.http.keys import INSTANCE, LICENSING
 from lls.http.schemas import decode, encode
+from lls.sealed.usage_codec import usage_file_text
 
 POOL_BODY_LIMIT = 64 * 1024 * 1024 + 64 * 1024  # sync-format §1: files up to 64 MiB (+ comments)
 AUDIT_MAX_LIMIT = 1000
@@ -160,13 +161,6 @@ async def usage(request: web.Request) -> web.Response:
             "Content-Type": "application/jose",
             "Content-Disposition": f'attachment; filename="usage-{report.seq}.lls"',
         },
-    )
-
-
-def usage_file_text(instance_id: str, seq: int, issued_at: float, token: str) -> str:
-    return (
-        f"# kind: lls-usage+jws\n# instance: {instance_id}\n# seq: {seq}\n"
-        f"# issued at: {rfc3339(issued_at)}\n{token}\n"
     )
 
 

@@ -55,10 +55,15 @@ def read_sealed_file(path: Path) -> str:
     return read_sealed_text(data)
 
 
-def write_sealed_file(path: Path, token: str, comments: Mapping[str, str]) -> None:
-    """Write `# key: value` comment lines for humans, then the token on one line, atomically."""
+def sealed_file_text(token: str, comments: Mapping[str, str]) -> str:
+    """A file's text: `# key: value` comment lines for humans, then the token on one line."""
     lines = [f"# {_one_line(key)}: {_one_line(value)}" for key, value in comments.items()]
-    write_atomic(path, ("\n".join([*lines, token]) + "\n").encode("utf-8"))
+    return "\n".join([*lines, token]) + "\n"
+
+
+def write_sealed_file(path: Path, token: str, comments: Mapping[str, str]) -> None:
+    """Write a sealed file (comment lines, then the token), atomically."""
+    write_atomic(path, sealed_file_text(token, comments).encode("utf-8"))
 
 
 def _one_line(text: str) -> str:

@@ -7,6 +7,7 @@ import msgspec
 from lls.clock import rfc3339
 from lls.domain.usage import UsageReport
 from lls.sealed.envelope import seal
+from lls.sealed.files import sealed_file_text
 from lls.sealed.keys import KeyPair, PublicKeys
 from lls.sealed.payloads import (
     TYP_USAGE,
@@ -17,6 +18,17 @@ from lls.sealed.payloads import (
     UsageEvent,
     UsagePayload,
 )
+
+
+def usage_file_text(instance_id: str, seq: int, issued_at: float, token: str) -> str:
+    """The usage file as written for the vendor: comment lines, then the sealed token."""
+    comments = {
+        "kind": TYP_USAGE,
+        "instance": instance_id,
+        "seq": str(seq),
+        "issued at": rfc3339(issued_at),
+    }
+    return sealed_file_text(token, comments)
 
 
 class SealedUsageSealer:
