@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from aiohttp import web
 
-from lls.domain.models import Outcome, Reason
+from lls.domain.models import FeatureOutcome, Outcome, Reason
 from lls.http.body import read_json
 from lls.http.keys import GUARD, INSTANCE, LICENSING
 from lls.http.schemas import (
@@ -19,48 +21,60 @@ from lls.http.schemas import (
 )
 
 JSON_TYPE = "application/json; charset=utf-8"
+T = TypeVar("T")
 
 
 def _json(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE})
 
 
-def _answer(request: web.Request, outcome: Outcome) -> web.Response:
-    if outcome.reason is Reason.LICENSE_NOT_FOUND:
+async def _parse(request: web.Request, schema: type[T]) -> T:
+    """Refuse a throttled address first, then read and decode the body strictly."""
+    request.app[GUARD].check(request.remote or "")
+    return decode(await read_json(request), schema)
+
+
+def _count_guess(request: web.Request, reason: Reason | None) -> None:
+    if reason is Reason.LICENSE_NOT_FOUND:
         request.app[GUARD].record_failure(request.remote or "")
+
+
+def _answer(request: web.Request, outcome: Outcome) -> web.Response:
+    _count_guess(request, outcome.reason)
     return _json(encode(validation_response(outcome)))
 
 
+def _feature_answer(request: web.Request, outcome: FeatureOutcome) -> web.Response:
+    _count_guess(request, outcome.reason)
+    return _json(encode(feature_response(outcome)))
+
+
 async def validate(request: web.Request) -> web.Response:
-    request.app[GUARD].check(request.remote or "")
-    req = decode(await read_json(request), ValidateRequest)
-    outcome = await request.app[LICENSING].validate(
-        req.licenseToken, req.productCodes, req.authContext
+    req = await _parse(request, ValidateRequest)
+    licensing = request.app[LICENSING]
+    return _answer(
+        request, await licensing.validate(req.licenseToken, req.productCodes, req.authContext)
     )
-    return _answer(request, outcome)
 
 
 async def activate(request: web.Request) -> web.Response:
-    request.app[GUARD].check(request.remote or "")
-    req = decode(await read_json(request), SessionRequest)
-    outcome = await request.app[LICENSING].activate(
-        req.licenseToken, req.productCodes, req.authContext
+    req = await _parse(request, SessionRequest)
+    licensing = request.app[LICENSING]
+    return _answer(
+        request, await licensing.activate(req.licenseToken, req.productCodes, req.authContext)
     )
-    return _answer(request, outcome)
 
 
 async def extend(request: web.Request) -> web.Response:
-    request.app[GUARD].check(request.remote or "")
-    req = decode(await read_json(request), SessionRequest)
-    outcome = await request.app[LICENSING].extend(
-        req.licenseToken, req.productCodes, req.authContext
+    req = await _parse(request, SessionRequest)
+    licensing = request.app[LICENSING]
+    return _answer(
+        request, await licensing.extend(req.licenseToken, req.productCodes, req.authContext)
     )
-    return _answer(request, outcome)
 
 
 async def deactivate(request: web.Request) -> web.Response:
-    request.app[GUARD].check(request.remote or "")
-    req = decode(await read_json(request), DeactivateRequest)
+    req = await _parse(request, DeactivateRequest)
     outcome = await request.app[LICENSING].deactivate(req.licenseToken, req.authContext)
     if outcome.ok:
         return web.Response(status=204)
@@ -68,25 +82,23 @@ async def deactivate(request: web.Request) -> web.Response:
 
 
 async def checkout(request: web.Request) -> web.Response:
-    request.app[GUARD].check(request.remote or "")
-    req = decode(await read_json(request), FeatureRequest)
-    outcome = await request.app[LICENSING].checkout(
-        req.licenseToken, req.authContext, req.featureCode, req.quantity
+    req = await _parse(request, FeatureRequest)
+    licensing = request.app[LICENSING]
+    return _feature_answer(
+        request,
+        await licensing.checkout(req.licenseToken, req.authContext, req.featureCode, req.quantity),
     )
-    if outcome.reason is Reason.LICENSE_NOT_FOUND:
-        request.app[GUARD].record_failure(request.remote or "")
-    return _json(encode(feature_response(outcome)))
 
 
 async def return_units(request: web.Request) -> web.Response:
-    request.app[GUARD].check(request.remote or "")
-    req = decode(await read_json(request), FeatureRequest)
-    outcome = await request.app[LICENSING].return_units(
-        req.licenseToken, req.authContext, req.featureCode, req.quantity
+    req = await _parse(request, FeatureRequest)
+    licensing = request.app[LICENSING]
+    return _feature_answer(
+        request,
+        await licensing.return_units(
+            req.licenseToken, req.authContext, req.featureCode, req.quantity
+        ),
     )
-    if outcome.reason is Reason.LICENSE_NOT_FOUND:
-        request.app[GUARD].record_failure(request.remote or "")
-    return _json(encode(feature_response(outcome)))
 
 
 async def instance(request: web.Request) -> web.Response:
