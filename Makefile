@@ -19,8 +19,8 @@ serve: $(STAMP)          ## serve the instance in ./lls-data (after `lls init`)
 	$(BIN)/lls serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 types: $(STAMP)
 	$(BIN)/mypy

@@ -1,0 +1,307 @@
+"""`LicenseClient`: one async call per endpoint of the client API (api.md §2–§5)."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiohttp
+import msgspec
+from multidict import CIMultiDictProxy
+
+from lls.client.errors import (
+    LicenseRefused,
+    RequestRejected,
+    ServerError,
+    ServerUnreachable,
+)
+from lls.client.identity import default_auth_context
+from lls.client.models import FeatureResult, InstanceInfo, ValidationResult
+
+if TYPE_CHECKING:
+    from lls.client.session import LicenseSession, OnLost
+
+__all__ = ["DEFAULT_TIMEOUT_S", "LicenseClient", "ProductCodes"]
+
+log = logging.getLogger(__name__)
+
+# Long enough for a busy server on a slow LAN, short enough that a keep-alive
+# retry loop gets several tries within the default 600 s session window.
+DEFAULT_TIMEOUT_S = 10.0
+JSON_TYPE = "application/json"
+# The statuses api.md gives the `{"error", "code", "field"}` body: the request
+# itself was refused, before any license was looked at.
+_REJECTED = frozenset({400, 413, 415, 429})
+
+T = TypeVar("T")
+ProductCodes = str | Sequence[str]
+
+
+class _ErrorBody(msgspec.Struct):
+    error: str = ""
+    code: str = ""
+    field: str | None = None
+
+
+class _Answer(msgspec.Struct):
+    """What the transport got back, before the contract is applied."""
+
+    status: int
+    body: bytes
+    date: float | None  # the server's `Date` header, epoch seconds
+
+
+def _codes(product_codes: ProductCodes | None) -> list[str] | None:
+    """A lone string is one product code, not a sequence of one-letter codes."""
+    if product_codes is None:
+        return None
+    return [product_codes] if isinstance(product_codes, str) else list(product_codes)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """`Retry-After` in seconds (the form LLS sends); anything else is treated as absent."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _server_date(headers: CIMultiDictProxy[str]) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(headers["Date"]).timestamp()
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+class LicenseClient:
+    """Async client of one LLS (or the vendor's online Licensing API, which it mirrors).
+
+    Use it as `async with LicenseClient(url) as client:`. It owns an aiohttp
+    ClientSession unless one is passed in (then closing it is the caller's job).
+    `auth_context` defaults to `default_auth_context()` — this machine — in
+    every call that takes one.
+
+    Refusals (`authStatus` Failed or Locked) raise LicenseRefused from every
+    call except `validate()`, which returns them: "no" is its answer.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        session: aiohttp.ClientSession | None = None,
+        auth_context: str | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._http = session
+        self._owns_http = session is None
+        self._auth_context = auth_context
+
+    async def __aenter__(self) -> LicenseClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._owns_http and self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    @property
+    def auth_context(self) -> str:
+        """The authContext sent when a call is given none (computed once, then kept)."""
+        if self._auth_context is None:
+            self._auth_context = default_auth_context()
+        return self._auth_context
+
+    # --- the endpoints ---------------------------------------------------------
+
+    async def validate(
+        self,
+        token: str,
+        product_codes: ProductCodes | None = None,
+        auth_context: str | None = None,
+    ) -> ValidationResult:
+        """Check the license for this machine without touching sessions; refusals are returned."""
+        body = {
+            "licenseToken": token,
+            "productCodes": _codes(product_codes),
+            "authContext": auth_context or self.auth_context,
+        }
+        answer = await self._post("validate", {k: v for k, v in body.items() if v is not None})
+        return self._decode(answer, ValidationResult)
+
+    async def activate(
+        self, token: str, product_codes: ProductCodes, auth_context: str | None = None
+    ) -> ValidationResult:
+        """Take (or refresh) this machine's seat; raises LicenseRefused when none is free."""
+        result, _ = await self._session_call("activate", token, product_codes, auth_context)
+        return result
+
+    async def extend(
+        self, token: str, product_codes: ProductCodes, auth_context: str | None = None
+    ) -> ValidationResult:
+        """Push this machine's session expiry one window on; raises if the session is gone."""
+        result, _ = await self._session_call("extend", token, product_codes, auth_context)
+        return result
+
+    async def deactivate(self, token: str, auth_context: str | None = None) -> None:
+        """End this machine's session and free its seat (succeeds when there was none)."""
+        body = {"licenseToken": token, "authContext": auth_context or self.auth_context}
+        answer = await self._post("deactivate", body)
+        if answer.status == 204:
+            return
+        self._refused_unless_ok(self._decode(answer, ValidationResult))
+
+    async def checkout(
+        self, token: str, auth_context: str | None, feature_code: str, quantity: int = 1
+    ) -> FeatureResult:
+        """Check `quantity` units of a feature out to this machine's live session."""
+        return await self._feature("checkout", token, auth_context, feature_code, quantity)
+
+    async def return_(
+        self, token: str, auth_context: str | None, feature_code: str, quantity: int = 1
+    ) -> FeatureResult:
+        """Give units back (at most what the session holds); consumption features refuse."""
+        return await self._feature("return", token, auth_context, feature_code, quantity)
+
+    async def instance(self) -> InstanceInfo:
+        """This server's instance id and public keys, to pin for offline activation."""
+        answer = await self._send("GET", "/licensing/instance", None)
+        return self._decode(answer, InstanceInfo)
+
+    def session(
+        self,
+        token: str,
+        product_codes: ProductCodes,
+        auth_context: str | None = None,
+        *,
+        on_lost: OnLost | None = None,
+        extend_every: float | None = None,
+    ) -> LicenseSession:
+        """A session to use as `async with`: activate, keep alive, deactivate on exit.
+
+        `on_lost(reason)` (sync or async) is called once if the session is lost
+        while held. `extend_every` replaces the derived keep-alive interval
+        (half the session window, ±10 %) — for tests and special cases.
+        """
+        from lls.client.session import LicenseSession
+
+        codes = _codes(product_codes) or []
+        return LicenseSession(
+            self,
+            token,
+            codes,
+            auth_context or self.auth_context,
+            on_lost=on_lost,
+            extend_every=extend_every,
+        )
+
+    # --- shared plumbing -------------------------------------------------------
+
+    async def _session_call(
+        self,
+        endpoint: str,
+        token: str,
+        product_codes: ProductCodes,
+        auth_context: str | None,
+    ) -> tuple[ValidationResult, float | None]:
+        """activate or extend; also returns the server's `Date` (to measure the window by)."""
+        body = {
+            "licenseToken": token,
+            "productCodes": _codes(product_codes),
+            "authContext": auth_context or self.auth_context,
+        }
+        answer = await self._post(endpoint, body)
+        result = self._decode(answer, ValidationResult)
+        self._refused_unless_ok(result)
+        return result, answer.date
+
+    async def _feature(
+        self, endpoint: str, token: str, auth_context: str | None, code: str, quantity: int
+    ) -> FeatureResult:
+        body = {
+            "licenseToken": token,
+            "authContext": auth_context or self.auth_context,
+            "featureCode": code,
+            "quantity": quantity,
+        }
+        result = self._decode(await self._post(f"features/{endpoint}", body), FeatureResult)
+        if not result.ok:
+            raise LicenseRefused(
+                result.reason or result.auth_status.value, result.message or "", result
+            )
+        return result
+
+    @staticmethod
+    def _refused_unless_ok(result: ValidationResult) -> None:
+        if not result.ok:
+            raise LicenseRefused(
+                result.reason or result.auth_status.value, result.message or "", result
+            )
+
+    async def _post(self, endpoint: str, body: dict[str, Any]) -> _Answer:
+        return await self._send("POST", f"/licensing/{endpoint}", msgspec.json.encode(body))
+
+    async def _send(self, method: str, path: str, data: bytes | None) -> _Answer:
+        """One request; every transport failure becomes ServerUnreachable."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+            self._owns_http = True
+        headers = {"Accept": JSON_TYPE}
+        if data is not None:
+            headers["Content-Type"] = JSON_TYPE
+        try:
+            async with self._http.request(
+                method, self.url + path, data=data, headers=headers, timeout=self._timeout
+            ) as resp:
+                raw = await resp.read()
+                answer = _Answer(resp.status, raw, _server_date(resp.headers))
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ServerUnreachable(
+                f"cannot reach the license server at {self.url}: {exc or type(exc).__name__}"
+            ) from exc
+        self._raise_for_status(answer, retry_after)
+        return answer
+
+    @staticmethod
+    def _raise_for_status(answer: _Answer, retry_after: float | None) -> None:
+        if answer.status in (200, 204):
+            return
+        try:
+            err = msgspec.json.decode(answer.body, type=_ErrorBody)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            err = _ErrorBody(error=answer.body[:200].decode("utf-8", "replace"))
+        if answer.status in _REJECTED:
+            raise RequestRejected(
+                answer.status,
+                err.code or f"HTTP_{answer.status}",
+                err.error,
+                field=err.field,
+                retry_after=retry_after,
+            )
+        raise ServerError(answer.status, err.error or "unexpected answer", code=err.code or None)
+
+    @staticmethod
+    def _decode(answer: _Answer, schema: type[T]) -> T:
+        try:
+            return msgspec.json.decode(answer.body, type=schema)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise ServerError(
+                answer.status, f"the answer is not a valid {schema.__name__}: {exc}"
+            ) from exc

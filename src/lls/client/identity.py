@@ -1,0 +1,96 @@
+"""The default `authContext`: a stable, non-reversible identifier of this machine.
+
+The server tells sessions apart by `authContext` (api.md §1): two processes on
+one machine that send the same value share one seat, two machines must never
+send the same value. So the default is derived from what identifies the
+machine and survives reboots — `/etc/machine-id` and the MAC addresses of its
+network interfaces — hashed, so the identifier reveals neither.
+
+Order of precedence: an explicit value, then the `LLS_AUTH_CONTEXT` environment
+variable (for containers and VMs cloned from one image, whose machine id is not
+unique), then the machine derivation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+__all__ = ["AUTH_CONTEXT_ENV", "auth_context_from", "default_auth_context"]
+
+AUTH_CONTEXT_ENV = "LLS_AUTH_CONTEXT"
+AUTH_CONTEXT_PREFIX = "mid-"
+# 128 bits of SHA-256: no collision between machines in practice, short in logs.
+_DIGEST_HEX_CHARS = 32
+_MACHINE_ID_PATHS = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
+_NET_CLASS = Path("/sys/class/net")
+_NULL_MAC = "00:00:00:00:00:00"
+
+
+def auth_context_from(machine_id: str, macs: Iterable[str], hostname: str = "") -> str:
+    """The identifier derived from a machine's id and MAC addresses (a pure function).
+
+    MACs are lower-cased, de-duplicated and sorted so interface order does not
+    matter. The hostname only counts when there is neither a machine id nor a
+    MAC (a bare container), so that such machines at least differ by name
+    instead of all sharing one identifier. A domain prefix keeps the hash from
+    equalling the server's registration fingerprint of the same machine.
+    """
+    clean_macs = sorted({m.strip().lower() for m in macs} - {"", _NULL_MAC})
+    parts = [machine_id.strip(), *clean_macs]
+    if not any(parts):
+        parts = [f"host:{hostname}"]
+    material = "lls-auth-context\n" + "\n".join(parts)
+    return AUTH_CONTEXT_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:_DIGEST_HEX_CHARS]
+
+
+def default_auth_context(
+    explicit: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> str:
+    """This machine's `authContext`: `explicit`, else `$LLS_AUTH_CONTEXT`, else derived.
+
+    Same machine, same answer, every time; nothing is written anywhere.
+    """
+    if explicit:
+        return explicit
+    env = os.environ if environ is None else environ
+    override = env.get(AUTH_CONTEXT_ENV, "").strip()
+    if override:
+        return override
+    return auth_context_from(_read_machine_id(), _read_macs(), socket.gethostname())
+
+
+def _read_machine_id() -> str:
+    for path in _MACHINE_ID_PATHS:
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text:
+            return text
+    return ""
+
+
+def _read_macs() -> list[str]:
+    """MACs of the physical interfaces under /sys/class/net.
+
+    Only interfaces backed by a device (they have a `device` link) count:
+    bridges, veth pairs and tunnels come and go with containers and VPNs, and
+    their random MACs would change the identifier under a running machine.
+    """
+    try:
+        interfaces = list(_NET_CLASS.iterdir())
+    except OSError:
+        return []
+    found: list[str] = []
+    for iface in interfaces:
+        if not (iface / "device").exists():
+            continue
+        try:
+            found.append((iface / "address").read_text(encoding="ascii"))
+        except (OSError, UnicodeDecodeError):
+            continue
+    return found
