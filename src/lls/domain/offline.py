@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from lls.clock import rfc3339
 from lls.domain.bindings import bind_on_start, check_bindings
 from lls.domain.features import Features
 from lls.domain.models import (
@@ -104,7 +105,7 @@ class Offline(Features):
             )
             if same_device and existing.live(now):
                 return OfflineGrant(
-                    existing, self.codec.seal_response(existing, outcome, request.nonce)
+                    existing, self.codec.seal_response(existing, outcome, request.nonce, now)
                 )
         out: list[Record] = []
         if self._seats_used(state, now) >= state.license.seats:
@@ -128,7 +129,7 @@ class Offline(Features):
         self.offline_by_id[activation.id] = activation
         out.append(_save(activation))
         out.append(self._offline_event("offline.activated", activation, now))
-        sealed = self.codec.seal_response(activation, outcome, request.nonce)
+        sealed = self.codec.seal_response(activation, outcome, request.nonce, now)
         await self._commit(out)
         return OfflineGrant(activation, sealed)
 
@@ -155,7 +156,7 @@ class Offline(Features):
             _save(activation),
             self._offline_event("offline.refreshed", activation, now),
         ]
-        sealed = self.codec.seal_refresh(activation, self._offline_outcome(state, product))
+        sealed = self.codec.seal_refresh(activation, self._offline_outcome(state, product), now)
         await self._commit(out)
         return OfflineGrant(activation, sealed)
 
@@ -186,5 +187,8 @@ class Offline(Features):
             type=kind,
             license=activation.license,
             auth_context=activation.auth_context,
-            data={"activationId": activation.id, "leaseExpiresAt": activation.lease_expires_at},
+            data={
+                "activationId": activation.id,
+                "leaseExpiresAt": rfc3339(activation.lease_expires_at),
+            },
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import msgspec
@@ -100,13 +99,15 @@ class SealedOfflineCodec:
             signer_kid=kid_of(opened.signer.verify),
         )
 
-    def seal_response(self, activation: OfflineActivation, outcome: Outcome, nonce: str) -> str:
+    def seal_response(
+        self, activation: OfflineActivation, outcome: Outcome, nonce: str, now: float
+    ) -> str:
         lic = outcome.license
         contact = lic.contact if lic is not None else None
         payload = OfflineResponsePayload(
             iss=self._instance_id,
             aud=activation.device_kid,
-            iat=int(time.time()),
+            iat=int(now),
             activationId=activation.id,
             licenseToken=activation.license,
             authContext=activation.auth_context,
@@ -128,11 +129,11 @@ class SealedOfflineCodec:
         )
         return self._seal_to_device(msgspec.json.encode(payload), TYP_OFFLINE_RESPONSE, activation)
 
-    def seal_refresh(self, activation: OfflineActivation, outcome: Outcome) -> str:
+    def seal_refresh(self, activation: OfflineActivation, outcome: Outcome, now: float) -> str:
         payload = OfflineRefreshPayload(
             iss=self._instance_id,
             aud=activation.device_kid,
-            iat=int(time.time()),
+            iat=int(now),
             activationId=activation.id,
             licenseToken=activation.license,
             authContext=activation.auth_context,
