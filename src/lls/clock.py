@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Protocol
 
@@ -37,7 +38,13 @@ class FakeClock:
 
 def rfc3339(ts: float) -> str:
     """Format epoch seconds as the wire's RFC 3339 UTC form, whole seconds (`…T10:00:00Z`)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    return _rfc3339_second(int(ts // 1))
+
+
+@functools.lru_cache(maxsize=4096)
+def _rfc3339_second(second: int) -> str:
+    # Cached: under load most answers name the same few seconds (now + window).
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def parse_rfc3339(text: str) -> float:

@@ -7,8 +7,9 @@ file) compute the hash with this one function, so they cannot disagree.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+import msgspec
 
 from lls.clock import rfc3339
 
@@ -35,5 +36,12 @@ def chain_hash(
         "data": data,
         "prevHash": prev_hash,
     }
-    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical.encode(doc)).hexdigest()
+
+
+# Canonical JSON: keys sorted at every level, no spaces, UTF-8 (non-ASCII not escaped);
+# event data holds strings, integers, booleans and null only (no floats, whose text
+# differs between JSON libraries).
+# A test pins it to `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
+# so any JSON library on the vendor's side can recompute the hash.
+_canonical = msgspec.json.Encoder(order="sorted")

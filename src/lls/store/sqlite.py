@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import msgspec
 
 from lls.domain.audit import GENESIS_HASH, chain_hash
 from lls.domain.models import AuditEvent, OfflineActivation, Session
@@ -259,7 +260,7 @@ class SqliteStore:
                 event.type,
                 event.license,
                 event.auth_context,
-                json.dumps(event.data, separators=(",", ":")),
+                _json_encode(event.data),
                 self._last_hash,
                 digest,
             ),
@@ -390,6 +391,9 @@ class SqliteStore:
             for lic, ctx, at in await cur.fetchall():
                 seen.setdefault(str(lic), {})[str(ctx)] = float(at)
         return seen
+
+
+_json_encode = msgspec.json.Encoder().encode
 
 
 def _event(row: Any) -> AuditEvent:
