@@ -36,6 +36,18 @@ FORBIDDEN = {
     "http": {"lls.store", "lls.jobs", "lls.app", "lls.cli", "aiosqlite", "sqlite3", "apscheduler"},
     "jobs": {"lls.http", "lls.store", "lls.app", "lls.cli", "aiohttp", "aiosqlite", "sqlite3"},
     "vendor": {"lls.http", "lls.store", "lls.jobs", "lls.app", "aiosqlite", "sqlite3"},
+    "client": {
+        "lls.http",
+        "lls.store",
+        "lls.jobs",
+        "lls.app",
+        "lls.cli",
+        "lls.domain",
+        "aiosqlite",
+        "sqlite3",
+        "apscheduler",
+    },
+    "ops": {"lls.http", "lls.store", "lls.app", "lls.cli", "aiohttp", "aiosqlite", "sqlite3"},
 }
 
 

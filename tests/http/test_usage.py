@@ -8,8 +8,8 @@ from typing import Any
 from jwcrypto import jwe, jwk, jws
 
 from lls.clock import parse_rfc3339
-from lls.domain.audit import GENESIS_HASH, chain_hash
 from lls.sealed import read_sealed_text
+from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import TYP_USAGE
 from tests.conftest import DEFAULT_LICENSES, Server
 

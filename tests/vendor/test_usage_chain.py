@@ -1,7 +1,7 @@
 """Tamper evidence on the vendor side: usage files must carry one unbroken hash chain.
 
 The files here are real: sealed with an instance key registered in a vendor
-workspace, events hashed with `lls.domain.audit.chain_hash` exactly as the
+workspace, events hashed with `lls.sealed.chain.chain_hash` exactly as the
 instance hashes them, exported by a small stand-in for the instance that follows
 the usage-file contract (sync-format.md §3): each file holds every event after
 the acknowledged point, the acknowledged point moves when a pool is imported.
@@ -20,8 +20,8 @@ import msgspec
 import pytest
 
 from lls.clock import parse_rfc3339, rfc3339
-from lls.domain.audit import GENESIS_HASH, chain_hash
 from lls.sealed import KeyPair, decode_payload, open_sealed, seal, write_sealed_file
+from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import (
     TYP_POOL,
     TYP_REGISTRATION,

@@ -11,9 +11,9 @@ import msgspec
 import pytest
 
 from lls.clock import parse_rfc3339
-from lls.domain.audit import GENESIS_HASH, chain_hash
 from lls.errors import LLSError
 from lls.sealed import KeyPair, PublicKeys, decode_payload, open_sealed, read_sealed_file, seal
+from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import (
     TYP_POOL,
     TYP_REGISTRATION,

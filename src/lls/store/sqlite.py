@@ -12,7 +12,6 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from lls.domain.audit import GENESIS_HASH, chain_hash
 from lls.domain.models import AuditEvent, OfflineActivation, Session
 from lls.domain.ports import Snapshot, StoredPool
 from lls.domain.records import (
@@ -33,6 +32,7 @@ from lls.domain.records import (
     StartSession,
     TouchSession,
 )
+from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.store.connection import PRAGMAS, connect, migrate
 from lls.store.writer import GroupCommitWriter
 

@@ -1,7 +1,7 @@
 """The audit hash chain of usage files, checked on the vendor side (tamper evidence).
 
 Every event an instance writes carries `prevHash` (its predecessor's hash, the
-genesis hash for event 1) and `hash` = `lls.domain.audit.chain_hash(...)` over
+genesis hash for event 1) and `hash` = `lls.sealed.chain.chain_hash(...)` over
 the event and `prevHash`. A usage file holds every event after the point the
 vendor acknowledged, so:
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lls.clock import parse_rfc3339
-from lls.domain.audit import GENESIS_HASH, chain_hash
+from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import UsageEvent, UsagePayload
 from lls.vendor.state import InstanceRecord
 
