@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from lls.instance import SERVER_FILE, TOKEN_FILE
 class AdminClient:
     url: str
     token: str
+    cafile: str | None = None  # the server's own certificate, from server.json (TLS only)
 
     def call(
         self,
@@ -44,7 +46,9 @@ class AdminClient:
         if body is not None:
             request.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+            with urllib.request.urlopen(  # noqa: S310
+                request, timeout=120, context=pinned_context(self.cafile)
+            ) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             raw = exc.read()
@@ -60,8 +64,23 @@ class AdminClient:
             raise LLSError(f"cannot reach the server at {self.url}: {exc.reason}") from None
 
 
+def pinned_context(cafile: str | None) -> ssl.SSLContext | None:
+    """Trust exactly the server's certificate file (named by server.json in the data dir).
+
+    The CLI reaches its own server on loopback, whose address a LAN certificate
+    rarely names, so the host name is not checked: the pinned certificate is.
+    """
+    if not cafile:
+        return None
+    context = ssl.create_default_context(cafile=cafile)
+    context.check_hostname = False
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a leaf certificate as trust anchor
+    return context
+
+
 def find_server(data_dir: Path, url: str | None = None) -> AdminClient | None:
     """The running server of `data_dir` (or at `url`), or None when none answers."""
+    cafile: str | None = None
     try:
         token = (data_dir / TOKEN_FILE).read_text(encoding="utf-8").strip()
     except OSError:
@@ -72,9 +91,13 @@ def find_server(data_dir: Path, url: str | None = None) -> AdminClient | None:
         except (OSError, ValueError):
             return None
         url = str(info.get("url", ""))
-    client = AdminClient(url=url, token=token)
+        cafile = info.get("cafile") if isinstance(info.get("cafile"), str) else None
+    client = AdminClient(url=url, token=token, cafile=cafile)
+    context = pinned_context(client.cafile)
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=2):  # noqa: S310
+        with urllib.request.urlopen(  # noqa: S310
+            url.rstrip("/") + "/healthz", timeout=2, context=context
+        ):
             pass
     except (urllib.error.URLError, OSError, ValueError):
         return None

@@ -66,7 +66,10 @@ SETTINGS: tuple[Setting, ...] = (
         "how often licenses are checked for use from too many machines (also checked at activate)",
     ),
     Setting(
-        "machine.id", "LLS_MACHINE_ID", "machine_id", "",
+        "machine.id",
+        "LLS_MACHINE_ID",
+        "machine_id",
+        "",
         "a stable machine identity where /etc/machine-id and MACs are not (containers);"
         " empty: fingerprint the machine",
     ),
@@ -79,7 +82,88 @@ SETTINGS: tuple[Setting, ...] = (
         "one log line per HTTP request; off by default: the audit log is the record,"
         " and access logging costs about half the request rate",
     ),
+    Setting(
+        "log.format",
+        "LLS_LOG_FORMAT",
+        "log_format",
+        "text",
+        "text (for people), logfmt or json (one object per line, for log shippers)",
+    ),
+    Setting(
+        "backup.dir",
+        "LLS_BACKUP_DIR",
+        "backup_dir",
+        "",
+        "folder for scheduled online backups of the database; empty: no scheduled backups",
+    ),
+    Setting(
+        "backup.interval_s",
+        "LLS_BACKUP_INTERVAL_S",
+        "backup_interval_s",
+        86400.0,
+        "seconds between scheduled backups",
+    ),
+    Setting("backup.keep", "LLS_BACKUP_KEEP", "backup_keep", 7, "how many backups are kept"),
+    Setting(
+        "tls.cert",
+        "LLS_TLS_CERT",
+        "tls_cert",
+        "",
+        "PEM certificate (chain) file: serve HTTPS instead of HTTP when set with tls.key",
+    ),
+    Setting("tls.key", "LLS_TLS_KEY", "tls_key", "", "PEM private key file of tls.cert"),
+    Setting(
+        "admin.host",
+        "LLS_ADMIN_HOST",
+        "admin_host",
+        "127.0.0.1",
+        "address of the separate admin listener (used when admin.port is set)",
+    ),
+    Setting(
+        "admin.port",
+        "LLS_ADMIN_PORT",
+        "admin_port",
+        0,
+        "port of a separate listener for /admin/*; 0: the admin API is on the client listener",
+    ),
+    Setting(
+        "sync.inbox",
+        "LLS_SYNC_INBOX",
+        "sync_inbox",
+        "",
+        "drop folder for pool files (USB stick, data diode); empty: off",
+    ),
+    Setting(
+        "sync.outbox",
+        "LLS_SYNC_OUTBOX",
+        "sync_outbox",
+        "",
+        "folder where fresh usage files are written for the vendor; empty: off",
+    ),
+    Setting(
+        "sync.interval_s",
+        "LLS_SYNC_INTERVAL_S",
+        "sync_interval_s",
+        30.0,
+        "how often the inbox is scanned",
+    ),
+    Setting(
+        "sync.usage_interval_s",
+        "LLS_SYNC_USAGE_INTERVAL_S",
+        "sync_usage_interval_s",
+        86400.0,
+        "how often a usage file is written to the outbox",
+    ),
+    Setting(
+        "sync.settle_s",
+        "LLS_SYNC_SETTLE_S",
+        "sync_settle_s",
+        10.0,
+        "a dropped file is read only once unchanged this long (it may still be copying)",
+    ),
 )
+
+LOG_FORMATS = ("text", "logfmt", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +179,31 @@ class Config:
     machine_id: str = ""
     log_level: str = "INFO"
     access_log: bool = False
+    log_format: str = "text"
+    backup_dir: str = ""
+    backup_interval_s: float = 86400.0
+    backup_keep: int = 7
+    tls_cert: str = ""
+    tls_key: str = ""
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 0
+    sync_inbox: str = ""
+    sync_outbox: str = ""
+    sync_interval_s: float = 30.0
+    sync_usage_interval_s: float = 86400.0
+    sync_settle_s: float = 10.0
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "lls.db"
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
+
+    @property
+    def separate_admin(self) -> bool:
+        return self.admin_port != 0
 
     def with_overrides(self, **values: Any) -> Config:
         """A copy with the given (non-None) values, e.g. from command-line flags."""
@@ -159,4 +264,23 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             values[setting.attr] = _coerce(setting, raw)
     known = {f.name for f in fields(Config)}
     assert set(values) <= known
-    return Config(**values)
+    return check_config(Config(**values))
+
+
+def check_config(config: Config) -> Config:
+    """Refuse combinations no single setting can catch; returns `config` unchanged."""
+    if config.log_format not in LOG_FORMATS:
+        raise BadRequest(
+            f"setting log.format must be one of {', '.join(LOG_FORMATS)},"
+            f" not {config.log_format!r}",
+            field="log.format",
+        )
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise BadRequest("settings tls.cert and tls.key go together: set both or neither")
+    if config.backup_keep < 1:
+        raise BadRequest("setting backup.keep must be at least 1", field="backup.keep")
+    if config.backup_interval_s <= 0:
+        raise BadRequest("setting backup.interval_s must be positive", field="backup.interval_s")
+    if config.separate_admin and config.admin_port == config.port:
+        raise BadRequest("setting admin.port must differ from listen.port", field="admin.port")
+    return config

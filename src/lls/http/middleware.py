@@ -10,12 +10,24 @@ from aiohttp.typedefs import Handler
 
 from lls.errors import BadRequest, LLSError, TooManyRequests, Unauthorized
 from lls.http.keys import ADMIN_TOKEN
+from lls.http.observe import redacted_path
 from lls.http.schemas import ErrorBody, encode
 
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/admin/"
 PROBLEM_TYPE = "application/problem+json"
+# The port of the admin API's own listener (admin.port), 0 when it shares the client's.
+# When set, /admin/* asked on any other port is 404, as if it did not exist, before any
+# token check; listeners are told apart by local port (config refuses equal ports).
+ADMIN_PORT = web.AppKey("admin_port", int)
+
+
+def _local_port(request: web.Request) -> int | None:
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        return int(sockname[1])
+    return None
 
 
 def _client_error(error: LLSError) -> web.Response:
@@ -58,6 +70,8 @@ def check_admin(request: web.Request) -> None:
 @web.middleware
 async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     admin = request.path.startswith(ADMIN_PREFIX)
+    if admin and (port := request.app.get(ADMIN_PORT, 0)) and _local_port(request) != port:
+        raise web.HTTPNotFound()
     try:
         if admin:
             check_admin(request)
@@ -67,6 +81,6 @@ async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPException:
         raise
     except Exception:
-        log.exception("unexpected error in %s %s", request.method, request.path)
+        log.exception("unexpected error in %s %s", request.method, redacted_path(request))
         internal = LLSError("internal error; see the server log")
         return _problem(internal) if admin else _client_error(internal)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from lls.config import Config
 from lls.domain.service import Licensing
+from lls.jobs.backup import MakeBackup, add_backup_job
+from lls.jobs.drop_folders import sync_inbox, sync_outbox
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +35,43 @@ async def detect_misuse(licensing: Licensing) -> None:
         log.warning("%d license(s) locked for suspected misuse; see the audit log", len(locked))
 
 
-def build_scheduler(config: Config, licensing: Licensing) -> AsyncIOScheduler:
-    """A scheduler with every job registered; the caller starts it on the running loop."""
+def build_scheduler(
+    config: Config,
+    licensing: Licensing,
+    *,
+    backup: MakeBackup | None = None,
+    last_backup_at: float | None = None,
+) -> AsyncIOScheduler:
+    """A scheduler with every job registered; the caller starts it on the running loop.
+
+    `backup` (given when backup.dir is set) writes one backup; it comes from the
+    wiring because jobs do not touch the store directly.
+    """
     scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+    if backup is not None:
+        add_backup_job(
+            scheduler,
+            backup,
+            interval_s=config.backup_interval_s,
+            last_backup_at=last_backup_at,
+            now=time.time(),  # the scheduler runs on wall time, as backup files' mtimes
+        )
+    if config.sync_inbox:
+        scheduler.add_job(
+            sync_inbox,
+            "interval",
+            args=[licensing, Path(config.sync_inbox), config.sync_settle_s],
+            seconds=config.sync_interval_s,
+            id="sync_inbox",
+        )
+    if config.sync_outbox:
+        scheduler.add_job(
+            sync_outbox,
+            "interval",
+            args=[licensing, Path(config.sync_outbox)],
+            seconds=config.sync_usage_interval_s,
+            id="sync_outbox",
+        )
     scheduler.add_job(
         expire_sessions,
         "interval",

@@ -1,0 +1,1 @@
+"""Operations support that is no licensing rule: logs, systemd notification, the data-dir lock."""
