@@ -1,4 +1,5 @@
--- wrk script: a mixed activate / extend / deactivate load over distinct licenses.
+-- wrk script: a mixed activate / checkout / return / extend / deactivate load over
+-- distinct licenses.
 --
 -- Why this shape: a benchmark that hammers one license measures lock-step
 -- refusals, and one that only activates measures idempotent refreshes. Here the
@@ -6,12 +7,14 @@
 --
 --     license L = n mod N              (BENCH-00000 … BENCH-<N-1>)
 --     round   r = n div N
---     op        = (r + L) mod 3        (0 activate, 1 extend, 2 deactivate)
+--     op        = (r + L) mod 5        (0 activate, 1 checkout, 2 return,
+--                                       3 extend, 4 deactivate)
 --
--- so every moment mixes the three operations in equal parts, while one
+-- so every moment mixes the five operations in equal parts, while one
 -- license's requests are N apart (never concurrent as long as N is well above
--- the connection count) and each license cycles activate → extend → deactivate,
--- so every operation is one that should succeed (Success / Success / 204).
+-- the connection count) and each license cycles activate → checkout one unit of
+-- its floating feature BENCH_FEATURE → return it → extend → deactivate, so every
+-- operation is one that should succeed (Success ×4, then 204).
 --
 -- Settings (environment; the first wrk argument after `--` overrides N):
 --   BENCH_LICENSES  N, the number of licenses            (default 10000)
@@ -30,7 +33,14 @@ local T = tonumber(os.getenv("BENCH_THREADS") or "") or 1
 local START = os.getenv("BENCH_START") or "0"
 local CHECK = os.getenv("BENCH_CHECK") == "1"
 
-local PATHS = { "/licensing/activate", "/licensing/extend", "/licensing/deactivate" }
+local PATHS = {
+   "/licensing/activate",
+   "/licensing/features/checkout",
+   "/licensing/features/return",
+   "/licensing/extend",
+   "/licensing/deactivate",
+}
+local OPS = #PATHS
 local HEADERS = { ["Content-Type"] = "application/json" }
 
 -- Main-state bookkeeping: setup() runs in wrk's main Lua state, once per thread,
@@ -71,11 +81,15 @@ function request()
    local n = id + (start + issued) * T
    issued = issued + 1
    local license = n % N
-   local op = (math.floor(n / N) + license) % 3
+   local op = (math.floor(n / N) + license) % OPS
    local token = string.format("BENCH-%05d", license)
    local body
-   if op == 2 then
+   if op == 4 then
       body = string.format('{"licenseToken":"%s","authContext":"bench-host-%d"}', token, license)
+   elseif op == 1 or op == 2 then
+      body = string.format(
+         '{"licenseToken":"%s","authContext":"bench-host-%d","featureCode":"BENCH_FEATURE","quantity":1}',
+         token, license)
    else
       body = string.format(
          '{"licenseToken":"%s","productCodes":["BENCH_PRO"],"authContext":"bench-host-%d"}',
