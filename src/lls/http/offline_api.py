@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 
 from lls.clock import rfc3339
-from lls.domain.models import OfflineActivation
+from lls.domain.models import OfflineActivation, OfflineGrant
 from lls.http.admin_api import POOL_BODY_LIMIT
 from lls.http.body import read_json
 from lls.http.keys import LICENSING
@@ -44,9 +44,7 @@ def activation_doc(activation: OfflineActivation, now: float) -> dict[str, Any]:
     }
 
 
-async def activate(request: web.Request) -> web.Response:
-    body = decode(await read_json(request, POOL_BODY_LIMIT), TokenBody)
-    grant = await request.app[LICENSING].offline_activate(body.token)
+def _grant(grant: OfflineGrant) -> web.Response:
     return _json(
         {
             "activationId": grant.activation.id,
@@ -54,18 +52,16 @@ async def activate(request: web.Request) -> web.Response:
             "token": grant.token,
         }
     )
+
+
+async def activate(request: web.Request) -> web.Response:
+    body = decode(await read_json(request, POOL_BODY_LIMIT), TokenBody)
+    return _grant(await request.app[LICENSING].offline_activate(body.token))
 
 
 async def refresh(request: web.Request) -> web.Response:
     body = decode(await read_json(request), RefreshBody)
-    grant = await request.app[LICENSING].offline_refresh(body.activationId)
-    return _json(
-        {
-            "activationId": grant.activation.id,
-            "leaseExpiresAt": rfc3339(grant.activation.lease_expires_at),
-            "token": grant.token,
-        }
-    )
+    return _grant(await request.app[LICENSING].offline_refresh(body.activationId))
 
 
 async def deactivate(request: web.Request) -> web.Response:
