@@ -26,8 +26,9 @@ from lls.errors import LLSError
 from lls.http import admin_api, client_api, offline_api, ops_api
 from lls.http.admin_api import POOL_BODY_LIMIT
 from lls.http.keys import ADMIN_TOKEN, GUARD, INSTANCE, LICENSING, InstanceInfo
-from lls.http.middleware import ADMIN_PORT, errors_and_auth
-from lls.http.observe import AccessLogger, RequestStats, observe_middleware
+from lls.http.middleware import ADMIN_PORT
+from lls.http.observe import AccessLogger, RequestStats
+from lls.http.routes import REQUEST_STATS
 from lls.instance import SERVER_FILE, Instance, load_instance
 from lls.jobs.scheduler import build_scheduler
 from lls.ops.lock import DataDirLock
@@ -95,9 +96,9 @@ def build_app(
     clock = clock or SystemClock()
     licensing, store = build_licensing(instance, clock)
     stats = RequestStats()
-    app = web.Application(
-        middlewares=[observe_middleware(stats), errors_and_auth], client_max_size=POOL_BODY_LIMIT
-    )
+    # No aiohttp middlewares: each route's handler is wrapped when added (http.routes).
+    app = web.Application(client_max_size=POOL_BODY_LIMIT)
+    app[REQUEST_STATS] = stats
     app[ADMIN_PORT] = config.admin_port
     app[LICENSING] = licensing
     app[GUARD] = TokenGuessGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)

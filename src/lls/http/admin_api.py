@@ -14,6 +14,7 @@ from lls.domain.state import LicenseState
 from lls.errors import BadRequest, NotFound
 from lls.http.body import CLIENT_BODY_LIMIT, read_limited
 from lls.http.keys import INSTANCE, LICENSING
+from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
 from lls.sealed.usage_codec import usage_file_text
 
@@ -234,15 +235,15 @@ async def audit(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/v1/status", status)
-    app.router.add_post("/admin/v1/pool", import_pool)
-    app.router.add_get("/admin/v1/usage", usage)
-    app.router.add_get("/admin/v1/licenses", licenses)
-    app.router.add_get("/admin/v1/licenses/{token}", license_detail)
-    app.router.add_post("/admin/v1/licenses/{token}/dissociate", dissociate)
-    app.router.add_post("/admin/v1/licenses/{token}/unlock", unlock)
-    app.router.add_get("/admin/v1/environments", environments)
-    app.router.add_delete("/admin/v1/environments/{authContext}", release_environment)
-    app.router.add_get("/admin/v1/sessions", sessions)
-    app.router.add_delete("/admin/v1/sessions/{id}", end_session)
-    app.router.add_get("/admin/v1/audit", audit)
+    add_route(app, "GET", "/admin/v1/status", status)
+    add_route(app, "POST", "/admin/v1/pool", import_pool)
+    add_route(app, "GET", "/admin/v1/usage", usage)
+    add_route(app, "GET", "/admin/v1/licenses", licenses)
+    add_route(app, "GET", "/admin/v1/licenses/{token}", license_detail)
+    add_route(app, "POST", "/admin/v1/licenses/{token}/dissociate", dissociate)
+    add_route(app, "POST", "/admin/v1/licenses/{token}/unlock", unlock)
+    add_route(app, "GET", "/admin/v1/environments", environments)
+    add_route(app, "DELETE", "/admin/v1/environments/{authContext}", release_environment)
+    add_route(app, "GET", "/admin/v1/sessions", sessions)
+    add_route(app, "DELETE", "/admin/v1/sessions/{id}", end_session)
+    add_route(app, "GET", "/admin/v1/audit", audit)

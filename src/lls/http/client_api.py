@@ -9,6 +9,7 @@ from aiohttp import web
 from lls.domain.models import FeatureOutcome, Outcome, Reason
 from lls.http.body import read_json
 from lls.http.keys import GUARD, INSTANCE, LICENSING
+from lls.http.routes import add_route
 from lls.http.schemas import (
     DeactivateRequest,
     FeatureRequest,
@@ -108,10 +109,10 @@ async def instance(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/licensing/validate", validate)
-    app.router.add_post("/licensing/activate", activate)
-    app.router.add_post("/licensing/extend", extend)
-    app.router.add_post("/licensing/deactivate", deactivate)
-    app.router.add_post("/licensing/features/checkout", checkout)
-    app.router.add_post("/licensing/features/return", return_units)
-    app.router.add_get("/licensing/instance", instance)
+    add_route(app, "POST", "/licensing/validate", validate)
+    add_route(app, "POST", "/licensing/activate", activate)
+    add_route(app, "POST", "/licensing/extend", extend)
+    add_route(app, "POST", "/licensing/deactivate", deactivate)
+    add_route(app, "POST", "/licensing/features/checkout", checkout)
+    add_route(app, "POST", "/licensing/features/return", return_units)
+    add_route(app, "GET", "/licensing/instance", instance)

@@ -12,6 +12,7 @@ from lls.domain.models import OfflineActivation, OfflineGrant
 from lls.http.admin_api import POOL_BODY_LIMIT
 from lls.http.body import read_json
 from lls.http.keys import LICENSING
+from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
 
 TOKEN_LIMIT = 1024 * 1024  # a request carries two public keys and a few fields
@@ -79,7 +80,7 @@ async def list_activations(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/admin/v1/offline/activate", activate)
-    app.router.add_post("/admin/v1/offline/refresh", refresh)
-    app.router.add_post("/admin/v1/offline/deactivate", deactivate)
-    app.router.add_get("/admin/v1/offline", list_activations)
+    add_route(app, "POST", "/admin/v1/offline/activate", activate)
+    add_route(app, "POST", "/admin/v1/offline/refresh", refresh)
+    add_route(app, "POST", "/admin/v1/offline/deactivate", deactivate)
+    add_route(app, "GET", "/admin/v1/offline", list_activations)

@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 from lls.domain.service import Licensing
 from lls.http.keys import LICENSING
 from lls.http.observe import RequestCollector, RequestStats
+from lls.http.routes import add_route
 from lls.ops.logs import redact_token
 
 DAY_S = 86_400
@@ -172,7 +173,7 @@ def add_routes(
 
 def add_shared_routes(app: web.Application) -> None:
     """The ops routes alone, for a second listener's app that shares the first one's items."""
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi)
+    add_route(app, "GET", "/healthz", healthz)
+    add_route(app, "GET", "/readyz", readyz)
+    add_route(app, "GET", "/metrics", metrics)
+    add_route(app, "GET", "/openapi.json", openapi)
