@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -58,6 +59,28 @@ def test_vendor_instance_registration_pool_serve_flow(tmp_path: Path) -> None:
         assert '"liveSessions": 1' in status
         table = lls("sessions", "--data-dir", str(data)).stdout
         assert "pc-1" in table and "SEVEN-0001" in table
+        # Usage goes back to the vendor, which acknowledges it in the next pool.
+        lls("usage", "export", "--data-dir", str(data), "--out", str(tmp_path / "usage.lls"))
+        read = lls(
+            "vendor", "read-usage", "--dir", str(vendor), str(tmp_path / "usage.lls"), "--json"
+        ).stdout
+        assert json.loads(read)["verdict"] == "ok"
+        lls(
+            "vendor",
+            "issue",
+            "--dir",
+            str(vendor),
+            "--instance",
+            instance_id,
+            "--grants",
+            str(tmp_path / "grants.yaml"),
+            "--out",
+            str(tmp_path / "pool-2.lls"),
+        )
+        lls("pool", "import", str(tmp_path / "pool-2.lls"), "--data-dir", str(data))
+        status = json.loads(lls("status", "--data-dir", str(data), "--json").stdout)
+        assert status["pool"]["ackUsageSeq"] == 1
+        assert status["usage"]["ackedThroughEvent"] > 0
     finally:
         assert daemon.stop() == 0
 
