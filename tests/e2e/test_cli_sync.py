@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,32 @@ def test_dissociate_unlock_and_environment_release_through_the_cli(
     lls("environments", "release", "a", "--data-dir", data)
     refused = lls("environments", "release", "a", "--data-dir", data, check=False)
     assert refused.returncode == 1 and "not bound" in refused.stderr
+
+
+def test_drop_folders_are_served_by_the_running_daemon(
+    daemon: Daemon, pool_file: Any, tmp_path: Path
+) -> None:
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    daemon.env = {
+        "LLS_SYNC_INBOX": str(inbox),
+        "LLS_SYNC_OUTBOX": str(outbox),
+        "LLS_SYNC_INTERVAL_S": "0.3",
+        "LLS_SYNC_USAGE_INTERVAL_S": "0.5",
+        "LLS_SYNC_SETTLE_S": "0",
+    }
+    daemon.start()
+    first = pool_file([grant("DROPPED")], seq=1)
+    (inbox / "pool-1.lls").write_bytes(first.read_bytes())
+    (inbox / "junk.lls").write_text("not a pool")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (
+        not (inbox / "done" / "pool-1.lls").exists() or not list(outbox.glob("usage-*.lls"))
+    ):
+        time.sleep(0.1)
+    assert (inbox / "done" / "pool-1.lls").exists()
+    assert (inbox / "refused" / "junk.lls.reason").read_text().startswith("BAD_ENVELOPE")
+    assert daemon.post("/licensing/validate", {"licenseToken": "DROPPED"})[1]["authStatus"] == (
+        "Success"
+    )
+    assert list(outbox.glob("usage-*.lls"))
