@@ -116,11 +116,13 @@ class Licensing(Offline):
             owner = self.licenses.get(activation.license)
             if owner is not None:
                 owner.offline[activation.id] = activation
-        for token, state in self.licenses.items():
-            for sid, code, quantity in ((s, c, q) for s, c, q in snap.held if s in self.by_id):
-                if self.by_id[sid].license == token:
-                    state.held.setdefault(sid, {})[code] = quantity
-                    state.in_use[code] = state.in_use.get(code, 0) + quantity
+        for sid, code, quantity in snap.held:
+            holder = self.by_id.get(sid)
+            if holder is not None:
+                state = self.licenses[holder.license]
+                state.held.setdefault(sid, {})[code] = quantity
+                state.in_use[code] = state.in_use.get(code, 0) + quantity
+        for state in self.licenses.values():
             state.refresh_views()
             ending = state.license.status in ENDING_STATUSES
             for session in list(state.sessions.values()):
