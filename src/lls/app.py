@@ -13,7 +13,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -24,7 +24,7 @@ from lls.domain.guard import TokenGuessGuard
 from lls.domain.service import Licensing
 from lls.errors import LLSError
 from lls.http import admin_api, client_api, offline_api, ops_api
-from lls.http.admin_api import POOL_BODY_LIMIT
+from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
 from lls.http.keys import ADMIN_TOKEN, GUARD, INSTANCE, LICENSING, InstanceInfo
 from lls.http.middleware import ADMIN_PORT
 from lls.http.observe import AccessLogger, RequestStats
@@ -71,17 +71,10 @@ async def with_local_licensing(config: Config, action: Callable[[Licensing], Awa
         await store.close()
 
 
-async def import_pool_offline(config: Config, raw: str) -> dict[str, int]:
-    """Import a pool into the data directory while no server runs."""
+async def import_pool_offline(config: Config, raw: str) -> dict[str, Any]:
+    """Import a pool into the data directory while no server runs (same answer as the API)."""
     summary = await with_local_licensing(config, lambda lic: lic.import_pool(raw))
-    return {
-        "seq": summary.seq,
-        "licenses": summary.licenses,
-        "added": summary.added,
-        "changed": summary.changed,
-        "removed": summary.removed,
-        "sessionsEnded": summary.sessions_ended,
-    }
+    return pool_summary_doc(summary)
 
 
 def build_app(

@@ -153,6 +153,7 @@ def _offline_call(args: argparse.Namespace, path: str, body: dict[str, str]) -> 
         return server.call("POST", path, json.dumps(body).encode())[1]
     from lls.app import with_local_licensing
     from lls.domain.service import Licensing
+    from lls.http.offline_api import grant_doc
 
     async def apply(licensing: Licensing) -> Any:
         if path.endswith("/activate"):
@@ -162,11 +163,7 @@ def _offline_call(args: argparse.Namespace, path: str, body: dict[str, str]) -> 
         else:
             await licensing.offline_deactivate(body["token"])
             return None
-        return {
-            "activationId": grant.activation.id,
-            "leaseExpiresAt": rfc3339(grant.activation.lease_expires_at),
-            "token": grant.token,
-        }
+        return grant_doc(grant)
 
     return asyncio.run(with_local_licensing(config, apply))
 

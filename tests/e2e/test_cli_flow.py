@@ -33,18 +33,23 @@ def test_vendor_instance_registration_pool_serve_flow(tmp_path: Path) -> None:
     out = lls("vendor", "register", "--dir", str(vendor), str(tmp_path / "reg.lls")).stdout
     instance_id = next(w for w in out.split() if w.startswith("lls-"))
     (tmp_path / "grants.yaml").write_text(GRANTS)
-    lls(
-        "vendor",
-        "issue",
-        "--dir",
-        str(vendor),
-        "--instance",
-        instance_id,
-        "--grants",
-        str(tmp_path / "grants.yaml"),
-        "--out",
-        str(tmp_path / "pool.lls"),
-    )
+
+    def issue(out: Path) -> None:
+        grants = str(tmp_path / "grants.yaml")
+        lls(
+            "vendor",
+            "issue",
+            "--dir",
+            str(vendor),
+            "--instance",
+            instance_id,
+            "--grants",
+            grants,
+            "--out",
+            str(out),
+        )
+
+    issue(tmp_path / "pool.lls")
     lls("pool", "import", str(tmp_path / "pool.lls"), "--data-dir", str(data))
     daemon = Daemon(data_dir=data, port=free_port())
     daemon.start()
@@ -65,18 +70,7 @@ def test_vendor_instance_registration_pool_serve_flow(tmp_path: Path) -> None:
             "vendor", "read-usage", "--dir", str(vendor), str(tmp_path / "usage.lls"), "--json"
         ).stdout
         assert json.loads(read)["verdict"] == "ok"
-        lls(
-            "vendor",
-            "issue",
-            "--dir",
-            str(vendor),
-            "--instance",
-            instance_id,
-            "--grants",
-            str(tmp_path / "grants.yaml"),
-            "--out",
-            str(tmp_path / "pool-2.lls"),
-        )
+        issue(tmp_path / "pool-2.lls")
         lls("pool", "import", str(tmp_path / "pool-2.lls"), "--data-dir", str(data))
         status = json.loads(lls("status", "--data-dir", str(data), "--json").stdout)
         assert status["pool"]["ackUsageSeq"] == 1

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from lls import __version__
 from lls.clock import rfc3339
-from lls.domain.models import Session
+from lls.domain.models import PoolSummary, Session
 from lls.domain.state import LicenseState
 from lls.errors import BadRequest, NotFound
 from lls.http.body import CLIENT_BODY_LIMIT, read_limited
@@ -104,21 +104,23 @@ async def status(request: web.Request) -> web.Response:
     )
 
 
+def pool_summary_doc(summary: PoolSummary) -> dict[str, Any]:
+    """What an import changed, as the admin API and the CLI report it."""
+    return {
+        "seq": summary.seq,
+        "issuedAt": rfc3339(summary.issued_at),
+        "expiresAt": rfc3339(summary.expires_at),
+        "licenses": summary.licenses,
+        "added": summary.added,
+        "changed": summary.changed,
+        "removed": summary.removed,
+        "sessionsEnded": summary.sessions_ended,
+    }
+
+
 async def import_pool(request: web.Request) -> web.Response:
     raw = (await read_limited(request, POOL_BODY_LIMIT)).decode("utf-8", errors="replace")
-    summary = await request.app[LICENSING].import_pool(raw)
-    return _json(
-        {
-            "seq": summary.seq,
-            "issuedAt": rfc3339(summary.issued_at),
-            "expiresAt": rfc3339(summary.expires_at),
-            "licenses": summary.licenses,
-            "added": summary.added,
-            "changed": summary.changed,
-            "removed": summary.removed,
-            "sessionsEnded": summary.sessions_ended,
-        }
-    )
+    return _json(pool_summary_doc(await request.app[LICENSING].import_pool(raw)))
 
 
 class DissociateBody(msgspec.Struct):

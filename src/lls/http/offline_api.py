@@ -45,14 +45,17 @@ def activation_doc(activation: OfflineActivation, now: float) -> dict[str, Any]:
     }
 
 
+def grant_doc(grant: OfflineGrant) -> dict[str, Any]:
+    """An offline activate or refresh as the admin API and the CLI report it."""
+    return {
+        "activationId": grant.activation.id,
+        "leaseExpiresAt": rfc3339(grant.activation.lease_expires_at),
+        "token": grant.token,
+    }
+
+
 def _grant(grant: OfflineGrant) -> web.Response:
-    return _json(
-        {
-            "activationId": grant.activation.id,
-            "leaseExpiresAt": rfc3339(grant.activation.lease_expires_at),
-            "token": grant.token,
-        }
-    )
+    return _json(grant_doc(grant))
 
 
 async def activate(request: web.Request) -> web.Response:
