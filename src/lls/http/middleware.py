@@ -18,6 +18,7 @@ from lls.errors import BadRequest, LLSError, TooManyRequests, Unauthorized
 from lls.http.keys import ADMIN_TOKEN
 from lls.http.observe import redacted_path
 from lls.http.schemas import ErrorBody, encode
+from lls.ops.logs import fields
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,22 @@ def check_admin(request: web.Request) -> None:
         raise Unauthorized("a valid admin token is required (Authorization: Bearer …)")
 
 
+# Input refused before any rule ran (bad, oversized, unparseable) and files a rule refused:
+# one line each, no traceback. 401/404/429 are not logged here: the admin throttle audits
+# wrong tokens once per episode, and a 429 is the answer to a flood already.
+_LOGGED_REFUSALS = frozenset({400, 413, 415, 422})
+
+
+def _log_refusal(request: web.Request, error: LLSError) -> None:
+    log.info(
+        "refused %s %s: %s",
+        request.method,
+        redacted_path(request),
+        error.code,
+        extra=fields(status=error.status, code=error.code, remote=request.remote),
+    )
+
+
 def guarded(handler: Handler, *, admin: bool) -> Handler:
     """`handler` with errors rendered in its API's shape, and the admin checks in front."""
 
@@ -84,6 +101,8 @@ def guarded(handler: Handler, *, admin: bool) -> Handler:
                 check_admin(request)
             return await handler(request)
         except LLSError as error:
+            if error.status in _LOGGED_REFUSALS:
+                _log_refusal(request, error)
             return _problem(error) if admin else _client_error(error)
         except web.HTTPException:
             raise

@@ -10,6 +10,7 @@ import msgspec
 from lls.clock import rfc3339
 from lls.domain.models import FeatureOutcome, Outcome
 from lls.errors import BadRequest
+from lls.json_depth import depth_message, too_deep
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 AuthContext = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -106,17 +107,30 @@ def _human(name: str) -> str:
 
 
 def decode(body: bytes, schema: type[T]) -> T:
-    """Decode a request body strictly; every failure is a 400 naming the field at fault."""
+    """Decode a request body strictly; every failure is a 400 naming the field at fault.
+
+    The nesting depth is bounded before msgspec (which has no bound of its own)
+    recurses into the body; RecursionError is caught too, should a deep text
+    ever slip past the count.
+    """
     decoder = _decoders.get(schema)
     if decoder is None:
         decoder = _decoders[schema] = msgspec.json.Decoder(schema)
+    if too_deep(body):
+        raise _too_deep()
     try:
         result: T = decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise _validation_error(str(exc)) from None
     except msgspec.DecodeError:
         raise BadRequest("the request body is not valid JSON.", code="INVALID_JSON") from None
+    except RecursionError:
+        raise _too_deep() from None
     return result
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(f"{depth_message('the request body')}.", code="INVALID_JSON")
 
 
 def _validation_error(text: str) -> BadRequest:
