@@ -56,6 +56,7 @@ def build_licensing(instance: Instance, clock: Clock) -> tuple[Licensing, Sqlite
         clock=clock,
         instance_id=instance.instance_id,
         trust_pools_from=instance.rebound_at,
+        vendor_id=instance.vendor_id,
     )
     return licensing, store
 

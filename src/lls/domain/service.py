@@ -51,6 +51,7 @@ class Licensing(Offline):
         clock: Clock,
         instance_id: str,
         trust_pools_from: float = 0.0,
+        vendor_id: str | None = None,
     ) -> None:
         super().__init__(store=store, clock=clock)
         self.reader = reader
@@ -61,6 +62,7 @@ class Licensing(Offline):
         self.last_usage_export: float | None = None
         self.offline_by_id = {}
         self.instance_id = instance_id
+        self.vendor_id = vendor_id  # the pinned vendor: the only `iss` a pool may name
         # After a re-registration on a new machine, only pools issued since then count.
         self.trust_pools_from = trust_pools_from
         self.pool: Pool | None = None
@@ -178,7 +180,7 @@ class Licensing(Offline):
             pool = await asyncio.to_thread(self.reader.read, raw)
             ack_event = await self.store.export_point(pool.ack_usage_seq)
             now = self._observe_clock()
-            check_pool(pool, self.pool, self.instance_id, now)
+            check_pool(pool, self.pool, self.instance_id, now, self.vendor_id)
             if pool.iat < self.trust_pools_from:
                 raise Refused(
                     "this pool was issued before the instance was re-registered on this machine;"
