@@ -67,8 +67,7 @@ def _check_unique(pool: Pool) -> None:
         for feature in lic.features:
             if feature.code in codes:
                 raise Refused(
-                    f"license {lic.token} lists feature {feature.code} twice;"
-                    " nothing was imported",
+                    f"license {lic.token} lists feature {feature.code} twice; nothing was imported",
                     code="POOL_INVALID",
                 )
             codes.add(feature.code)
