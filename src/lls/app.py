@@ -31,6 +31,7 @@ from lls.http.observe import AccessLogger, RequestStats
 from lls.http.routes import REQUEST_STATS
 from lls.instance import SERVER_FILE, Instance, load_instance
 from lls.jobs.scheduler import build_scheduler
+from lls.ops.file_modes import FILE_MODE, private_umask, tighten_data_dir
 from lls.ops.lock import DataDirLock
 from lls.ops.notify import Notifier
 from lls.sealed.offline_codec import SealedOfflineCodec
@@ -185,7 +186,10 @@ def _write_server_file(data_dir: Path, url: str, cafile: str | None = None) -> P
     info: dict[str, object] = {"pid": os.getpid(), "url": url}
     if cafile:  # the CLI pins this certificate when it calls the admin API over TLS
         info["cafile"] = str(Path(cafile).resolve())
-    tmp.write_text(json.dumps(info), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, FILE_MODE)
+        handle.write(json.dumps(info))
     tmp.replace(path)
     return path
 
@@ -196,9 +200,11 @@ def _local_url(scheme: str, host: str, port: int) -> str:
 
 
 async def _serve(config: Config, ready: asyncio.Event | None = None) -> None:
+    private_umask()  # the database, its WAL and SHM, server.json: all created 0600
     lock = DataDirLock(config.data_dir, "starting another server on it")
     lock.acquire()  # before the database is opened: one daemon per data directory
     try:
+        tighten_data_dir(config.data_dir)
         await _serve_locked(config, ready)
     finally:
         lock.release()

@@ -385,6 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Command = args.func
+    if args.command != "vendor":  # instance commands write into the data directory
+        from lls.ops.file_modes import private_umask
+
+        private_umask()
     try:
         return func(args)
     except LLSError as error:

@@ -91,13 +91,13 @@ def init_instance(data_dir: Path, vendor_keys_file: Path, *, stable_id: str = ""
     token = secrets.token_urlsafe(32)
     _write_secret(data_dir / TOKEN_FILE, token + "\n")
     pinned = {"vendorId": vendor_id, "keys": vendor_keys.to_jwks()["keys"]}
-    write_atomic(data_dir / VENDOR_FILE, json.dumps(pinned, indent=2).encode())
+    write_atomic(data_dir / VENDOR_FILE, json.dumps(pinned, indent=2).encode(), mode=0o600)
     info = {
         "instanceId": instance_id,
         "keys": keys.public().to_jwks(),
         "fingerprint": fingerprint(stable_id or None),
     }
-    write_atomic(data_dir / INSTANCE_FILE, json.dumps(info, indent=2).encode())
+    write_atomic(data_dir / INSTANCE_FILE, json.dumps(info, indent=2).encode(), mode=0o600)
     return load_instance(data_dir)
 
 
@@ -136,5 +136,5 @@ def rebind_instance(data_dir: Path, *, stable_id: str = "", now: float) -> Insta
     info = json.loads(path.read_text(encoding="utf-8"))
     info["fingerprint"] = fingerprint(stable_id or None)
     info["reboundAt"] = now
-    write_atomic(path, json.dumps(info, indent=2).encode())
+    write_atomic(path, json.dumps(info, indent=2).encode(), mode=0o600)
     return load_instance(data_dir)
