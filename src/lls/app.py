@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import json
 import logging
 import os
@@ -24,7 +25,10 @@ from lls.domain.guard import TokenGuessGuard
 from lls.domain.service import Licensing
 from lls.errors import LLSError
 from lls.http import admin_api, client_api, offline_api, ops_api
+from lls.http.admin_access import ADMIN_ACCESS, AdminAccess, allowed_hosts
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
+from lls.http.admin_throttle import AdminTokenThrottle
+from lls.http.connections import ConnectionGuard, GuardedSite
 from lls.http.keys import ADMIN_TOKEN, GUARD, INSTANCE, LICENSING, InstanceInfo
 from lls.http.middleware import ADMIN_PORT
 from lls.http.observe import AccessLogger, RequestStats
@@ -98,6 +102,13 @@ def build_app(
     app[LICENSING] = licensing
     app[GUARD] = TokenGuessGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
     app[ADMIN_TOKEN] = instance.admin_token.encode()
+    admin_listen_host = config.admin_host if config.separate_admin else config.host
+    app[ADMIN_ACCESS] = AdminAccess(
+        hosts=allowed_hosts(admin_listen_host, config.admin_allowed_hosts),
+        throttle=AdminTokenThrottle(
+            clock, limit=config.admin_failure_limit, window_s=config.admin_failure_window_s
+        ),
+    )
     app[INSTANCE] = InstanceInfo(
         instance_id=instance.instance_id,
         public_jwks=instance.keys.public().to_jwks(),
@@ -194,6 +205,34 @@ def _write_server_file(data_dir: Path, url: str, cafile: str | None = None) -> P
     return path
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_about_admin_exposure(config: Config, *, tls: bool) -> None:
+    """Say so at start when the admin API is reachable beyond this machine, or in clear."""
+    if not config.separate_admin:
+        log.warning(
+            "admin.port is 0: the admin API shares the client listener on %s:%d;"
+            " not recommended (give it a listener of its own, the default 127.0.0.1:8081)",
+            config.host,
+            config.port,
+        )
+        exposed = not _is_loopback(config.host)
+    else:
+        exposed = not _is_loopback(config.admin_host)
+    if exposed and not tls:
+        log.warning(
+            "the admin API is reachable from the network without TLS: the admin token"
+            " crosses it in clear; set tls.cert and tls.key"
+        )
+
+
 def _local_url(scheme: str, host: str, port: int) -> str:
     host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
@@ -220,21 +259,19 @@ async def _serve_locked(config: Config, ready: asyncio.Event | None) -> None:
         access_log=logging.getLogger("lls.access") if config.access_log else None,
         access_log_class=AccessLogger,
         handle_signals=False,
+        keepalive_timeout=config.keepalive_s,
     )
     await runner.setup()
+    guard = ConnectionGuard(
+        per_address=config.max_connections_per_address, header_timeout_s=config.header_timeout_s
+    )
     try:
-        site = web.TCPSite(
-            runner, config.host, config.port, backlog=1024, reuse_address=True, ssl_context=context
-        )
+        site = GuardedSite(runner, config.host, config.port, guard=guard, ssl_context=context)
         await site.start()
         admin_url = _local_url(scheme, config.host, config.port)
         if config.separate_admin:
-            admin_site = web.TCPSite(
-                runner,
-                config.admin_host,
-                config.admin_port,
-                reuse_address=True,
-                ssl_context=context,
+            admin_site = GuardedSite(
+                runner, config.admin_host, config.admin_port, guard=guard, ssl_context=context
             )
             await admin_site.start()
             admin_url = _local_url(scheme, config.admin_host, config.admin_port)
@@ -245,6 +282,7 @@ async def _serve_locked(config: Config, ready: asyncio.Event | None) -> None:
     log.info("LLS %s serving on %s://%s:%d", __version__, scheme, config.host, config.port)
     if config.separate_admin:
         log.info("admin API on %s only", admin_url)
+    _warn_about_admin_exposure(config, tls=context is not None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

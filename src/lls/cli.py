@@ -238,7 +238,12 @@ def _view_parser(
 def cmd_demo(args: argparse.Namespace) -> int:
     from lls.demo import run_demo
 
-    return run_demo(host=args.host, port=args.port, workdir=Path(args.dir) if args.dir else None)
+    return run_demo(
+        host=args.host,
+        port=args.port,
+        admin_port=args.admin_port,
+        workdir=Path(args.dir) if args.dir else None,
+    )
 
 
 def _common(parser: argparse.ArgumentParser, *, url: bool = False) -> None:
@@ -271,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--admin-port", type=int, default=8081, help="port of the admin listener on 127.0.0.1"
+    )
     p.add_argument("--dir", help="keep the demo's files here (default: a temporary folder)")
     p.set_defaults(func=cmd_demo)
 

@@ -117,14 +117,15 @@ SETTINGS: tuple[Setting, ...] = (
         "LLS_ADMIN_HOST",
         "admin_host",
         "127.0.0.1",
-        "address of the separate admin listener (used when admin.port is set)",
+        "address of the admin listener (loopback: only this machine; a LAN address: use TLS)",
     ),
     Setting(
         "admin.port",
         "LLS_ADMIN_PORT",
         "admin_port",
-        0,
-        "port of a separate listener for /admin/*; 0: the admin API is on the client listener",
+        8081,
+        "port of the admin listener, the only one serving /admin/*; 0: the admin API shares"
+        " the client listener (not recommended)",
     ),
     Setting(
         "sync.inbox",
@@ -161,6 +162,51 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "a dropped file is read only once unchanged this long (it may still be copying)",
     ),
+    # --- i10 settings ---
+    Setting(
+        "admin.allowed_hosts",
+        "LLS_ADMIN_ALLOWED_HOSTS",
+        "admin_allowed_hosts",
+        "",
+        "more names or addresses (comma-separated) the admin API answers to in the Host"
+        " header, besides admin.host, localhost, 127.0.0.1 and [::1] (DNS rebinding)",
+    ),
+    Setting(
+        "limits.admin_token_failures",
+        "LLS_ADMIN_TOKEN_FAILURES",
+        "admin_failure_limit",
+        20,
+        "wrong admin tokens one address may send per window before it gets 429",
+    ),
+    Setting(
+        "limits.admin_window_s",
+        "LLS_ADMIN_WINDOW_S",
+        "admin_failure_window_s",
+        60.0,
+        "the window of the admin-token limit, in seconds",
+    ),
+    Setting(
+        "listen.header_timeout_s",
+        "LLS_HEADER_TIMEOUT_S",
+        "header_timeout_s",
+        10.0,
+        "a connection whose request headers are not complete this long after it opened"
+        " is closed (slow or half-open clients)",
+    ),
+    Setting(
+        "listen.keepalive_s",
+        "LLS_KEEPALIVE_S",
+        "keepalive_s",
+        60.0,
+        "an idle keep-alive connection is closed after this many seconds",
+    ),
+    Setting(
+        "listen.max_connections_per_address",
+        "LLS_MAX_CONNECTIONS_PER_ADDRESS",
+        "max_connections_per_address",
+        256,
+        "open connections one client address may hold; more are answered 503 and closed",
+    ),
 )
 
 LOG_FORMATS = ("text", "logfmt", "json")
@@ -186,12 +232,19 @@ class Config:
     tls_cert: str = ""
     tls_key: str = ""
     admin_host: str = "127.0.0.1"
-    admin_port: int = 0
+    admin_port: int = 8081
     sync_inbox: str = ""
     sync_outbox: str = ""
     sync_interval_s: float = 30.0
     sync_usage_interval_s: float = 86400.0
     sync_settle_s: float = 10.0
+    # --- i10 settings ---
+    admin_allowed_hosts: str = ""
+    admin_failure_limit: int = 20
+    admin_failure_window_s: float = 60.0
+    header_timeout_s: float = 10.0
+    keepalive_s: float = 60.0
+    max_connections_per_address: int = 256
 
     @property
     def db_path(self) -> Path:
@@ -283,4 +336,17 @@ def check_config(config: Config) -> Config:
         raise BadRequest("setting backup.interval_s must be positive", field="backup.interval_s")
     if config.separate_admin and config.admin_port == config.port:
         raise BadRequest("setting admin.port must differ from listen.port", field="admin.port")
+    for key, value in (
+        ("listen.header_timeout_s", config.header_timeout_s),
+        ("listen.keepalive_s", config.keepalive_s),
+        ("limits.admin_window_s", config.admin_failure_window_s),
+    ):
+        if value <= 0:
+            raise BadRequest(f"setting {key} must be positive", field=key)
+    for key, count in (
+        ("listen.max_connections_per_address", config.max_connections_per_address),
+        ("limits.admin_token_failures", config.admin_failure_limit),
+    ):
+        if count < 1:
+            raise BadRequest(f"setting {key} must be at least 1", field=key)
     return config

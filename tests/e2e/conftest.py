@@ -45,12 +45,20 @@ def lls(
 
 @dataclass
 class Daemon:
-    """A running `lls serve` process."""
+    """A running `lls serve` process: the client API on `port`, the admin API on its own
+    listener on `admin_port` (a free port of its own, so daemons never share 8081).
+
+    Every test that runs `lls serve` goes through here: `env` adds settings, `prefix`
+    wraps the command (e.g. `prlimit --nofile=1024:1024`), and `get`/`post` send
+    /admin/* paths to the admin listener, everything else to the client listener.
+    """
 
     data_dir: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    admin_port: int = field(default_factory=lambda: free_port())
+    prefix: list[str] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
@@ -60,22 +68,42 @@ class Daemon:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def url_for(self, path: str) -> str:
+        """Where `path` is served: /admin/* on the admin listener, the rest on the client's."""
+        return (self.admin_url if path.startswith("/admin/") else self.url) + path
+
+    @property
+    def argv(self) -> list[str]:
+        return [
+            *self.prefix,
+            sys.executable,
+            "-m",
+            "lls",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+        ]
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The process environment `start` uses: quiet logs, this daemon's admin port."""
+        return {
+            **os.environ,
+            "LLS_LOG_LEVEL": "WARNING",
+            "LLS_ADMIN_PORT": str(self.admin_port),
+            **self.env,
+        }
+
     def start(self) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "lls",
-                    "serve",
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--port",
-                    str(self.port),
-                ],
-                env={**os.environ, "LLS_LOG_LEVEL": "WARNING", **self.env},
-                stdout=subprocess.DEVNULL,
-                stderr=log,
+                self.argv, env=self.environ, stdout=subprocess.DEVNULL, stderr=log
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -102,7 +130,7 @@ class Daemon:
 
     def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        request = urllib.request.Request(self.url + path, headers=headers)
+        request = urllib.request.Request(self.url_for(path), headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:
                 raw = resp.read()
@@ -116,7 +144,7 @@ class Daemon:
 
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         request = urllib.request.Request(
-            self.url + path,
+            self.url_for(path),
             data=json.dumps(body).encode(),
             method="POST",
             headers={"Content-Type": "application/json"},

@@ -342,6 +342,11 @@ class Licensing(Offline):
         )
         return org
 
+    async def record_event(self, type_: str, data: dict[str, object]) -> None:
+        """Audit something no licensing rule produced (e.g. an address throttled for
+        wrong admin tokens); callers bound how often, this writes one event."""
+        await self._commit([AppendEvent(at=self.clock.now(), type=type_, data=data)])
+
     async def detect_misuse(self) -> list[str]:
         """The scheduled check: lock licenses whose recent sessions came from too many machines."""
         now = self.clock.now()

@@ -12,7 +12,7 @@ from lls.clock import rfc3339
 from lls.domain.models import PoolSummary, Session
 from lls.domain.state import LicenseState
 from lls.errors import BadRequest, NotFound
-from lls.http.body import CLIENT_BODY_LIMIT, read_limited
+from lls.http.body import CLIENT_BODY_LIMIT, LARGE_BODY_TIMEOUT_S, read_limited
 from lls.http.keys import INSTANCE, LICENSING
 from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
@@ -119,7 +119,8 @@ def pool_summary_doc(summary: PoolSummary) -> dict[str, Any]:
 
 
 async def import_pool(request: web.Request) -> web.Response:
-    raw = (await read_limited(request, POOL_BODY_LIMIT)).decode("utf-8", errors="replace")
+    body = await read_limited(request, POOL_BODY_LIMIT, LARGE_BODY_TIMEOUT_S)
+    raw = body.decode("utf-8", errors="replace")
     return _json(pool_summary_doc(await request.app[LICENSING].import_pool(raw)))
 
 

@@ -1,4 +1,4 @@
-"""The one place errors become responses, and the admin API's bearer-token check.
+"""The one place errors become responses, and the admin API's checks (http.admin_access).
 
 These wrap each route's handler when it is registered (`http.routes.add_route`)
 rather than running as aiohttp middlewares: measured on the load benchmark,
@@ -8,14 +8,13 @@ handler), a plain wrapper about 1 µs.
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from lls.errors import BadRequest, LLSError, TooManyRequests, Unauthorized
-from lls.http.keys import ADMIN_TOKEN
+from lls.http.admin_access import admit_admin
 from lls.http.observe import redacted_path
 from lls.http.schemas import ErrorBody, encode
 from lls.ops.logs import fields
@@ -62,16 +61,9 @@ def _problem(error: LLSError) -> web.Response:
     response = web.Response(body=encode(doc), status=error.status, content_type=PROBLEM_TYPE)
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="lls-admin"'
+    elif isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(error.retry_after_s)
     return response
-
-
-def check_admin(request: web.Request) -> None:
-    """Require `Authorization: Bearer <admin token>`, compared in constant time."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    expected = request.app[ADMIN_TOKEN]
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-        raise Unauthorized("a valid admin token is required (Authorization: Bearer …)")
 
 
 # Input refused before any rule ran (bad, oversized, unparseable) and files a rule refused:
@@ -98,7 +90,7 @@ def guarded(handler: Handler, *, admin: bool) -> Handler:
             raise web.HTTPNotFound()
         try:
             if admin:
-                check_admin(request)
+                await admit_admin(request)
             return await handler(request)
         except LLSError as error:
             if error.status in _LOGGED_REFUSALS:
