@@ -87,7 +87,9 @@ async def checkout(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     return _feature_answer(
         request,
-        await licensing.checkout(req.licenseToken, req.authContext, req.featureCode, req.quantity),
+        await licensing.checkout(
+            req.licenseToken, req.authContext, req.featureCode, int(req.quantity)
+        ),
     )
 
 
@@ -97,7 +99,7 @@ async def return_units(request: web.Request) -> web.Response:
     return _feature_answer(
         request,
         await licensing.return_units(
-            req.licenseToken, req.authContext, req.featureCode, req.quantity
+            req.licenseToken, req.authContext, req.featureCode, int(req.quantity)
         ),
     )
 

@@ -16,7 +16,7 @@ from aiohttp.typedefs import Handler
 from lls.errors import BadRequest, LLSError, TooManyRequests, Unauthorized
 from lls.http.admin_access import admit_admin
 from lls.http.observe import redacted_path
-from lls.http.schemas import ErrorBody, encode
+from lls.http.schemas import ErrorBody, ProblemBody, encode
 from lls.ops.logs import fields
 
 log = logging.getLogger(__name__)
@@ -49,15 +49,14 @@ def _client_error(error: LLSError) -> web.Response:
 
 def _problem(error: LLSError) -> web.Response:
     """RFC 9457 problem details for the admin API."""
-    doc: dict[str, object] = {
-        "type": "about:blank",
-        "title": error.code.replace("_", " ").capitalize(),
-        "status": error.status,
-        "detail": error.message,
-        "code": error.code,
-    }
-    if isinstance(error, BadRequest) and error.field:
-        doc["field"] = error.field
+    doc = ProblemBody(
+        type="about:blank",
+        title=error.code.replace("_", " ").capitalize(),
+        status=error.status,
+        detail=error.message,
+        code=error.code,
+        field=error.field if isinstance(error, BadRequest) and error.field else None,
+    )
     response = web.Response(body=encode(doc), status=error.status, content_type=PROBLEM_TYPE)
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="lls-admin"'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib import resources
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -156,7 +155,10 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def openapi_document() -> bytes:
-    return (resources.files("lls.http") / "openapi.json").read_bytes()
+    """Hand-kept paths with the schemas generated from the structs (http.openapi)."""
+    from lls.http.openapi import build_document
+
+    return build_document()
 
 
 def add_routes(
