@@ -14,17 +14,19 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from lls.http.openapi import document
-from tests.e2e.conftest import Daemon, lls
-from tests.pools import grant
+from lls.instance import init_instance
+from lls.sealed import write_sealed_file
+from tests.e2e.conftest import Daemon, free_port, lls
+from tests.pools import VendorKeys, grant, make_pool
 
 SEED = os.environ.get("LLS_SCHEMATHESIS_SEED", "20261201")
-EXAMPLES = os.environ.get("LLS_SCHEMATHESIS_EXAMPLES", "40")
+EXAMPLES = os.environ.get("LLS_SCHEMATHESIS_EXAMPLES", "25")
 CLIENT_PATHS = r"^/(licensing|healthz|readyz|metrics|openapi)"
 ADMIN_PATHS = r"^/admin/"
 # A well-formed request an admin rule refuses (a token that is not a sealed file, a
@@ -87,21 +89,32 @@ def _run(config: Path, spec: str, base: str, pattern: str, *extra: str) -> tuple
     return result.returncode, result.stdout + result.stderr
 
 
-@pytest.fixture
-def fuzzed(daemon: Daemon, pool_file: Any, tmp_path: Path) -> tuple[Daemon, Path]:
+@pytest.fixture(scope="module")
+def fuzzed(
+    tmp_path_factory: pytest.TempPathFactory, vendor: VendorKeys
+) -> Iterator[tuple[Daemon, Path]]:
+    """One daemon for both runs (starting one costs seconds): a pool, throttles off."""
+    root = tmp_path_factory.mktemp("schemathesis")
+    instance = init_instance(root / "data", vendor.write_jwks(root / "vendor.jwks"))
     licenses = [
         grant("A", seats=3, features=[{"code": "F", "type": "floating", "count": 5}]),
         grant("NODE", type="node-locked"),
     ]
-    lls("pool", "import", str(pool_file(licenses)), "--data-dir", str(daemon.data_dir))
+    pool = root / "pool.lls"
+    write_sealed_file(pool, make_pool(vendor, instance, licenses), {"kind": "pool"})
+    lls("pool", "import", str(pool), "--data-dir", str(instance.data_dir))
+    daemon = Daemon(data_dir=instance.data_dir, port=free_port())
     # The throttles would answer most generated calls 429 and test nothing behind them.
     daemon.env.update(
         {"LLS_UNKNOWN_TOKEN_FAILURES": "1000000000", "LLS_ADMIN_TOKEN_FAILURES": "1000000000"}
     )
     daemon.start()
-    config = tmp_path / "schemathesis.toml"
+    config = root / "schemathesis.toml"
     config.write_text(CONFIG)
-    return daemon, config
+    try:
+        yield daemon, config
+    finally:
+        daemon.stop()
 
 
 def test_client_and_ops_routes_agree_with_the_document(fuzzed: tuple[Daemon, Path]) -> None:
