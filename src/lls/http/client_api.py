@@ -5,20 +5,25 @@ from __future__ import annotations
 from typing import TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from lls.domain.models import FeatureOutcome, Outcome, Reason
+from lls.domain.models import AuthStatus, FeatureOutcome, Outcome, Reason
+from lls.errors import LLSError, TooManyRequests
 from lls.http.body import read_json
-from lls.http.keys import GUARD, INSTANCE, LICENSING
+from lls.http.keys import GUARD, INSTANCE, LICENSING, VENDOR_FIELDS_ONLY
+from lls.http.observe import RefusalResponse
 from lls.http.routes import add_route
 from lls.http.schemas import (
     DeactivateRequest,
     FeatureRequest,
     SessionRequest,
     ValidateRequest,
+    VendorErrorBody,
     decode,
     encode,
     feature_response,
     validation_response,
+    vendor_response,
 )
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -40,14 +45,46 @@ def _count_guess(request: web.Request, reason: Reason | None) -> None:
         request.app[GUARD].record_failure(request.remote or "")
 
 
+def _rendered(body: bytes, status: AuthStatus, reason: Reason | None) -> web.Response:
+    """A 200 answer; a refusal names its reason for the metrics wrapper (the body may not
+    carry it: strict vendor mode)."""
+    if status is AuthStatus.SUCCESS:
+        return _json(body)
+    response = RefusalResponse(body=body, headers={"Content-Type": JSON_TYPE})
+    response.refusal_reason = reason.value if reason is not None else status.value.upper()
+    return response
+
+
 def _answer(request: web.Request, outcome: Outcome) -> web.Response:
     _count_guess(request, outcome.reason)
-    return _json(encode(validation_response(outcome)))
+    if request.app[VENDOR_FIELDS_ONLY]:
+        body = encode(vendor_response(outcome))
+    else:
+        body = encode(validation_response(outcome))
+    return _rendered(body, outcome.status, outcome.reason)
 
 
 def _feature_answer(request: web.Request, outcome: FeatureOutcome) -> web.Response:
     _count_guess(request, outcome.reason)
-    return _json(encode(feature_response(outcome)))
+    return _rendered(encode(feature_response(outcome)), outcome.status, outcome.reason)
+
+
+def _vendor_errors(handler: Handler) -> Handler:
+    """A session endpoint whose errors, in strict mode, carry only the online API's
+    `{"error"}` (status and Retry-After unchanged); otherwise the shared renderer's."""
+
+    async def session_endpoint(request: web.Request) -> web.StreamResponse:
+        if not request.app[VENDOR_FIELDS_ONLY]:
+            return await handler(request)
+        try:
+            return await handler(request)
+        except LLSError as error:
+            response = _json(encode(VendorErrorBody(error.message)), error.status)
+            if isinstance(error, TooManyRequests):
+                response.headers["Retry-After"] = str(error.retry_after_s)
+            return response
+
+    return session_endpoint
 
 
 async def validate(request: web.Request) -> web.Response:
@@ -109,10 +146,10 @@ async def instance(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    add_route(app, "POST", "/licensing/validate", validate)
-    add_route(app, "POST", "/licensing/activate", activate)
-    add_route(app, "POST", "/licensing/extend", extend)
-    add_route(app, "POST", "/licensing/deactivate", deactivate)
+    add_route(app, "POST", "/licensing/validate", _vendor_errors(validate))
+    add_route(app, "POST", "/licensing/activate", _vendor_errors(activate))
+    add_route(app, "POST", "/licensing/extend", _vendor_errors(extend))
+    add_route(app, "POST", "/licensing/deactivate", _vendor_errors(deactivate))
     add_route(app, "POST", "/licensing/features/checkout", checkout)
     add_route(app, "POST", "/licensing/features/return", return_units)
     add_route(app, "GET", "/licensing/instance", instance)
