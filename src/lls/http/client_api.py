@@ -1,4 +1,8 @@
-"""Handlers of the client licensing API (api.md §2–§5): parse, one domain call, render."""
+"""Handlers of the client licensing API (api.md §2–§5): parse, one domain call, render.
+
+A missing authContext on a session or feature call stands for the caller's
+address (`http.caller`); validate without one stays a stateless check.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from aiohttp.typedefs import Handler
 from lls.domain.models import AuthStatus, FeatureOutcome, Outcome, Reason
 from lls.errors import LLSError, TooManyRequests
 from lls.http.body import read_json
+from lls.http.caller import caller_context
 from lls.http.keys import GUARD, INSTANCE, LICENSING, VENDOR_FIELDS_ONLY
 from lls.http.observe import RefusalResponse
 from lls.http.routes import add_route
@@ -98,22 +103,21 @@ async def validate(request: web.Request) -> web.Response:
 async def activate(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
-    return _answer(
-        request, await licensing.activate(req.licenseToken, req.productCodes, req.authContext)
-    )
+    ctx = caller_context(request, req.authContext)
+    return _answer(request, await licensing.activate(req.licenseToken, req.productCodes, ctx))
 
 
 async def extend(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
-    return _answer(
-        request, await licensing.extend(req.licenseToken, req.productCodes, req.authContext)
-    )
+    ctx = caller_context(request, req.authContext)
+    return _answer(request, await licensing.extend(req.licenseToken, req.productCodes, ctx))
 
 
 async def deactivate(request: web.Request) -> web.Response:
     req = await _parse(request, DeactivateRequest)
-    outcome = await request.app[LICENSING].deactivate(req.licenseToken, req.authContext)
+    ctx = caller_context(request, req.authContext)
+    outcome = await request.app[LICENSING].deactivate(req.licenseToken, ctx)
     if outcome.ok:
         return web.Response(status=204)
     return _answer(request, outcome)
@@ -122,20 +126,19 @@ async def deactivate(request: web.Request) -> web.Response:
 async def checkout(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
+    ctx = caller_context(request, req.authContext)
     return _feature_answer(
-        request,
-        await licensing.checkout(req.licenseToken, req.authContext, req.featureCode, req.quantity),
+        request, await licensing.checkout(req.licenseToken, ctx, req.featureCode, req.quantity)
     )
 
 
 async def return_units(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
+    ctx = caller_context(request, req.authContext)
     return _feature_answer(
         request,
-        await licensing.return_units(
-            req.licenseToken, req.authContext, req.featureCode, req.quantity
-        ),
+        await licensing.return_units(req.licenseToken, ctx, req.featureCode, req.quantity),
     )
 
 

@@ -25,22 +25,22 @@ class ValidateRequest(msgspec.Struct):
 
 
 class SessionRequest(msgspec.Struct):
-    """activate and extend: every field required."""
+    """activate and extend; without authContext the session is the caller's address's."""
 
     licenseToken: Token
     productCodes: ProductCodes
-    authContext: AuthContext
+    authContext: AuthContext | None = None
 
 
 class DeactivateRequest(msgspec.Struct):
     licenseToken: Token
-    authContext: AuthContext
+    authContext: AuthContext | None = None
 
 
 class FeatureRequest(msgspec.Struct):
     licenseToken: Token
-    authContext: AuthContext
     featureCode: ProductCode
+    authContext: AuthContext | None = None
     quantity: Quantity = 1
 
 

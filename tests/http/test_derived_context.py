@@ -1,0 +1,150 @@
+"""A client that sends no authContext: its session belongs to its address, `ip:<address>`.
+
+Each test client is bound to its own loopback source address (127.0.0.1 and
+127.0.0.2 are both on `lo`), so the server sees two real peers on a real port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import Server, ServerFactory
+from tests.pools import PRODUCT, grant
+
+Post = Callable[[str, dict[str, Any]], Awaitable[tuple[int, Any]]]
+
+
+@pytest.fixture
+async def from_address(server: Server) -> AsyncIterator[Callable[[str], Post]]:
+    """`from_address("127.0.0.2")` → a `post(endpoint, body)` whose TCP source is that address."""
+    sessions: list[aiohttp.ClientSession] = []
+
+    def bind(address: str) -> Post:
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0)))
+        sessions.append(http)
+
+        async def post(endpoint: str, body: dict[str, Any]) -> tuple[int, Any]:
+            url = server.client.make_url(f"/licensing/{endpoint}")
+            async with http.post(url, json=body) as resp:
+                return resp.status, await resp.json() if resp.status != 204 else None
+
+        return post
+
+    yield bind
+    for http in sessions:
+        await http.close()
+
+
+def session(token: str = "LIC-ONE") -> dict[str, Any]:
+    return {"licenseToken": token, "productCodes": [PRODUCT]}
+
+
+async def test_activate_without_context_from_two_addresses_on_one_seat_refuses_the_second(
+    server: Server, from_address: Callable[[str], Post]
+) -> None:
+    first, second = from_address("127.0.0.1"), from_address("127.0.0.2")
+    assert (await first("activate", session()))[1]["authStatus"] == "Success"
+    _, refused = await second("activate", session())
+    assert (refused["authStatus"], refused["reason"]) == ("Failed", "SESSION_LIMIT_REACHED")
+    assert [s.auth_context for s in server.licensing.live_sessions()] == ["ip:127.0.0.1"]
+
+
+async def test_deactivate_without_context_frees_the_callers_seat_for_another_address(
+    server: Server, from_address: Callable[[str], Post]
+) -> None:
+    first, second = from_address("127.0.0.1"), from_address("127.0.0.2")
+    await first("activate", session())
+    assert (await second("deactivate", {"licenseToken": "LIC-ONE"}))[0] == 204
+    assert (await second("activate", session()))[1]["reason"] == "SESSION_LIMIT_REACHED"
+    assert (await first("deactivate", {"licenseToken": "LIC-ONE"}))[0] == 204
+    _, body = await second("activate", session())
+    assert body["authStatus"] == "Success"
+    assert [s.auth_context for s in server.licensing.live_sessions()] == ["ip:127.0.0.2"]
+
+
+async def test_repeat_activate_and_extend_without_context_refresh_the_callers_own_session(
+    server: Server, from_address: Callable[[str], Post]
+) -> None:
+    first, second = from_address("127.0.0.1"), from_address("127.0.0.2")
+    await first("activate", session())
+    server.clock.advance(300)
+    _, again = await first("activate", session())
+    server.clock.advance(300)
+    _, extended = await first("extend", session())
+    _, stranger = await second("extend", session())
+    assert (again["authStatus"], extended["authStatus"]) == ("Success", "Success")
+    assert (stranger["authStatus"], stranger["reason"]) == ("Failed", "NO_ACTIVE_SESSION")
+    assert len(server.licensing.live_sessions()) == 1
+
+
+async def test_explicit_context_ip_form_is_the_same_session_as_no_context(
+    server: Server, from_address: Callable[[str], Post]
+) -> None:
+    await from_address("127.0.0.2")("activate", session())
+    _, body = await server.call("extend", **session(), authContext="ip:127.0.0.2")
+    assert body["authStatus"] == "Success"
+
+
+async def test_empty_context_stays_a_400(server: Server) -> None:
+    for endpoint in ("activate", "extend", "deactivate", "features/checkout"):
+        body = {**session(), "authContext": "", "featureCode": "X"}
+        status, doc = await server.call(endpoint, **body)
+        assert (status, doc["code"], doc["field"]) == (400, "VALIDATION_ERROR", "authContext")
+
+
+async def test_feature_calls_without_context_use_the_callers_session(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(
+        [grant("FEAT", seats=2, features=[{"code": "PDF", "type": "floating", "count": 1}])]
+    )
+    local = {"licenseToken": "FEAT", "featureCode": "PDF"}
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    ) as other:
+        await server.call("activate", licenseToken="FEAT", productCodes=[PRODUCT])
+        _, taken = await server.call("features/checkout", **local)
+        url = server.client.make_url("/licensing/features/checkout")
+        async with other.post(url, json=local) as resp:
+            stranger = await resp.json()
+        _, back = await server.call("features/return", **local)
+    assert (taken["authStatus"], taken["checkedOut"]) == ("Success", 1)
+    assert (stranger["authStatus"], stranger["reason"]) == ("Failed", "NO_ACTIVE_SESSION")
+    assert (back["authStatus"], back["quantity"], back["available"]) == ("Success", 1, 1)
+
+
+async def test_node_locked_license_binds_the_derived_context(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server([grant("NODE", type="node-locked")])
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    ) as other:
+        await server.call("activate", **session("NODE"))
+        await server.call("deactivate", licenseToken="NODE")
+        async with other.post(
+            server.client.make_url("/licensing/activate"), json=session("NODE")
+        ) as resp:
+            refused = await resp.json()
+    assert (refused["authStatus"], refused["reason"]) == ("Failed", "NODE_LOCKED")
+    assert server.licensing.licenses["NODE"].bound_context == "ip:127.0.0.1"
+
+
+async def test_environment_is_bound_to_the_derived_context(make_server: ServerFactory) -> None:
+    server = await make_server([grant("ORG1", orgId="org-1"), grant("ORG2", orgId="org-2")])
+    await server.call("activate", **session("ORG1"))
+    _, refused = await server.call("activate", **session("ORG2"))
+    assert refused["reason"] == "ENVIRONMENT_OF_OTHER_ORG"
+    assert server.licensing.environments == {"ip:127.0.0.1": "org-1"}
+
+
+async def test_validate_without_context_stays_stateless_and_reports_no_session(
+    server: Server,
+) -> None:
+    await server.call("activate", **session())
+    _, body = await server.call("validate", **session())
+    assert (body["authStatus"], body["sessionExpiresAt"]) == ("Success", None)
