@@ -16,6 +16,7 @@ from lls.domain.bindings import bind_on_start, check_bindings, note_context
 from lls.domain.models import (
     CLOCK_SKEW_S,
     MESSAGES,
+    ORDER_LOCKED_MESSAGE,
     TRIAL_EXPIRED_MESSAGE,
     AuthStatus,
     EndReason,
@@ -120,6 +121,8 @@ class Sessions:
     ) -> tuple[Outcome | None, str | None]:
         """The license-level checks of api.md §2; returns (refusal or None, echoed product code)."""
         lic = state.license
+        if lic.status == "locked":  # the vendor locked the order: its own words
+            return self._refuse(state, Reason.LICENSE_LOCKED, ORDER_LOCKED_MESSAGE), None
         if state.locked_at is not None:
             return self._refuse(state, Reason.LICENSE_LOCKED), None
         if self.pool_exp is not None and now >= self.pool_exp:

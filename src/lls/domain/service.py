@@ -35,7 +35,11 @@ from lls.errors import NotFound, Refused, StorageError
 log = logging.getLogger(__name__)
 
 FLOOR_KEY = "clock_floor"
-ENDING_STATUSES = frozenset({"revoked", "suspended"})
+# Statuses the vendor set that end a license's sessions at once (at import, and at start).
+# `locked` (the vendor locked the order) ends them too: only a newer pool lifts it, every
+# call answers Locked meanwhile, and ending them frees seats and feature units now and
+# records it for the vendor — unlike a misuse lock, which an admin may lift at once.
+ENDING_STATUSES = frozenset({"revoked", "suspended", "locked"})
 
 
 class Licensing(Offline):
