@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from lls.clock import Clock, rfc3339
 from lls.domain.bindings import bind_on_start, check_bindings, note_context
+from lls.domain.misuse import note_validated
 from lls.domain.models import (
     CLOCK_SKEW_S,
     MESSAGES,
@@ -207,13 +208,15 @@ class Sessions:
     async def validate(
         self, token: str, product_codes: Sequence[str] | None, auth_context: str | None
     ) -> Outcome:
-        """Stateless check (license, product, bindings); reports the caller's session expiry."""
+        """Stateless check (license, product, bindings); reports the caller's session expiry.
+        An authContext given is noted in memory for misuse detection, never written here."""
         state = self.licenses.get(token)
         if state is None:
             return NOT_FOUND
         now = self._observe_clock()
         refusal, product = self._check(state, product_codes, now)
         if refusal is None and auth_context is not None:
+            note_validated(state, auth_context, now)
             reason = check_bindings(state, auth_context, self.environments)
             refusal = self._refuse(state, reason) if reason is not None else None
         if refusal is not None:
