@@ -7,7 +7,14 @@ in that order; LLS sends those five first and then its own additions, and with
 
 from __future__ import annotations
 
+import json
+
+import msgspec
+import pytest
+
 from lls.clock import rfc3339
+from lls.http import schemas
+from lls.http.ops_api import openapi_document
 from tests.conftest import DEFAULT_LICENSES, Server, ServerFactory
 from tests.pools import PRODUCT, grant
 
@@ -165,3 +172,38 @@ async def test_partial_contact_keeps_its_known_members(make_server: ServerFactor
     server = await make_server([grant("SOME", contact={"email": "ops@example.com"})])
     _, body = await server.call("validate", licenseToken="SOME")
     assert body["contact"] == {"firstName": None, "lastName": None, "email": "ops@example.com"}
+
+
+async def test_where_the_vendor_is_silent_names_and_paths_stay_exact(server: Server) -> None:
+    wrong_case = await raw(server, "validate", {"LicenseToken": "LIC-ONE"})
+    slash = await server.client.post("/licensing/validate/", json={"licenseToken": "LIC-ONE"})
+    upper = await server.client.post("/Licensing/validate", json={"licenseToken": "LIC-ONE"})
+    get = await server.client.get("/licensing/validate")
+    assert wrong_case == (
+        400,
+        b'{"error":"license token field is required.","code":"VALIDATION_ERROR",'
+        b'"field":"licenseToken"}',
+    )
+    assert (slash.status, upper.status, get.status) == (404, 404, 405)
+
+
+@pytest.mark.parametrize(
+    ("name", "struct"),
+    [
+        ("ValidationResponse", schemas.ValidationResponse),
+        ("VendorValidationResponse", schemas.VendorResponse),
+        ("ValidateRequest", schemas.ValidateRequest),
+        ("SessionRequest", schemas.SessionRequest),
+        ("DeactivateRequest", schemas.DeactivateRequest),
+        ("FeatureRequest", schemas.FeatureRequest),
+    ],
+)
+def test_openapi_schema_lists_the_wire_members_in_order_with_their_requiredness(
+    name: str, struct: type[msgspec.Struct]
+) -> None:
+    schema = json.loads(openapi_document())["components"]["schemas"][name]
+    fields = msgspec.structs.fields(struct)
+    assert (list(schema["properties"]), schema["required"]) == (
+        [f.encode_name for f in fields],
+        [f.encode_name for f in fields if f.required],
+    )

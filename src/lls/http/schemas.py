@@ -37,10 +37,10 @@ class DeactivateRequest(msgspec.Struct):
     authContext: AuthContext | None = None
 
 
-class FeatureRequest(msgspec.Struct):
+class FeatureRequest(msgspec.Struct, kw_only=True):
     licenseToken: Token
-    featureCode: ProductCode
     authContext: AuthContext | None = None
+    featureCode: ProductCode
     quantity: Quantity = 1
 
 
