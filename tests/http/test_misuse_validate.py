@@ -111,3 +111,25 @@ async def test_unlock_makes_the_job_count_afresh(make_server: ServerFactory) -> 
     _, body = await server.call("validate", licenseToken="SHARE", authContext="pc-0")
     assert relocked == []
     assert body["authStatus"] == "Success"
+
+
+async def test_many_noted_contexts_are_written_in_bounded_batches(
+    make_server: ServerFactory,
+) -> None:
+    misuse = {"maxAuthContexts": 10, "windowSeconds": 3600}
+    server = await make_server([grant(f"L-{i}", misuse=misuse) for i in range(300)])
+    for i in range(300):  # 300 licenses x 5 contexts = 1,500 rows: two batches
+        for ctx in range(5):
+            server.licensing.licenses[f"L-{i}"].noted[f"pc-{ctx}"] = server.clock.now()
+    batches: list[int] = []
+    real_commit = server.licensing.store.commit
+
+    async def counting_commit(records):  # type: ignore[no-untyped-def]
+        batches.append(sum(len(r.seen) for r in records if hasattr(r, "seen")))
+        await real_commit(records)
+
+    server.licensing.store.commit = counting_commit  # type: ignore[method-assign]
+    assert await server.licensing.detect_misuse() == []
+    seen = await server.licensing.store.contexts_seen(since=0)
+    assert batches == [1000, 500]
+    assert sum(len(c) for c in seen.values()) == 1500

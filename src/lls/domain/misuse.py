@@ -30,9 +30,15 @@ def note_validated(state: LicenseState, auth_context: str, now: float) -> None:
         noted[auth_context] = now
 
 
-def take_noted(licenses: Mapping[str, LicenseState], now: float) -> list[Record]:
-    """Move what validate noted into each license's `seen`; the records that persist it
-    (none when nothing was noted), with a prune of rows older than every misuse window."""
+# Rows a transaction of the job writes at most: its statements run on the event loop
+# (store.writer), ~5 µs a row, so a batch pauses request handling for ~5 ms at most.
+NOTED_BATCH = 1000
+
+
+def take_noted(licenses: Mapping[str, LicenseState], now: float) -> list[list[Record]]:
+    """Move what validate noted into each license's `seen`; the batches of records that
+    persist it (none when nothing was noted), the last with a prune of rows older than
+    every misuse window."""
     noted: list[tuple[str, str, float]] = []
     longest = 0
     for token, state in licenses.items():
@@ -47,8 +53,13 @@ def take_noted(licenses: Mapping[str, LicenseState], now: float) -> list[Record]
         state.noted = {}
     if not noted:
         return []
+    batches: list[list[Record]] = [
+        [NoteContexts(tuple(noted[i : i + NOTED_BATCH]))]
+        for i in range(0, len(noted), NOTED_BATCH)
+    ]
     # The table only grows here, so pruning it here keeps it bounded.
-    return [NoteContexts(tuple(noted)), PruneContexts(before=now - longest)]
+    batches[-1].append(PruneContexts(before=now - longest))
+    return batches
 
 
 def lock_overused(

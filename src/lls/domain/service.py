@@ -354,10 +354,11 @@ class Licensing(Offline):
 
     async def detect_misuse(self) -> list[str]:
         """The scheduled check: lock licenses whose recent sessions or validates came from too
-        many machines. It first writes the contexts validate noted since its last run (one
-        transaction for all), so they count after a restart too."""
+        many machines. It first writes the contexts validate noted since its last run (in
+        transactions of up to NOTED_BATCH rows), so they count after a restart too."""
         now = self.clock.now()
-        await self._commit(take_noted(self.licenses, now))
+        for batch in take_noted(self.licenses, now):
+            await self._commit(batch)
         watched = [s for s in self.licenses.values() if s.license.misuse and s.locked_at is None]
         if not watched:
             return []
