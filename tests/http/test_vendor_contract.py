@@ -134,6 +134,16 @@ async def test_strict_mode_bad_request_carries_only_the_vendor_error_member(
     assert (status, body) == (400, b'{"error":"license token field is required."}')
 
 
+async def test_strict_mode_throttle_keeps_status_and_retry_after_with_only_error(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(DEFAULT_LICENSES, vendor_fields_only=True, guess_limit=1)
+    await raw(server, "validate", {"licenseToken": "NOPE"})
+    resp = await server.client.post("/licensing/activate", json=session_body("NOPE", "h1"))
+    assert (resp.status, list(await resp.json())) == (429, ["error"])
+    assert int(resp.headers["Retry-After"]) > 0
+
+
 async def test_strict_mode_leaves_feature_answers_whole(make_server: ServerFactory) -> None:
     server = await make_server(
         [grant("FEAT", features=[{"code": "PDF", "type": "floating", "count": 2}])],

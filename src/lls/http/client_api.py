@@ -75,12 +75,10 @@ def _feature_answer(request: web.Request, outcome: FeatureOutcome) -> web.Respon
 
 
 def _vendor_errors(handler: Handler) -> Handler:
-    """A session endpoint whose errors, in strict mode, carry only the online API's
-    `{"error"}` (status and Retry-After unchanged); otherwise the shared renderer's."""
+    """A session endpoint whose errors carry only the online API's `{"error"}` (status and
+    Retry-After unchanged), for compat.vendor_fields_only; without it the shared renderer's."""
 
     async def session_endpoint(request: web.Request) -> web.StreamResponse:
-        if not request.app[VENDOR_FIELDS_ONLY]:
-            return await handler(request)
         try:
             return await handler(request)
         except LLSError as error:
@@ -149,10 +147,15 @@ async def instance(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    add_route(app, "POST", "/licensing/validate", _vendor_errors(validate))
-    add_route(app, "POST", "/licensing/activate", _vendor_errors(activate))
-    add_route(app, "POST", "/licensing/extend", _vendor_errors(extend))
-    add_route(app, "POST", "/licensing/deactivate", _vendor_errors(deactivate))
+    """The client routes; app[VENDOR_FIELDS_ONLY] must be set (it is read here, at start)."""
+    strict = app[VENDOR_FIELDS_ONLY]
+    for path, handler in (
+        ("/licensing/validate", validate),
+        ("/licensing/activate", activate),
+        ("/licensing/extend", extend),
+        ("/licensing/deactivate", deactivate),
+    ):
+        add_route(app, "POST", path, _vendor_errors(handler) if strict else handler)
     add_route(app, "POST", "/licensing/features/checkout", checkout)
     add_route(app, "POST", "/licensing/features/return", return_units)
     add_route(app, "GET", "/licensing/instance", instance)
