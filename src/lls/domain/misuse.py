@@ -54,8 +54,7 @@ def take_noted(licenses: Mapping[str, LicenseState], now: float) -> list[list[Re
     if not noted:
         return []
     batches: list[list[Record]] = [
-        [NoteContexts(tuple(noted[i : i + NOTED_BATCH]))]
-        for i in range(0, len(noted), NOTED_BATCH)
+        [NoteContexts(tuple(noted[i : i + NOTED_BATCH]))] for i in range(0, len(noted), NOTED_BATCH)
     ]
     # The table only grows here, so pruning it here keeps it bounded.
     batches[-1].append(PruneContexts(before=now - longest))
