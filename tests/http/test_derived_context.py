@@ -6,10 +6,13 @@ Each test client is bound to its own loopback source address (127.0.0.1 and
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import pytest
 
 from tests.conftest import Server, ServerFactory
@@ -148,3 +151,47 @@ async def test_validate_without_context_stays_stateless_and_reports_no_session(
     await server.call("activate", **session())
     _, body = await server.call("validate", **session())
     assert (body["authStatus"], body["sessionExpiresAt"]) == ("Success", None)
+
+
+async def test_ipv4_client_on_a_dual_stack_listener_gets_its_ipv4_context(
+    server: Server,
+) -> None:
+    # A second listener of the same app on an IPv6 socket bound to ::ffff:127.0.0.1 (as a
+    # dual-stack listener on [::] sees IPv4 peers): the peer arrives as ::ffff:127.0.0.1
+    # and must be the same session as on the IPv4 listener.
+    port = await _second_listener(server, "::ffff:127.0.0.1")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"http://127.0.0.1:{port}/licensing/activate", json=session()) as resp,
+    ):
+        body = await resp.json()
+    _, again = await server.call("activate", **session())  # the IPv4 listener, same peer
+    assert (body["authStatus"], again["authStatus"]) == ("Success", "Success")
+    assert [s.auth_context for s in server.licensing.live_sessions()] == ["ip:127.0.0.1"]
+
+
+async def test_ipv6_client_gets_an_ipv6_context(server: Server) -> None:
+    port = await _second_listener(server, "::1")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"http://[::1]:{port}/licensing/activate", json=session()) as resp,
+    ):
+        body = await resp.json()
+    assert body["authStatus"] == "Success"
+    assert [s.auth_context for s in server.licensing.live_sessions()] == ["ip:::1"]
+
+
+async def _second_listener(server: Server, address: str) -> int:
+    """Serve the same app on an IPv6 loopback socket too; its port."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        sock.bind((address, 0))
+    except OSError as exc:
+        sock.close()
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no IPv6 loopback here ({exc}); CI runs this")
+    site = aiohttp.web.SockSite(server.client.server.runner, sock)
+    await site.start()
+    return int(sock.getsockname()[1])
