@@ -398,16 +398,18 @@ class SqliteStore:
         misuse job wrote it) since `since` and after the license's newest unlock, last seen."""
         await self.barrier()
         seen: dict[str, dict[str, float]] = {}
+        # Only unlocks inside the window matter: every event in it follows an earlier one.
         async with self._db().execute(
-            "SELECT license, auth_context, max(at) FROM ("
-            " SELECT e.license, e.auth_context, e.at FROM events e"
-            "  WHERE e.type = 'session.started' AND e.at >= ?"
-            "  AND e.at > coalesce((SELECT max(u.at) FROM events u"
-            "   WHERE u.type = 'license.unlocked' AND u.license = e.license), 0)"
-            " UNION ALL"
-            " SELECT license, auth_context, seen_at FROM misuse_contexts WHERE seen_at >= ?"
-            ") GROUP BY license, auth_context",
-            (since, since),
+            "WITH unlocked AS (SELECT license, max(at) AS at FROM events"
+            "  WHERE type = 'license.unlocked' AND at >= ? GROUP BY license)"
+            " SELECT license, auth_context, max(at) FROM ("
+            "  SELECT e.license, e.auth_context, e.at FROM events e"
+            "   LEFT JOIN unlocked u ON u.license = e.license"
+            "   WHERE e.type = 'session.started' AND e.at >= ? AND (u.at IS NULL OR e.at > u.at)"
+            "  UNION ALL"
+            "  SELECT license, auth_context, seen_at FROM misuse_contexts WHERE seen_at >= ?"
+            " ) GROUP BY license, auth_context",
+            (since, since, since),
         ) as cur:
             for lic, ctx, at in await cur.fetchall():
                 seen.setdefault(str(lic), {})[str(ctx)] = float(at)
