@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,12 @@ def test_every_setting_has_help_and_a_distinct_variable() -> None:
 def test_unknown_lls_variable_is_reported_with_a_hint() -> None:
     found = unknown_variables({"LLS_PROT": "1", "LLS_PORT": "1", "LLS_AUTH_CONTEXT": "x"})
     assert found == ["LLS_PROT (did you mean LLS_PORT?)"]
+
+
+def test_example_config_marks_exactly_the_settings_a_reload_applies() -> None:
+    text = (Path(__file__).resolve().parents[1] / "config" / "lls.yaml").read_text()
+    for item in SETTINGS:
+        leaf = item.key.split(".")[-1]
+        line = re.search(rf"^\s*{leaf}:.*\b{item.env}\b.*$", text, re.M)
+        assert line is not None, item.key
+        assert ("(live)" in line.group(0)) == item.live, item.key

@@ -331,6 +331,8 @@ def decode_value(setting: Setting, value: Any, *, text: bool) -> Any:
     if setting.kind in (int, float):
         number = _number(setting, value, text=text)
         return int(number) if setting.kind is int else float(number)
+    if setting.kind is Path and isinstance(value, Path):
+        return value
     if not isinstance(value, str):
         raise _Invalid("a text (put it in quotes)")
     if setting.choices:

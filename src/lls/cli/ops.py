@@ -10,7 +10,7 @@ from typing import Any
 
 from lls.cli.args import add_instance_options, add_json, config_of, emit
 from lls.cli.progress import progress_for
-from lls.errors import LLSError, Refused
+from lls.errors import LLSError, PermissionDenied, Refused
 from lls.instance import load_instance
 from lls.ops.lock import DataDirLock
 from lls.store.backup import DatabaseInfo, backup_database, inspect_database, replace_database
@@ -29,9 +29,20 @@ def _info_doc(info: DatabaseInfo) -> dict[str, Any]:
     }
 
 
+def _existing_parent(path: Path) -> Path:
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     config = config_of(args)
     out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # e.g. /var/lib/lls/backups
+    except PermissionError:
+        raise PermissionDenied.on(_existing_parent(out), "write") from None
     with progress_for(args, "backup") as progress:
         info = backup_database(config.db_path, out, progress=progress.stage)
     return emit(
