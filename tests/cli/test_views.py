@@ -144,3 +144,12 @@ async def test_offline_activate_writes_a_file_the_device_reads(
 ) -> None:
     await offline_seat(server, cli, tmp_path, "LIC-ONE")
     assert read_sealed_file(tmp_path / "r.lls").count(".") == 4
+
+
+async def test_status_prints_pool_clock_and_sessions_for_people(server: Server, cli: Cli) -> None:
+    await server.activate("LIC-THREE", "pc-1")
+    ran = await cli("status", *at(server))
+    fields = dict(line.split(":", 1) for line in ran.out.splitlines())
+    assert fields["pool seq"].strip() == "1" and fields["clock"].strip() == "ok"
+    assert (fields["licenses"].strip(), fields["live sessions"].strip()) == ("3", "1")
+    assert "usage.lastSeq" in fields  # every other field, flattened
