@@ -90,3 +90,18 @@ async def test_reload_endpoint_refuses_a_bad_file_with_its_line(
     problem = await answer.json()
     assert (answer.status, problem["code"]) == (422, "RELOAD_REFUSED")
     assert "limits.unknown_token_failures" in problem["detail"] and "line 2" in problem["detail"]
+
+
+async def test_an_apply_that_fails_is_reported_not_raised() -> None:
+    reloader = Reloader(Config(), lambda: replace(Config(), guess_limit=5))
+
+    def broken(old: Config, new: Config) -> Any:
+        def apply() -> None:
+            raise RuntimeError("scheduler gone")
+
+        return apply
+
+    reloader.add_hook("jobs", broken)
+    report = await reloader.reload()
+    assert (report.ok, report.kept) == (False, False)
+    assert report.error == "applying jobs failed; see the server log"

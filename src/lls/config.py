@@ -271,6 +271,8 @@ _KINDS: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool,
 def _settings() -> tuple[Setting, ...]:
     out = []
     for f in fields(Config):
+        if SECTION not in f.metadata:
+            raise TypeError(f"Config.{f.name} is not declared with setting(key, default, help)")
         meta = f.metadata[SECTION]
         kind = f.type if isinstance(f.type, type) else _KINDS[str(f.type)]
         default = f.default if f.default is not MISSING else None
@@ -479,6 +481,7 @@ class ReloadReport:
     applied: tuple[str, ...] = ()
     needs_restart: tuple[str, ...] = ()
     error: str | None = None
+    kept: bool = True  # on an error: True when the settings in force did not change at all
 
     @property
     def ok(self) -> bool:

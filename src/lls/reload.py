@@ -55,17 +55,29 @@ class Reloader:
             return self._refused(error.message)
         live, restart = changed_settings(self.config, fresh)
         effective = replace(self.config, **{s.attr: getattr(fresh, s.attr) for s in live})
-        applies: list[Apply] = []
+        applies: list[tuple[str, Apply]] = []
         for name, hook in self._hooks:
             try:
                 apply = hook(self.config, effective)
             except LLSError as error:
                 return self._refused(f"{name}: {error.message}")
             if apply is not None:
-                applies.append(apply)
-        for apply in applies:
-            apply()
+                applies.append((name, apply))
         self.config = effective
+        failed = []
+        for name, apply in applies:
+            try:
+                apply()
+            except Exception:  # checked above; a failure here is a bug, not a bad file
+                log.exception("reload: applying %s failed", name)
+                failed.append(name)
+        if failed:
+            return ReloadReport(
+                applied=tuple(s.key for s in live),
+                needs_restart=tuple(s.key for s in restart),
+                error=f"applying {', '.join(failed)} failed; see the server log",
+                kept=False,
+            )
         report = ReloadReport(
             applied=tuple(s.key for s in live), needs_restart=tuple(s.key for s in restart)
         )

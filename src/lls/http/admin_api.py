@@ -300,11 +300,13 @@ async def audit(request: web.Request) -> web.Response:
 async def reload(request: web.Request) -> web.Response:
     """Re-read the config file and apply what can change live (as SIGHUP does)."""
     report = await request.app[RELOAD]()
-    if not report.ok:
+    if not report.ok and report.kept:
         raise Refused(
             f"reload refused, the settings in force are kept: {report.error}",
             code="RELOAD_REFUSED",
         )
+    if not report.ok:
+        raise Refused(f"reload applied in part: {report.error}", code="RELOAD_FAILED")
     return _json(report.to_json())
 
 
