@@ -99,7 +99,9 @@ def cmd_pool_import(args: argparse.Namespace) -> int:
     raw = read_sealed_file(Path(args.file))
     server = server_of(args, config)
     if server is not None:
-        _, summary = server.call("POST", "/admin/v1/pool", raw.encode(), "application/jose")
+        with progress_for(args, "importing the pool") as progress:
+            progress.stage(f"the running server verifies and applies {Path(args.file).name}")
+            _, summary = server.call("POST", "/admin/v1/pool", raw.encode(), "application/jose")
         where = f"the running server at {server.url}"
     else:
         with progress_for(args, "importing the pool") as progress:
