@@ -57,6 +57,7 @@ class Daemon:
     port: int
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    config: Path | None = None  # `--config FILE`: then the log level is the file's
     admin_port: int = field(default_factory=lambda: free_port())
     prefix: list[str] = field(default_factory=list)
 
@@ -78,27 +79,18 @@ class Daemon:
 
     @property
     def argv(self) -> list[str]:
-        return [
-            *self.prefix,
-            sys.executable,
-            "-m",
-            "lls",
-            "serve",
-            "--data-dir",
-            str(self.data_dir),
-            "--port",
-            str(self.port),
-        ]
+        argv = [*self.prefix, sys.executable, "-m", "lls", "serve"]
+        argv += ["--data-dir", str(self.data_dir), "--port", str(self.port)]
+        if self.config is not None:
+            argv += ["--config", str(self.config)]
+        return argv
 
     @property
     def environ(self) -> dict[str, str]:
-        """The process environment `start` uses: quiet logs, this daemon's admin port."""
-        return {
-            **os.environ,
-            "LLS_LOG_LEVEL": "WARNING",
-            "LLS_ADMIN_PORT": str(self.admin_port),
-            **self.env,
-        }
+        """The process environment `start` uses: quiet logs (unless a config file sets the
+        level), and this daemon's admin port (a variable: it wins over a config file)."""
+        quiet = {} if self.config is not None else {"LLS_LOG_LEVEL": "WARNING"}
+        return {**os.environ, **quiet, "LLS_ADMIN_PORT": str(self.admin_port), **self.env}
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
@@ -115,6 +107,21 @@ class Daemon:
             except OSError:
                 time.sleep(0.05)
         raise AssertionError("lls serve did not come up")
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait_log(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until the server's log holds `text`; returns the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log_path.read_text(errors="replace")
+            if text in log:
+                return log
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the log:\n{log}")
+            time.sleep(0.05)
 
     def kill9(self) -> None:
         assert self.proc is not None

@@ -61,7 +61,7 @@ def test_running_instance_after_writes_has_only_owner_only_files(
     present = {p.name for p in data.iterdir()}
     loose = _loose(data)
 
-    assert {"lls.db", "lls.db-wal", "lls.db-shm", "server.json", "lls.lock"} <= present
+    assert {"lls.db", "lls.db-wal", "lls.db-shm", "server.json", "lls.lock"} <= present, present
     assert loose == []
 
 

@@ -31,6 +31,10 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 _HEADERS_END = b"\r\n\r\n"
+# The request line aiohttp accepts (its default is 8,190 bytes): a query within the
+# documented bounds (1,024 characters of filter, each up to 12 bytes percent-encoded)
+# must reach the handler, which answers in the API's error shape, not aiohttp's text.
+MAX_REQUEST_LINE = 32 * 1024
 
 
 def _plain_answer(status: str, text: str, *headers: str) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from lls.domain.models import AuthStatus, Reason
-from lls.http.admin_api import DissociateBody
+from lls.http.admin_api import AUDIT_TYPES_PATTERN, DissociateBody
 from lls.http.offline_api import RefreshBody, TokenBody
 from lls.http.schemas import (
     DeactivateRequest,
@@ -31,6 +31,8 @@ from lls.http.schemas import (
     SessionRequest,
     ValidateRequest,
     ValidationResponse,
+    VendorErrorBody,
+    VendorResponse,
     schema_hook,
 )
 
@@ -42,8 +44,10 @@ COMPONENTS: tuple[type[msgspec.Struct], ...] = (
     DeactivateRequest,
     FeatureRequest,
     ValidationResponse,
+    VendorResponse,
     FeatureResponse,
     ErrorBody,
+    VendorErrorBody,
     ProblemBody,
     DissociateBody,
     TokenBody,
@@ -53,50 +57,53 @@ COMPONENTS: tuple[type[msgspec.Struct], ...] = (
 ENUMS: dict[tuple[str, str], type[AuthStatus] | type[Reason]] = {
     ("ValidationResponse", "authStatus"): AuthStatus,
     ("ValidationResponse", "reason"): Reason,
+    ("VendorResponse", "authStatus"): AuthStatus,
     ("FeatureResponse", "authStatus"): AuthStatus,
     ("FeatureResponse", "reason"): Reason,
 }
+
+# compat.vendor_fields_only answers exactly these shapes, nothing else: closed, so an
+# answer matches one of "ours or the vendor's" and never both (the routes say oneOf).
+CLOSED = ("VendorResponse", "VendorErrorBody")
 
 _RETRY_AFTER = {
     "Retry-After": {"description": "seconds until the window ends", "schema": {"type": "integer"}}
 }
 
 
-def _answer(description: str, media: str, schema: str, **extra: Any) -> dict[str, Any]:
-    doc = {
-        "description": description,
-        "content": {media: {"schema": {"$ref": REF.format(name=schema)}}},
-    }
-    return {**doc, **extra}
+def _answer(description: str, media: str, *schemas: str, **extra: Any) -> dict[str, Any]:
+    refs = [{"$ref": REF.format(name=name)} for name in schemas]
+    schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
+    return {"description": description, "content": {media: {"schema": schema}}, **extra}
 
 
 def _common(path: str, op: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The statuses the shared code answers for this kind of route (middleware, body reader)."""
     admin = path.startswith("/admin/")
-    media, shape = (
-        ("application/problem+json", "ProblemBody") if admin else ("application/json", "ErrorBody")
-    )
+    media = "application/problem+json" if admin else "application/json"
+    # A client error is the online API's shape alone in strict mode (compat.vendor_fields_only).
+    shape = ("ProblemBody",) if admin else ("ErrorBody", "VendorErrorBody")
     found: dict[str, dict[str, Any]] = {}
     body = op.get("requestBody", {}).get("content", {})
     if "application/json" in body:
-        found["400"] = _answer("malformed input (INVALID_JSON, VALIDATION_ERROR)", media, shape)
-        found["415"] = _answer("the content type is not application/json", media, shape)
+        found["400"] = _answer("malformed input (INVALID_JSON, VALIDATION_ERROR)", media, *shape)
+        found["415"] = _answer("the content type is not application/json", media, *shape)
     if body:
-        found["408"] = _answer("the body did not arrive in time", media, shape)
-        found["413"] = _answer("the body is over the size bound", media, shape)
+        found["408"] = _answer("the body did not arrive in time", media, *shape)
+        found["413"] = _answer("the body is over the size bound", media, *shape)
     if admin:
-        found["401"] = _answer("missing or wrong admin token", media, shape)
+        found["401"] = _answer("missing or wrong admin token", media, *shape)
         found["403"] = _answer(
             "the Host header is not one the admin listener answers to (HOST_NOT_ALLOWED)",
             media,
-            shape,
+            *shape,
         )
         found["429"] = _answer(
-            "too many wrong admin tokens from this address", media, shape, headers=_RETRY_AFTER
+            "too many wrong admin tokens from this address", media, *shape, headers=_RETRY_AFTER
         )
     elif path.startswith("/licensing/") and body:
         found["429"] = _answer(
-            "too many unknown-token lookups from this address", media, shape, headers=_RETRY_AFTER
+            "too many unknown-token lookups from this address", media, *shape, headers=_RETRY_AFTER
         )
     return found
 
@@ -113,6 +120,8 @@ def _components() -> dict[str, Any]:
         else:
             prop.clear()
             prop["enum"] = values
+    for name in CLOSED:
+        schemas[name]["additionalProperties"] = False
     return schemas
 
 
@@ -121,6 +130,9 @@ def build_document() -> bytes:
     """The document served at /openapi.json (built once per process)."""
     doc = json.loads((resources.files("lls.http") / "openapi.json").read_text(encoding="utf-8"))
     doc["components"]["schemas"] = {**_components(), **doc["components"].get("schemas", {})}
+    for param in doc["paths"]["/admin/v1/audit"]["get"]["parameters"]:
+        if param["name"] == "type":  # the server's own rule, stated once (admin_api)
+            param["schema"] = {"type": "string", "pattern": f"^(?:{AUDIT_TYPES_PATTERN})?$"}
     for path, ops in doc["paths"].items():
         for op in ops.values():
             if path.startswith("/admin/"):
