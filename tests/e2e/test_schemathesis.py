@@ -85,6 +85,7 @@ def _run(config: Path, spec: str, base: str, pattern: str, *extra: str) -> tuple
         text=True,
         timeout=300,
         check=False,
+        cwd=config.parent,  # schemathesis keeps a crash cache in its working directory
     )
     return result.returncode, result.stdout + result.stderr
 
