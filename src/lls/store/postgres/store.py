@@ -90,6 +90,11 @@ class PostgresStore:
         """`leader` while this node may write, else `standby` (for /readyz and `lls status`)."""
         return "leader" if self.lock.leading and self._writer.state is State.HEALTHY else "standby"
 
+    @property
+    def committed_batches(self) -> int:
+        """Transactions this node's writer committed (for metrics and benchmarks)."""
+        return self._writer.batches
+
     async def wait_writable(self, seconds: float) -> bool:
         """Wait up to `seconds` until this node leads and its writer serves; True if so."""
         loop = asyncio.get_running_loop()
