@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import asyncpg
 import pytest
@@ -71,6 +72,12 @@ async def test_writer_connection_runs_with_lls_session_settings(pg_url: str) -> 
     store = await _leader(pg_url)
     try:
         async with store.lock.connection() as conn:
+            sock = conn._transport.get_extra_info("socket")  # type: ignore[attr-defined]
+            keepalive = (
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+            )
             settings = {
                 name: await conn.fetchval(f"SHOW {name}")
                 for name in (
@@ -82,6 +89,7 @@ async def test_writer_connection_runs_with_lls_session_settings(pg_url: str) -> 
             }
     finally:
         await store.close()
+    assert keepalive == (1, 2, 5000)  # client side: a dead server is noticed in seconds too
     assert settings == {
         "synchronous_commit": "on",
         "idle_in_transaction_session_timeout": "10s",
