@@ -17,7 +17,8 @@ time). Modes:
 Each is run on uvloop (the daemon's loop). Printed per mode and batch size: batches/s,
 requests/s and the event loop thread's CPU µs per request (`time.thread_time`), each the
 median of --repeat runs; then the cost of loading a snapshot of 10,000 session rows.
-It creates and drops a database of its own; it needs a PostgreSQL it may do that on.
+It creates and drops a database of its own; it needs a PostgreSQL it may do that on, and
+psycopg, which LLS does not depend on: `.venv/bin/pip install 'psycopg[binary]'`.
 
     .venv/bin/python bench/pg_driver.py [--dsn postgresql://postgres@127.0.0.1/postgres]
         [--seconds 1.0] [--repeat 3] [--json]

@@ -120,11 +120,11 @@ class LeaderLock:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for task in (self._taking,):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        taking, self._taking = self._taking, None
+        if taking is not None:
+            taking.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await taking
         conn, self._conn, was = self._conn, None, self._held
         self._held = False
         if conn is not None:
