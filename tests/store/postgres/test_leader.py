@@ -13,6 +13,7 @@ from lls.domain.records import AppendEvent, StartSession
 from lls.errors import StorageError
 from lls.store.postgres import LeaderLock, PostgresStore, advisory_key
 from tests.store.conftest import INSTANCE_ID, LEASE_S, LOCK_INTERVAL_S
+from tests.store.postgres.blackhole import Blackhole
 
 pytestmark = pytest.mark.postgres
 
@@ -155,3 +156,49 @@ async def test_two_lock_holders_never_both_believe_they_lead(pg_url: str) -> Non
         await admin.close()
     assert both == 0
     assert len(leaders) == 12
+
+
+async def test_partitioned_leader_stops_believing_within_its_lease_and_never_commits(
+    pg_url: str,
+) -> None:
+    relay = Blackhole(pg_url)
+    via_relay = await relay.start()
+    a = PostgresStore(via_relay, INSTANCE_ID, lock_interval=0.05, lease=LEASE_S, timeout=1.5)
+    b = PostgresStore(pg_url, INSTANCE_ID, lock_interval=0.05, lease=LEASE_S)
+    admin = await asyncpg.connect(pg_url)
+    both = 0
+    watching = True
+
+    async def watch() -> None:
+        nonlocal both
+        while watching:
+            both += a.role == "leader" and b.role == "leader"
+            await asyncio.sleep(0)
+
+    try:
+        await a.open()
+        assert await a.wait_writable(5.0)
+        await b.open()
+        watcher = asyncio.ensure_future(watch())
+        relay.cut()
+        hung = asyncio.ensure_future(a.commit([StartSession("lost", "L", "h", 1.0, 2.0)]))
+        refused_after = await _until_refused(a, LEASE_S + 1.0)
+        b_during_cut = b.role
+        hung_outcome = (await asyncio.gather(hung, return_exceptions=True))[0]  # its timeout
+        relay.heal_server_side()  # the server's keepalives give up on the silent peer
+        assert await b.wait_writable(5.0)
+        stored = await admin.fetchval("SELECT count(*) FROM sessions")
+        watching = False
+        await watcher
+    finally:
+        watching = False
+        await a.close()
+        await b.close()
+        await relay.stop()
+        await admin.close()
+    assert refused_after is not None
+    assert refused_after <= LEASE_S + 0.2  # belief ran out with the lease, before any error
+    assert b_during_cut == "standby"  # the server still saw the lock held
+    assert isinstance(hung_outcome, StorageError)
+    assert stored == 0
+    assert both == 0

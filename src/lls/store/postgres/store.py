@@ -20,6 +20,7 @@ from lls.errors import StorageError
 from lls.store.postgres.connection import Conn, connect, redact
 from lls.store.postgres.leader import (
     LEASE_S,
+    STATEMENT_TIMEOUT_S,
     TRY_INTERVAL_S,
     LeaderLock,
     advisory_key,
@@ -44,6 +45,7 @@ class PostgresStore:
         on_standby: Callable[[], None] | None = None,
         lock_interval: float = TRY_INTERVAL_S,
         lease: float = LEASE_S,
+        timeout: float = STATEMENT_TIMEOUT_S,
     ) -> None:
         self.url = url
         # Called on taking over and after a failed batch: rebuild memory from `snapshot()`.
@@ -54,10 +56,11 @@ class PostgresStore:
             advisory_key(instance_id),
             interval=lock_interval,
             lease=lease,
+            timeout=timeout,
             on_gained=self._gained,
             on_lost=self._lost,
         )
-        self._writer = PostgresWriter(self.lock, recover=self._reload)
+        self._writer = PostgresWriter(self.lock, recover=self._reload, timeout=timeout)
         self._reader: Conn | None = None
         self._reading = asyncio.Lock()
 
