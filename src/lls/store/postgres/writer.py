@@ -96,6 +96,8 @@ class PostgresWriter:
         """Leader lock lost: refuse at once and fail everything queued."""
         if self.state is not State.STOPPED:
             self.state = State.STANDBY
+        if self._recovering is not None:  # the next take-over rebuilds memory instead
+            self._recovering.cancel()
         self._fail_pending(NotLeader("this node lost the leader lock; nothing was written"))
 
     # -- the port -----------------------------------------------------------------------
