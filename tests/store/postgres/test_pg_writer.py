@@ -146,3 +146,18 @@ def _refuses(store: PostgresStore) -> bool:
     except StorageError:
         return True
     return False
+
+
+async def test_refused_write_names_no_row_values_in_its_error_or_log(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await _leader(pg_url)
+    secret = StartSession("s1", "TOKEN-SECRET-123", "host-secret", 1.0, 2.0)
+    try:
+        await store.commit([secret])
+        with pytest.raises(StorageError) as caught:
+            await store.commit([StartSession("s2", secret.license, secret.auth_context, 1, 2)])
+    finally:
+        await store.close()
+    assert "unique constraint" in str(caught.value) and "23505" in str(caught.value)
+    assert "SECRET" not in str(caught.value) and "SECRET" not in caplog.text

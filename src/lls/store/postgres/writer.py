@@ -27,6 +27,8 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+import asyncpg
+
 from lls.domain.records import Record
 from lls.errors import StorageError
 from lls.sealed.chain import GENESIS_HASH
@@ -45,6 +47,14 @@ PRUNED_HEAD_QUERY = """
 SELECT (SELECT value FROM meta WHERE key = 'pruned_id'),
        (SELECT value FROM meta WHERE key = 'pruned_hash')
 """
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, without the values of the rows involved (license tokens are secrets):
+    PostgreSQL's DETAIL repeats them, so only its primary message and SQLSTATE are kept."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"{getattr(exc, 'message', None) or type(exc).__name__} [{exc.sqlstate}]"
+    return str(exc) or type(exc).__name__
 
 
 class State(enum.Enum):
@@ -155,8 +165,9 @@ class PostgresWriter:
                         if not future.done():
                             future.set_result(None)
                     continue
-                log.warning("a write failed; nothing of its batch was acknowledged: %s", error)
-                failure = StorageError(f"the database refused the write: {error}")
+                why = describe(error)
+                log.warning("a write failed; nothing of its batch was acknowledged: %s", why)
+                failure = StorageError(f"the database refused the write: {why}")
                 self._fail(batch, failure)
                 self._fail_pending(failure)  # queued behind a failure: decided on stale memory
                 if self._lock.held:
