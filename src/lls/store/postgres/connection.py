@@ -89,6 +89,14 @@ async def connect(url: str, *, role: str, command_timeout: float | None = None) 
     return conn
 
 
+def describe(exc: BaseException) -> str:
+    """What went wrong, without the values of the rows involved (license tokens are secrets):
+    PostgreSQL's DETAIL repeats them, so only its primary message and SQLSTATE are kept."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"{getattr(exc, 'message', None) or type(exc).__name__} [{exc.sqlstate}]"
+    return str(exc) or type(exc).__name__
+
+
 def _set_keepalives(conn: Conn) -> None:
     """Client-side keepalives: asyncpg has no option for them, so set them on its socket."""
     transport = getattr(conn, "_transport", None)  # asyncpg keeps it private; best effort

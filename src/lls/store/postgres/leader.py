@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 
 from lls.errors import StorageError
-from lls.store.postgres.connection import Conn, connect
+from lls.store.postgres.connection import Conn, connect, describe
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class LeaderLock:
         if conn is not None and not conn.is_closed():
             conn.terminate()  # no graceful close: a half-dead link must not delay the standby
         if was:
-            log.warning("lost the leader lock: %s", reason or "connection closed")
+            log.warning("lost the leader lock: %s", describe(reason) if reason else "closed")
             if self._on_lost is not None:
                 self._on_lost(reason)
 
@@ -221,7 +221,7 @@ class LeaderLock:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # could not take over: let another node try
-            log.warning("could not take over as leader: %s", exc)
+            log.warning("could not take over as leader: %s", describe(exc))
             self.lose(exc)
         finally:
             if self._taking is asyncio.current_task():

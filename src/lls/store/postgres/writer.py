@@ -27,11 +27,10 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-import asyncpg
-
 from lls.domain.records import Record
 from lls.errors import StorageError
 from lls.sealed.chain import GENESIS_HASH
+from lls.store.postgres.connection import describe
 from lls.store.postgres.leader import LeaderLock, NotLeader
 from lls.store.postgres.plan import Head, plan
 
@@ -47,14 +46,6 @@ PRUNED_HEAD_QUERY = """
 SELECT (SELECT value FROM meta WHERE key = 'pruned_id'),
        (SELECT value FROM meta WHERE key = 'pruned_hash')
 """
-
-
-def describe(exc: BaseException) -> str:
-    """What went wrong, without the values of the rows involved (license tokens are secrets):
-    PostgreSQL's DETAIL repeats them, so only its primary message and SQLSTATE are kept."""
-    if isinstance(exc, asyncpg.PostgresError):
-        return f"{getattr(exc, 'message', None) or type(exc).__name__} [{exc.sqlstate}]"
-    return str(exc) or type(exc).__name__
 
 
 class State(enum.Enum):
@@ -208,7 +199,7 @@ class PostgresWriter:
             if self._recover is not None:
                 await self._recover()
         except Exception as exc:  # cannot rebuild: give the lock up so a healthy node leads
-            log.warning("could not rebuild state after a failed write: %s", exc)
+            log.warning("could not rebuild state after a failed write: %s", describe(exc))
             self._lock.lose(exc)
             return
         finally:
