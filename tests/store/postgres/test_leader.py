@@ -11,7 +11,7 @@ import pytest
 
 from lls.domain.records import AppendEvent, StartSession
 from lls.errors import StorageError
-from lls.store.postgres import LeaderLock, PostgresStore, advisory_key
+from lls.store.postgres import LeaderLock, NotLeader, PostgresStore, advisory_key
 from tests.store.conftest import INSTANCE_ID, LEASE_S, LOCK_INTERVAL_S
 from tests.store.postgres.blackhole import Blackhole
 
@@ -85,6 +85,8 @@ async def test_terminated_lock_connection_fails_in_flight_batches_and_standby_ta
     try:
         await load(0.3)
         b_was_standby = b.role == "standby"
+        with pytest.raises(NotLeader):
+            await b.commit([AppendEvent(1.0, "from the standby")])
         await admin.fetchval("SELECT pg_terminate_backend($1)", a.lock.backend_pid)
         killed = time.monotonic()
         loading = asyncio.ensure_future(load(0.3))

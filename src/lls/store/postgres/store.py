@@ -17,7 +17,7 @@ from lls.domain.models import AuditEvent, OfflineActivation, Session
 from lls.domain.ports import Snapshot, StoredPool
 from lls.domain.records import Record
 from lls.errors import StorageError
-from lls.store.postgres.connection import Conn, connect, redact
+from lls.store.postgres.connection import Conn, connect, describe, redact
 from lls.store.postgres.leader import (
     LEASE_S,
     STATEMENT_TIMEOUT_S,
@@ -152,13 +152,13 @@ class PostgresStore:
             conn = self._reader
             try:
                 yield conn
-            except Exception as exc:
+            except StorageError:
+                raise
+            except Exception as exc:  # a read the database refused is a 503, never a 500
                 if connection_lost(exc, conn):
                     self._reader = None
                     conn.terminate()
-                    if not isinstance(exc, StorageError):
-                        raise StorageError(f"the database is unreachable: {exc}") from exc
-                raise
+                raise StorageError(f"the database refused the read: {describe(exc)}") from exc
 
     async def snapshot(self) -> Snapshot:
         """Load what the rules keep in memory, from one consistent database snapshot."""
