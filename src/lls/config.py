@@ -161,6 +161,35 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "a dropped file is read only once unchanged this long (it may still be copying)",
     ),
+    # --- i14 settings ---
+    Setting(
+        "ui.enabled",
+        "LLS_UI_ENABLED",
+        "ui_enabled",
+        True,
+        "serve the web dashboard at /ui/ (on the admin listener when there is one)",
+    ),
+    Setting(
+        "ui.session_idle_s",
+        "LLS_UI_SESSION_IDLE_S",
+        "ui_session_idle_s",
+        1800.0,
+        "a dashboard sign-in ends after this many seconds without a page view",
+    ),
+    Setting(
+        "ui.refresh_s",
+        "LLS_UI_REFRESH_S",
+        "ui_refresh_s",
+        5.0,
+        "how often the dashboard's overview refreshes its figures, in seconds",
+    ),
+    Setting(
+        "ui.sign_in_failures",
+        "LLS_UI_SIGN_IN_FAILURES",
+        "ui_sign_in_failures",
+        10,
+        "wrong dashboard tokens one address may try per 5 minutes before it must wait",
+    ),
 )
 
 LOG_FORMATS = ("text", "logfmt", "json")
@@ -192,6 +221,11 @@ class Config:
     sync_interval_s: float = 30.0
     sync_usage_interval_s: float = 86400.0
     sync_settle_s: float = 10.0
+    # --- i14 settings ---
+    ui_enabled: bool = True
+    ui_session_idle_s: float = 1800.0
+    ui_refresh_s: float = 5.0
+    ui_sign_in_failures: int = 10
 
     @property
     def db_path(self) -> Path:
@@ -283,4 +317,15 @@ def check_config(config: Config) -> Config:
         raise BadRequest("setting backup.interval_s must be positive", field="backup.interval_s")
     if config.separate_admin and config.admin_port == config.port:
         raise BadRequest("setting admin.port must differ from listen.port", field="admin.port")
+    # --- i14 checks ---
+    if config.ui_session_idle_s < 60:
+        raise BadRequest(
+            "setting ui.session_idle_s must be at least 60 seconds", field="ui.session_idle_s"
+        )
+    if config.ui_refresh_s < 1:
+        raise BadRequest("setting ui.refresh_s must be at least 1 second", field="ui.refresh_s")
+    if config.ui_sign_in_failures < 1:
+        raise BadRequest(
+            "setting ui.sign_in_failures must be at least 1", field="ui.sign_in_failures"
+        )
     return config
