@@ -108,7 +108,9 @@ class Site:
     def issue_pool(self, name: str, grants: dict[str, Any] | None = None) -> Path:
         """The vendor's next pool file (next seq) for this instance."""
         path = self.root / name
-        self.vendor.issue_to_file(self.instance.instance_id, grants or GRANTS, int(time.time()), path)
+        self.vendor.issue_to_file(
+            self.instance.instance_id, grants or GRANTS, int(time.time()), path
+        )
         return path
 
     def licensing(self, call: str, token: str, ctx: str) -> dict[str, Any]:

@@ -82,7 +82,9 @@ def test_sign_in_with_wrong_token_is_refused(page: Page, site: Site) -> None:
     sign_in(page, "not-the-token")
 
     expect(page.get_by_role("alert")).to_contain_text("not valid")
-    assert page.context.cookies() == [] or all(c["name"] != "lls_ui" for c in page.context.cookies())
+    assert page.context.cookies() == [] or all(
+        c["name"] != "lls_ui" for c in page.context.cookies()
+    )
     expect(page.get_by_label("Admin token")).to_be_visible()
 
 
@@ -127,9 +129,7 @@ def test_pool_upload_shows_the_new_seq(page: Page, site: Site) -> None:
     expect(page.locator("#pool-seq")).to_have_text(str(before + 1))
 
 
-def test_tampered_pool_upload_shows_the_reason_and_changes_nothing(
-    page: Page, site: Site
-) -> None:
+def test_tampered_pool_upload_shows_the_reason_and_changes_nothing(page: Page, site: Site) -> None:
     before = site.admin("/admin/v1/status")[1]["pool"]["seq"]
     good = site.issue_pool("pool-unused.lls").read_text()
     token = good.splitlines()[-1]

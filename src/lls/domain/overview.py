@@ -54,6 +54,7 @@ class Overview:
     licenses: int
     active_licenses: int
     locked_licenses: int
+    statuses: dict[str, int]  # licenses by the pool's status (active, suspended, revoked…)
     seats_total: int
     seats_used: int
     live_sessions: int
@@ -110,6 +111,7 @@ def overview(state: ReadState, index: LicenseIndex, now: float, *, top: int = 8)
         licenses=len(index.states),
         active_licenses=index.active,
         locked_licenses=sum(1 for s in index.states if s.locked_at is not None),
+        statuses=dict(index.statuses),
         seats_total=index.seats_total,
         seats_used=live + offline,
         live_sessions=live,

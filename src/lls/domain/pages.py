@@ -93,43 +93,69 @@ def _decode(cursor: str, sort: str) -> tuple[bool, SortKey]:
     return way == "a", (rank, value, tie)
 
 
-def _comparable(key: SortKey, sample: SortKey | None) -> bool:
-    """A cursor's value must be of the kind the rows hold (text with text, numbers with numbers)."""
-    if sample is None or key[0] == 1 or sample[0] == 1:
-        return True
-    return isinstance(key[1], str) == isinstance(sample[1], str)
+class _Reversed:
+    """Text that sorts backwards, so a descending sort still breaks ties in ascending order
+    and puts missing values last, as the ascending one does."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and other.text == self.text
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, _Reversed):
+            return NotImplemented
+        return other.text < self.text
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, _Reversed):
+            return NotImplemented
+        return other.text > self.text
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _ordered(key: SortKey, descending: bool) -> tuple[int, object, str]:
+    """The key that ascending order sorts as asked: descending flips the value only."""
+    rank, value, tie = key
+    if not descending or rank == 1:
+        return key
+    return (rank, _Reversed(value) if isinstance(value, str) else -value, tie)
 
 
 def paginate(rows: Sequence[T], key: Callable[[T], SortKey], order: Order) -> Page[T]:
     """The page of `rows` (already filtered) that `order` asks for, and its neighbours' cursors."""
-    keyed = [(key(row), row) for row in rows]
+    desc = order.descending
+    keyed = [(_ordered(key(row), desc), row) for row in rows]
     total = len(keyed)
     limit = max(1, min(order.limit, MAX_LIMIT))
-    desc = order.descending
     if order.cursor is None:
-        pick = heapq.nlargest if desc else heapq.nsmallest
-        chosen = pick(limit, keyed, key=_first)
+        chosen = heapq.nsmallest(limit, keyed, key=_first)
         start = 0
     else:
-        after, mark = _decode(order.cursor, order.sort)
-        sample = next(((k[0], k[1], k[2]) for k, _ in keyed if k[0] == 0), None)
-        if not _comparable(mark, sample):
-            raise _bad_cursor("it does not fit this sort")
-        if after:
-            ahead = [kr for kr in keyed if (kr[0] < mark if desc else kr[0] > mark)]
-            chosen = (heapq.nlargest if desc else heapq.nsmallest)(limit, ahead, key=_first)
-            start = total - len(ahead)
-        else:
-            behind = [kr for kr in keyed if (kr[0] > mark if desc else kr[0] < mark)]
-            chosen = (heapq.nsmallest if desc else heapq.nlargest)(limit, behind, key=_first)
-            chosen.reverse()
-            start = len(behind) - len(chosen)
+        after, raw = _decode(order.cursor, order.sort)
+        mark = _ordered(raw, desc)
+        try:
+            if after:
+                ahead = [kr for kr in keyed if kr[0] > mark]
+                chosen = heapq.nsmallest(limit, ahead, key=_first)
+                start = total - len(ahead)
+            else:
+                behind = [kr for kr in keyed if kr[0] < mark]
+                chosen = heapq.nlargest(limit, behind, key=_first)
+                chosen.reverse()
+                start = len(behind) - len(chosen)
+        except TypeError:  # text against numbers: a cursor of another kind of sort
+            raise _bad_cursor("it does not fit this sort") from None
     items = tuple(row for _, row in chosen)
     next_cursor = prev_cursor = None
-    if chosen and start + len(chosen) < total:
-        next_cursor = _encode(order.sort, True, chosen[-1][0])
-    if chosen and start > 0:
-        prev_cursor = _encode(order.sort, False, chosen[0][0])
+    if items and start + len(items) < total:
+        next_cursor = _encode(order.sort, True, key(items[-1]))
+    if items and start > 0:
+        prev_cursor = _encode(order.sort, False, key(items[0]))
     return Page(items, total, start, next_cursor, prev_cursor)
 
 

@@ -26,6 +26,7 @@ from lls.http.ui.keys import (
     STATIC_VERSION,
     THROTTLE,
     TOKENS,
+    UI_APP,
     IndexCache,
     UISettings,
 )
@@ -77,6 +78,7 @@ def add_ui(app: web.Application, config: Config, *, viewer_token: str | None) ->
     render.setup(ui)
     _routes(ui)
     app.add_subapp("/ui/", ui)
+    app[UI_APP] = ui
 
     async def bare(request: web.Request) -> web.StreamResponse:
         port = request.app.get(ADMIN_PORT, 0)

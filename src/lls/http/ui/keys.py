@@ -26,6 +26,7 @@ class IndexCache:
         self.index: LicenseIndex | None = None
 
 
+UI_APP = web.AppKey("ui_app", web.Application)  # on the daemon's app: the mounted dashboard
 TOKENS = web.AppKey("ui_tokens", Tokens)
 SESSIONS = web.AppKey("ui_sessions", SessionBook)
 THROTTLE = web.AppKey("ui_throttle", SignInThrottle)

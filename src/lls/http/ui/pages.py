@@ -122,6 +122,7 @@ async def license_page(request: web.Request, session: UISession) -> web.StreamRe
         "rows": rows,
         **_client_columns(rows),
         "scan": timeline,
+        "on_license": True,
         "now": now,
     }
     return render_page(request, "license.html", session, "licenses", context)

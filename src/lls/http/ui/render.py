@@ -77,6 +77,17 @@ def number(value: int | float | None) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
 
 
+def plain(value: object) -> str:
+    """An audit event's data value in words: `a 1, b 2` for a mapping, `none` for empty."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {plain(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value) or "none"
+    if value is None:
+        return "—"
+    return str(value)
+
+
 def urlpart(value: str) -> str:
     """A value as one path segment (a license token may hold `/` or `?`)."""
     return quote(value, safe="")
@@ -103,7 +114,9 @@ def setup(app: web.Application) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(utc=utc, iso=iso, relative=relative, number=number, urlpart=urlpart)
+    env.filters.update(
+        utc=utc, iso=iso, relative=relative, number=number, urlpart=urlpart, plain=plain
+    )
     env.globals.update(
         nav=NAV,
         meter=charts.meter,
@@ -142,6 +155,7 @@ def base_context(request: web.Request, session: UISession | None, current: str) 
         "refresh_s": request.app[SETTINGS].refresh_s,
         "params": dict(request.query),
         "request_path": request.path_qs,
+        "on_license": False,  # the license page leaves out its own token from its tables
     }
 
 
