@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lls.domain.license_index import LicenseIndex, LicenseQuery, license_index, list_licenses
 from lls.domain.models import (
     AuditEvent,
     Feature,
@@ -18,17 +19,13 @@ from lls.domain.models import (
     Session,
 )
 from lls.domain.overview import EventFilter, overview, select_events
-from lls.domain.pages import MAX_LIMIT, Order, paginate, parse_order, sort_key
+from lls.domain.pages import MAX_LIMIT, Order, Page, paginate, parse_order, sort_key
 from lls.domain.state import LicenseState
 from lls.domain.views import (
-    LicenseIndex,
-    LicenseQuery,
     SessionQuery,
     condition,
     feature_figures,
     license_detail,
-    license_index,
-    list_licenses,
     list_offline,
     list_sessions,
 )
@@ -401,3 +398,54 @@ def test_event_filter_matches_a_type_or_its_family_and_a_license() -> None:
     of_a = select_events(events, EventFilter(license="A"))
 
     assert [e.id for e in family] == [2, 1] and [e.id for e in of_a] == [3, 1]
+
+
+def _walk_back(index: LicenseIndex, order: Order, last: Page[LicenseState]) -> list[str]:
+    """Tokens of the pages before `last`, following previous cursors, in display order."""
+    pages: list[list[str]] = []
+    cursor = last.prev_cursor
+    while cursor is not None:
+        page = list_licenses(index, LicenseQuery(order=replace(order, cursor=cursor)), NOW)
+        pages.insert(0, [s.license.token for s in page.items])
+        cursor = page.prev_cursor
+    return [token for page in pages for token in page]
+
+
+@pytest.mark.parametrize("sort", ["token", "company", "seats", "used", "expires"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_every_sort_pages_forwards_and_back_through_the_same_order(
+    sort: str, descending: bool
+) -> None:
+    state = many(47)
+    for n in range(0, 47, 5):
+        state.start(n, f"LIC-{n:04d}")
+        state.licenses[f"LIC-{n:04d}"].license = lic(
+            f"LIC-{n:04d}", seats=n % 4 + 1, valid_until=NOW + n * DAY, company_name=None
+        )
+    index = LicenseIndex(None, state.licenses)
+    order = Order(sort, descending, limit=6)
+
+    forwards = walk(state, LicenseQuery(order=order))
+    last = list_licenses(index, LicenseQuery(order=order), NOW)
+    while last.next_cursor is not None:
+        last = list_licenses(
+            index, LicenseQuery(order=replace(order, cursor=last.next_cursor)), NOW
+        )
+    backwards = _walk_back(index, order, last) + [s.license.token for s in last.items]
+
+    assert len(forwards) == 47 and len(set(forwards)) == 47
+    assert backwards == forwards
+    if sort == "token":
+        assert forwards == sorted(forwards, reverse=descending)
+
+
+def test_descending_sorts_put_missing_values_last_and_break_ties_by_token() -> None:
+    state = many(6)
+    state.licenses["LIC-0002"].license = lic("LIC-0002", company_name=None)
+
+    page = list_licenses(
+        LicenseIndex(None, state.licenses), LicenseQuery(order=Order("company", True)), NOW
+    )
+
+    tokens = [s.license.token for s in page.items]
+    assert tokens == ["LIC-0000", "LIC-0003", "LIC-0001", "LIC-0004", "LIC-0005", "LIC-0002"]

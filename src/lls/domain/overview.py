@@ -6,12 +6,14 @@ seats; the per-pool totals come from the license index built once per pool.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from lls.domain.license_index import LicenseIndex
 from lls.domain.models import AuditEvent
 from lls.domain.state import DAY_S
-from lls.domain.views import LicenseIndex, ReadState, utilisation
+from lls.domain.views import ReadState, utilisation
 from lls.errors import BadRequest
 
 POOL_WARN_DAYS = 30
@@ -75,14 +77,21 @@ def busiest(state: ReadState, now: float, n: int) -> tuple[Busy, ...]:
     for activation in state.offline_by_id.values():
         if activation.live(now):
             used[activation.license] = used.get(activation.license, 0) + 1
-    rows = []
+    ranked = []
     for token, count in used.items():
         owner = state.licenses.get(token)
         if owner is not None:
-            lic = owner.license
-            rows.append(Busy(token, lic.company_name, count, lic.seats))
-    rows.sort(key=lambda b: (-b.share, -b.used, b.token))
-    return tuple(rows[:n])
+            ranked.append((-utilisation(count, owner.license.seats), -count, token))
+    top = heapq.nsmallest(n, ranked)
+    return tuple(
+        Busy(
+            token,
+            state.licenses[token].license.company_name,
+            -count,
+            state.licenses[token].license.seats,
+        )
+        for _, count, token in top
+    )
 
 
 def overview(state: ReadState, index: LicenseIndex, now: float, *, top: int = 8) -> Overview:

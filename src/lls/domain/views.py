@@ -8,18 +8,16 @@ disturb a licensing decision.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from lls.domain.models import OfflineActivation, Pool, Session
 from lls.domain.pages import Order, Page, SortKey, paginate, parse_order, search_text, sort_key
 from lls.domain.state import LicenseState
-from lls.errors import BadRequest
 
 LICENSE_TYPES = ("floating", "node-locked", "temporary")
 CONDITIONS = ("active", "suspended", "revoked", "locked", "expired", "not-yet-valid")
-LICENSE_SORTS = ("token", "company", "type", "status", "seats", "used", "utilisation", "expires")
 SESSION_SORTS = ("started", "expires", "license", "authContext")
 OFFLINE_SORTS = ("lease", "activated", "license", "authContext")
 MAX_ENVIRONMENTS_SHOWN = 50
@@ -109,118 +107,6 @@ def feature_figures(state: LicenseState) -> tuple[FeatureFigure, ...]:
     return tuple(figures)
 
 
-# -- the licenses list ------------------------------------------------------------------
-
-
-class LicenseIndex:
-    """Per pool: every license in token order and the figures that only a pool changes.
-
-    Built once per imported pool (about 0.1 s for 100,000 licenses), so a page or a
-    poll does not sort or sum the whole pool again."""
-
-    def __init__(self, pool: Pool | None, licenses: Mapping[str, LicenseState]) -> None:
-        self.pool = pool
-        self.states: tuple[LicenseState, ...] = tuple(
-            sorted(licenses.values(), key=lambda s: s.license.token)
-        )
-        active = [s.license for s in self.states if s.license.status == "active"]
-        self.seats_total = sum(lic.seats for lic in active)
-        self.active = len(active)
-        self.statuses: dict[str, int] = {}
-        self.types: dict[str, int] = {}
-        for s in self.states:
-            lic = s.license
-            self.statuses[lic.status] = self.statuses.get(lic.status, 0) + 1
-            self.types[lic.type] = self.types.get(lic.type, 0) + 1
-
-    def fits(self, state: ReadState) -> bool:
-        return self.pool is state.pool and len(self.states) == len(state.licenses)
-
-
-def license_index(state: ReadState, cached: LicenseIndex | None) -> LicenseIndex:
-    """`cached` while it still describes the current pool, else a new index."""
-    if cached is not None and cached.fits(state):
-        return cached
-    return LicenseIndex(state.pool, state.licenses)
-
-
-@dataclass(frozen=True, slots=True)
-class LicenseQuery:
-    """Filters of the licenses list: text (token prefix, company, product code), type, status."""
-
-    search: str = ""
-    type: str = ""
-    status: str = ""
-    order: Order = field(default_factory=lambda: Order("token"))
-
-    @classmethod
-    def from_params(
-        cls, params: Mapping[str, str], *, default_limit: int = 100, default_sort: str = "token"
-    ) -> LicenseQuery:
-        kind = params.get("type") or ""
-        if kind and kind not in LICENSE_TYPES:
-            raise BadRequest(f"type must be one of {', '.join(LICENSE_TYPES)}", field="type")
-        status = params.get("status") or ""
-        if status and status not in CONDITIONS:
-            raise BadRequest(f"status must be one of {', '.join(CONDITIONS)}", field="status")
-        order = parse_order(
-            params, LICENSE_SORTS, default_sort=default_sort, default_limit=default_limit
-        )
-        return cls(search_text(params), kind, status, order)
-
-
-def _matches(state: LicenseState, q: str) -> bool:
-    lic = state.license
-    if lic.token.casefold().startswith(q):
-        return True
-    if lic.company_name and q in lic.company_name.casefold():
-        return True
-    if any(code.casefold().startswith(q) for code in lic.product_codes):
-        return True
-    name = getattr(lic, "id", None)  # the pool's optional non-secret id (i12b)
-    return isinstance(name, str) and name.casefold().startswith(q)
-
-
-def license_sort_key(sort: str, now: float) -> Callable[[LicenseState], SortKey]:
-    """The key function of one sort of the licenses list."""
-
-    def key(state: LicenseState) -> SortKey:
-        lic = state.license
-        tie = lic.token
-        if sort == "token":
-            return sort_key(tie, tie)
-        if sort == "company":
-            return sort_key(lic.company_name.casefold() if lic.company_name else None, tie)
-        if sort == "type":
-            return sort_key(lic.type, tie)
-        if sort == "status":
-            return sort_key(condition(state, now), tie)
-        if sort == "seats":
-            return sort_key(lic.seats, tie)
-        used = seats_in_use(state, now)
-        if sort == "used":
-            return sort_key(used, tie)
-        if sort == "utilisation":
-            return sort_key(utilisation(used, lic.seats), tie)
-        return sort_key(state.expires_at(), tie)
-
-    return key
-
-
-def list_licenses(index: LicenseIndex, query: LicenseQuery, now: float) -> Page[LicenseState]:
-    """One page of the licenses matching `query`, in its order."""
-    rows: Sequence[LicenseState] = index.states
-    if query.type:
-        rows = [s for s in rows if s.license.type == query.type]
-    if query.search:
-        q = query.search
-        rows = [s for s in rows if _matches(s, q)]
-    if query.status:
-        rows = [s for s in rows if condition(s, now) == query.status]
-    key = license_sort_key(query.order.sort, now)
-    return paginate(rows, key, query.order)
-
-
 # -- sessions and offline seats ---------------------------------------------------------
 
 
@@ -264,16 +150,13 @@ def _session_matches(session: Session, q: str) -> bool:
 
 
 def _session_key(sort: str) -> Callable[[Session], SortKey]:
-    def key(session: Session) -> SortKey:
-        if sort == "expires":
-            return sort_key(session.expires_at, session.id)
-        if sort == "license":
-            return sort_key(session.license, session.id)
-        if sort == "authContext":
-            return sort_key(session.auth_context, session.id)
-        return sort_key(session.started_at, session.id)
-
-    return key
+    if sort == "expires":
+        return lambda s: (0, s.expires_at, s.id)
+    if sort == "license":
+        return lambda s: (0, s.license, s.id)
+    if sort == "authContext":
+        return lambda s: (0, s.auth_context, s.id)
+    return lambda s: (0, s.started_at, s.id)
 
 
 def list_sessions(sessions: Iterable[Session], query: SessionQuery, now: float) -> Page[Session]:

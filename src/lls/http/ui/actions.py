@@ -54,7 +54,7 @@ async def end_session(request: web.Request, session: UISession, form: Form) -> w
 async def import_pool(request: web.Request, session: UISession, form: Form) -> web.StreamResponse:
     raw = form.file_or_text("pool_file", "pool_text")
     if not raw.strip():
-        return render_pool(
+        return await render_pool(
             request, session, refusal=("Choose a pool file first.", "NO_FILE"), status=400
         )
     try:
@@ -62,7 +62,7 @@ async def import_pool(request: web.Request, session: UISession, form: Form) -> w
             raw.decode("utf-8", errors="replace")
         )
     except LLSError as error:
-        return render_pool(request, session, refusal=(error.message, error.code), status=422)
+        return await render_pool(request, session, refusal=(error.message, error.code), status=422)
     doc = pool_summary_doc(summary)
     session.say(
         f"Imported pool seq {doc['seq']}: {doc['licenses']} licenses ({doc['added']} added,"
@@ -90,7 +90,9 @@ async def offline_activate(
         token = _token_from(form, "request_file", "request_text")
         grant = await request.config_dict[LICENSING].offline_activate(token)
     except LLSError as error:
-        return render_offline(request, session, refusal=(error.message, error.code), status=422)
+        return await render_offline(
+            request, session, refusal=(error.message, error.code), status=422
+        )
     activation = grant.activation
     comments = {
         "kind": "lls offline response",
@@ -106,7 +108,9 @@ async def offline_refresh(
     try:
         grant = await request.config_dict[LICENSING].offline_refresh(request.match_info["id"])
     except LLSError as error:
-        return render_offline(request, session, refusal=(error.message, error.code), status=422)
+        return await render_offline(
+            request, session, refusal=(error.message, error.code), status=422
+        )
     activation = grant.activation
     comments = {
         "kind": "lls offline refresh",
@@ -125,7 +129,9 @@ async def offline_deactivate(
         token = _token_from(form, "deactivation_file", "deactivation_text")
         activation = await request.config_dict[LICENSING].offline_deactivate(token)
     except LLSError as error:
-        return render_offline(request, session, refusal=(error.message, error.code), status=422)
+        return await render_offline(
+            request, session, refusal=(error.message, error.code), status=422
+        )
     session.say(
         f"Offline seat of {activation.auth_context} on {activation.license} freed"
         f" (activation {activation.id})."

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from lls.domain.views import LicenseIndex
+from lls.domain.license_index import LicenseIndex
 from lls.http.ui.auth import SessionBook, SignInThrottle, Tokens
 
 
@@ -24,6 +25,7 @@ class IndexCache:
 
     def __init__(self) -> None:
         self.index: LicenseIndex | None = None
+        self.lock = asyncio.Lock()  # one build at a time, however many pages ask
 
 
 UI_APP = web.AppKey("ui_app", web.Application)  # on the daemon's app: the mounted dashboard

@@ -7,26 +7,28 @@ Nothing here changes state; every figure comes from `lls.domain.views` and
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 
+from lls.domain.license_index import (
+    LICENSE_SORTS,
+    LicenseIndex,
+    LicenseQuery,
+    list_licenses,
+)
 from lls.domain.overview import EventFilter, overview
 from lls.domain.pages import parse_order
 from lls.domain.service import Licensing
 from lls.domain.views import (
     CONDITIONS,
-    LICENSE_SORTS,
     LICENSE_TYPES,
     OFFLINE_SORTS,
     SESSION_SORTS,
-    LicenseIndex,
-    LicenseQuery,
     SessionQuery,
     condition,
     license_detail,
-    license_index,
-    list_licenses,
     list_offline,
     list_sessions,
     seats_in_use,
@@ -43,15 +45,25 @@ from lls.http.ui.render import render_page
 
 PAGE_SIZE = 50
 TIMELINE_SIZE = 20
+# The license page reads this many of the newest audit events for its timeline (the store
+# cannot select by license yet; phase 2 adds that query): enough for a day of a busy site.
+TIMELINE_BUDGET = 2000
 
 
 def _licensing(request: web.Request) -> Licensing:
     return request.config_dict[LICENSING]
 
 
-def _index(request: web.Request) -> LicenseIndex:
+async def _index(request: web.Request) -> LicenseIndex:
+    """The license index of the current pool; a new pool's is built in a worker thread, so
+    the event loop keeps answering licensing calls meanwhile (about a second at 100,000)."""
     cache = request.app[INDEX]
-    cache.index = license_index(_licensing(request), cache.index)
+    licensing = _licensing(request)
+    if cache.index is None or not cache.index.fits(licensing):
+        async with cache.lock:
+            if cache.index is None or not cache.index.fits(licensing):
+                pool, states = licensing.pool, dict(licensing.licenses)
+                cache.index = await asyncio.to_thread(LicenseIndex, pool, states)
     return cache.index
 
 
@@ -63,14 +75,16 @@ def _client_columns(rows: list[dict[str, Any]]) -> dict[str, bool]:
     }
 
 
-def _overview_context(request: web.Request) -> dict[str, Any]:
+async def _overview_context(request: web.Request) -> dict[str, Any]:
     licensing = _licensing(request)
     now = licensing.clock.now()
-    return {"ov": overview(licensing, _index(request), now), "now": now}
+    return {"ov": overview(licensing, await _index(request), now), "now": now}
 
 
 async def overview_page(request: web.Request, session: UISession) -> web.StreamResponse:
-    return render_page(request, "overview.html", session, "overview", _overview_context(request))
+    return render_page(
+        request, "overview.html", session, "overview", await _overview_context(request)
+    )
 
 
 async def overview_live(request: web.Request) -> web.StreamResponse:
@@ -79,16 +93,15 @@ async def overview_live(request: web.Request) -> web.StreamResponse:
     session = current_session(request, touch=False)
     if session is None:
         return web.Response(status=401, text="sign in again", content_type="text/plain")
-    return render_page(
-        request, "_overview_live.html", session, "overview", _overview_context(request)
-    )
+    context = await _overview_context(request)
+    return render_page(request, "_overview_live.html", session, "overview", context)
 
 
 async def licenses_page(request: web.Request, session: UISession) -> web.StreamResponse:
     query = LicenseQuery.from_params(request.query, default_limit=PAGE_SIZE)
     licensing = _licensing(request)
     now = licensing.clock.now()
-    page = list_licenses(_index(request), query, now)
+    page = list_licenses(await _index(request), query, now)
     rows = [
         {"state": s, "condition": condition(s, now), "used": seats_in_use(s, now)}
         for s in page.items
@@ -113,7 +126,11 @@ async def license_page(request: web.Request, session: UISession) -> web.StreamRe
     if detail is None:
         raise NotFound("There is no license with this token in the current pool.")
     timeline = await scan_events(
-        licensing, EventFilter(license=token), before=None, page=TIMELINE_SIZE
+        licensing,
+        EventFilter(license=token),
+        before=None,
+        page=TIMELINE_SIZE,
+        budget=TIMELINE_BUDGET,
     )
     rows: list[dict[str, Any]] = [{"s": s, "doc": session_doc(s)} for s in detail.sessions]
     context = {
@@ -149,10 +166,10 @@ async def sessions_page(request: web.Request, session: UISession) -> web.StreamR
 
 
 async def pool_page(request: web.Request, session: UISession) -> web.StreamResponse:
-    return render_pool(request, session)
+    return await render_pool(request, session)
 
 
-def render_pool(
+async def render_pool(
     request: web.Request,
     session: UISession,
     *,
@@ -164,7 +181,7 @@ def render_pool(
     context = {
         "pool": licensing.pool,
         "imported_at": licensing.pool_imported_at,
-        "index": _index(request),
+        "index": await _index(request),
         "now": licensing.clock.now(),
         "refusal": refusal,
     }
@@ -185,10 +202,10 @@ async def usage_page(request: web.Request, session: UISession) -> web.StreamResp
 
 
 async def offline_page(request: web.Request, session: UISession) -> web.StreamResponse:
-    return render_offline(request, session)
+    return await render_offline(request, session)
 
 
-def render_offline(
+async def render_offline(
     request: web.Request,
     session: UISession,
     *,
