@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import lls
+from tests.e2e.conftest import free_port, lls
 from tests.e2e.dashboard_site import CHROMIUM, CHROMIUM_ARGS, Site, need_chromium, start_site
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -244,3 +249,37 @@ def test_every_page_labels_its_controls_and_is_screenshotted(
     print(f"dashboard screenshots: {shots}")
     assert unlabelled == {name: [] for name in unlabelled}
     assert sorted(p.stem for p in shots.glob("*.png")) == sorted([*PAGES, "sign-in"])
+
+
+def test_demo_prints_the_dashboard_url_and_a_token_that_signs_in(
+    browser: Browser, tmp_path: Path
+) -> None:
+    log = tmp_path / "demo.out"
+    argv = ["demo", "--port", str(free_port()), "--dir", str(tmp_path / "demo")]
+    with log.open("w") as out:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "lls", *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "viewer token" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        printed = log.read_text()
+        url = re.search(r"dashboard: (http://\S+/ui/)", printed)
+        token = re.search(r"sign in with the admin token (\S+)", printed)
+        assert url is not None and token is not None, printed
+        context = browser.new_context(base_url=url.group(1))
+        page = context.new_page()
+        page.goto("", wait_until="load")
+        page.get_by_label("Admin token").fill(token.group(1))
+
+        page.get_by_role("button", name="Sign in").click()
+
+        expect(page.get_by_text("Demo Trading Corp").first).to_be_visible()
+        context.close()
+    finally:
+        demo.terminate()
+        demo.wait(20)
