@@ -42,6 +42,7 @@ class Overview:
 
     org_id: str | None
     org_name: str | None
+    issuer: str | None  # the vendor that signed the pool (its iss)
     pool_seq: int | None
     pool_issued_at: float | None
     pool_expires_at: float | None
@@ -106,6 +107,7 @@ def overview(state: ReadState, index: LicenseIndex, now: float, *, top: int = 8)
     return Overview(
         org_id=pool.org_id if pool else None,
         org_name=pool.org_name if pool else None,
+        issuer=pool.iss if pool else None,
         pool_seq=pool.seq if pool else None,
         pool_issued_at=float(pool.iat) if pool else None,
         pool_expires_at=float(pool.exp) if pool else None,
