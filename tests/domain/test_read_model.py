@@ -198,6 +198,16 @@ def test_license_filters_by_type_and_by_condition() -> None:
     assert tokens(status="active") == ["LIC-0000"]
 
 
+def test_locked_filter_finds_misuse_locks_beside_licenses_the_pool_locked() -> None:
+    state = many(6)
+    state.licenses["LIC-0001"].license = lic("LIC-0001", status="locked")
+    state.licenses["LIC-0004"].locked_at = NOW - 5
+
+    page = list_licenses(LicenseIndex(None, state.licenses), LicenseQuery(status="locked"), NOW)
+
+    assert [s.license.token for s in page.items] == ["LIC-0001", "LIC-0004"]
+
+
 def test_condition_names_why_an_active_license_cannot_serve() -> None:
     later = LicenseState(license=lic("A", valid_from=NOW + DAY))
     temporary = LicenseState(license=lic("B", type="temporary", temporary_days=1))

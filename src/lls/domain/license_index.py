@@ -34,6 +34,9 @@ _STATIC_SORTS = ("company", "type", "seats")  # orders only a pool changes: kept
 # Use, status and expiry move with time: their order is kept this long, their values on the
 # page are always live (a license that just got busy may take a few seconds to move up).
 LIVE_ORDER_S = 5.0
+# Conditions an active license in the pool can also be in (a misuse lock, its dates), so
+# filtering by them reads every license, not only those with that status in the pool.
+_DERIVED = frozenset({"active", "locked", "expired", "not-yet-valid"})
 
 
 class LicenseIndex:
@@ -177,8 +180,8 @@ def _matching(index: LicenseIndex, query: LicenseQuery, now: float) -> list[int]
             positions = [n for n in positions if index.states[n].license.type == query.type]
     wanted = query.status
     if wanted:
-        if wanted != "active" and wanted in index.by_status:
-            pool_rows = index.by_status[wanted]  # the pool's own status, e.g. suspended
+        if wanted not in _DERIVED and wanted in index.by_status:
+            pool_rows = index.by_status[wanted]  # only the pool's own status, e.g. suspended
             among = set(positions) if positions is not None else None
             candidates = [n for n in pool_rows if among is None or n in among]
         else:

@@ -6,7 +6,8 @@ import asyncio
 import logging
 
 from lls.clock import Clock
-from lls.domain.bindings import flags_record, lock
+from lls.domain.bindings import flags_record
+from lls.domain.misuse import lock_overused, take_noted
 from lls.domain.models import EndReason, Pool, PoolSummary
 from lls.domain.offline import Offline
 from lls.domain.pool_rules import check_pool, pool_imported_event
@@ -14,6 +15,7 @@ from lls.domain.ports import OfflineCodec, PoolReader, Snapshot, Store
 from lls.domain.records import (
     AppendEvent,
     EndSession,
+    ForgetContexts,
     PruneEvents,
     Record,
     RecordExport,
@@ -35,7 +37,11 @@ from lls.errors import NotFound, Refused, StorageError
 log = logging.getLogger(__name__)
 
 FLOOR_KEY = "clock_floor"
-ENDING_STATUSES = frozenset({"revoked", "suspended"})
+# Statuses the vendor set that end a license's sessions at once (at import, and at start).
+# `locked` (the vendor locked the order) ends them too: only a newer pool lifts it, every
+# call answers Locked meanwhile, and ending them frees seats and feature units now and
+# records it for the vendor — unlike a misuse lock, which an admin may lift at once.
+ENDING_STATUSES = frozenset({"revoked", "suspended", "locked"})
 
 
 class Licensing(Offline):
@@ -317,9 +323,15 @@ class Licensing(Offline):
             raise Refused(f"license {token} is not locked", code="NOT_LOCKED")
         state.locked_at = None
         state.seen.clear()
+        state.noted.clear()
         now = self.clock.now()
+        # The misuse job counts only contexts seen after the newest `license.unlocked`.
         await self._commit(
-            [flags_record(state), AppendEvent(at=now, type="license.unlocked", license=token)]
+            [
+                flags_record(state),
+                ForgetContexts(token),
+                AppendEvent(at=now, type="license.unlocked", license=token),
+            ]
         )
 
     async def release_environment(self, auth_context: str) -> str:
@@ -341,24 +353,18 @@ class Licensing(Offline):
         return org
 
     async def detect_misuse(self) -> list[str]:
-        """The scheduled check: lock licenses whose recent sessions came from too many machines."""
+        """The scheduled check: lock licenses whose recent sessions or validates came from too
+        many machines. It first writes the contexts validate noted since its last run (in
+        transactions of up to NOTED_BATCH rows), so they count after a restart too."""
         now = self.clock.now()
+        for batch in take_noted(self.licenses, now):
+            await self._commit(batch)
         watched = [s for s in self.licenses.values() if s.license.misuse and s.locked_at is None]
         if not watched:
             return []
         longest = max(s.license.misuse.window_s for s in watched if s.license.misuse)
         seen = await self.store.contexts_seen(since=now - longest)
         out: list[Record] = []
-        locked = []
-        for state in watched:
-            misuse = state.license.misuse
-            assert misuse is not None
-            recent = seen.get(state.license.token, {})
-            for ctx, at in recent.items():
-                state.seen[ctx] = max(at, state.seen.get(ctx, 0.0))
-            distinct = sum(1 for at in state.seen.values() if at >= now - misuse.window_s)
-            if distinct > misuse.max_auth_contexts and state.locked_at is None:
-                lock(state, now, out, distinct=distinct)
-                locked.append(state.license.token)
+        locked = lock_overused(watched, seen, now, out)
         await self._commit(out)
         return locked
