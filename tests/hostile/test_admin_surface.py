@@ -194,23 +194,17 @@ async def test_client_api_does_not_care_about_the_host(server: Server) -> None:
     assert resp.status == 200
 
 
-async def test_a_future_admin_page_under_ui_gets_the_admin_checks(
-    aiohttp_client: Any, instance: Any, clock: FakeClock
-) -> None:
-    from aiohttp import web
-
-    from lls.app import build_app
-    from lls.http.routes import add_route
-
-    async def page(request: web.Request) -> web.Response:
-        return web.Response(text="dashboard")
-
-    app = build_app(
-        Config(data_dir=instance.data_dir), instance=instance, clock=clock, run_jobs=False
+@pytest.mark.parametrize("path", ["/ui/", "/ui/sign-in"])
+async def test_dashboard_page_for_another_host_is_refused(server: Server, path: str) -> None:
+    resp = await server.client.get(
+        path, headers={"Host": "evil.example.com"}, allow_redirects=False
     )
-    add_route(app, "GET", "/ui/", page)
-    client = await aiohttp_client(app)
 
-    resp = await client.get("/ui/", headers={"Authorization": f"Bearer {instance.admin_token}"})
+    assert resp.status == 403
+    assert "HOST_NOT_ALLOWED" in await resp.text()
 
-    assert resp.status == 404  # only on the admin listener (127.0.0.1:8081 by default)
+
+async def test_dashboard_sign_in_page_for_localhost_is_served(server: Server) -> None:
+    resp = await server.client.get("/ui/sign-in", headers={"Host": "localhost:8081"})
+
+    assert resp.status == 200

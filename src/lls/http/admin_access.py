@@ -49,17 +49,29 @@ def host_name(value: str) -> str:
     return value.rstrip(".")
 
 
+def host_refusal(request: web.Request) -> Forbidden | None:
+    """Why this admin request (API or dashboard page) is refused for its Host, if it is:
+    a page that DNS rebinding pointed at this listener must get nothing."""
+    access = request.config_dict.get(ADMIN_ACCESS)
+    if access is None:
+        return None
+    host = request.headers.get("Host", "")
+    if host_name(host) in access.hosts:
+        return None
+    return Forbidden(
+        f"the admin API does not answer to Host {host or '(none)'!r}; it answers to"
+        f" {', '.join(sorted(access.hosts))} (add a name to admin.allowed_hosts)",
+        code="HOST_NOT_ALLOWED",
+    )
+
+
 async def admit_admin(request: web.Request) -> None:
     """Raise unless this admin request may go on: Host allowed, address not throttled,
     the right bearer token. A wrong token is counted; crossing the limit is audited."""
     access = request.app[ADMIN_ACCESS]
-    host = request.headers.get("Host", "")
-    if host_name(host) not in access.hosts:
-        raise Forbidden(
-            f"the admin API does not answer to Host {host or '(none)'!r}; it answers to"
-            f" {', '.join(sorted(access.hosts))} (add a name to admin.allowed_hosts)",
-            code="HOST_NOT_ALLOWED",
-        )
+    refusal = host_refusal(request)
+    if refusal is not None:
+        raise refusal
     address = request.remote or ""
     access.throttle.check(address)
     header = request.headers.get("Authorization", "")

@@ -22,9 +22,10 @@ from lls.ops.logs import fields
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/admin/"
-# Every admin page is an admin route, the dashboard (/ui/) to come included: served on
-# the admin listener only, behind the Host check, the token and the throttle.
-ADMIN_PREFIXES = (ADMIN_PREFIX, "/ui/")
+# Routes under these prefixes are admin routes: the admin listener only, the Host check,
+# the token and its throttle. (The dashboard, /ui/, is a sub-application with its own
+# sign-in; its guard applies the same listener and Host rules: http.ui.guard.)
+ADMIN_PREFIXES = (ADMIN_PREFIX,)
 PROBLEM_TYPE = "application/problem+json"
 # The port of the admin API's own listener (admin.port), 0 when it shares the client's.
 # When set, /admin/* asked on any other port is 404, as if it did not exist, before any
