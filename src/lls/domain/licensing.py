@@ -3,10 +3,18 @@
 Every decision is taken synchronously on the event loop against in-memory
 state (so two activates for the last seat cannot both win), its write records
 are queued to the store, and the caller gets its answer only after they commit.
+A rule that changes anything first calls `store.check_writable()`, in the same
+tick as its decision: while a failed write is being undone (lls.store.writer)
+it is refused with StorageError before it touches memory.
+
+A session whose window has passed ends when a request meets it — its seat and
+its floating units at once, with one `session.ended` (reason `expired`); the
+sweep only tidies up what nobody asked about.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Sequence
@@ -34,7 +42,7 @@ from lls.domain.records import (
     TouchSession,
 )
 from lls.domain.state import LicenseState
-from lls.errors import NotFound
+from lls.errors import NotFound, StorageError
 
 NOT_FOUND = Outcome(
     status=AuthStatus.FAILED,
@@ -87,18 +95,21 @@ class Sessions:
 
     async def _record_tamper(self) -> None:
         """Record a `clock.tampered` event once per episode of a clock below the floor."""
-        if self.tampered and not self._tamper_recorded:
+        if self.tampered and not self._tamper_recorded and self.store.writable:
             self._tamper_recorded = True
             now = self.clock.now()
-            await self._commit(
-                [
-                    AppendEvent(
-                        at=now,
-                        type="clock.tampered",
-                        data={"clock": rfc3339(now), "floor": rfc3339(self.floor)},
-                    )
-                ]
-            )
+            try:
+                await self._commit(
+                    [
+                        AppendEvent(
+                            at=now,
+                            type="clock.tampered",
+                            data={"clock": rfc3339(now), "floor": rfc3339(self.floor)},
+                        )
+                    ]
+                )
+            except StorageError:  # the refusal stands; a later call records the episode
+                self._tamper_recorded = False
 
     async def _clock_refusal(self, state: LicenseState) -> Outcome:
         await self._record_tamper()
@@ -199,6 +210,27 @@ class Sessions:
         for session in [s for s in state.sessions.values() if s.expires_at <= now]:
             self._end(state, session, EndReason.EXPIRED, now, out)
 
+    def _purge_expired_holders(self, state: LicenseState, now: float, out: list[Record]) -> None:
+        """End the expired sessions that still hold floating units of this license (few:
+        `state.held` has one entry per session that ever checked out)."""
+        by_id = self.by_id
+        expired = [
+            s for sid in state.held if (s := by_id.get(sid)) is not None and s.expires_at <= now
+        ]
+        for session in expired:
+            self._end(state, session, EndReason.EXPIRED, now, out)
+
+    async def _free_expired_units(self, state: LicenseState, now: float) -> None:
+        """On a read: end expired holders of this license's units, if writes are taken now
+        (else the figures stay as the database has them, and a later request frees them)."""
+        if not self.store.writable:
+            return
+        out: list[Record] = []
+        self._purge_expired_holders(state, now, out)
+        if out:
+            with contextlib.suppress(StorageError):  # memory was rebuilt; answer from it
+                await self._commit(out)
+
     # -- the four calls -----------------------------------------------------------------
 
     async def validate(
@@ -215,6 +247,8 @@ class Sessions:
             refusal = self._refuse(state, reason) if reason is not None else None
         if refusal is not None:
             return refusal
+        if state.held:  # it reports the license's features: free what expired sessions hold
+            await self._free_expired_units(state, now)
         session = state.sessions.get(auth_context) if auth_context is not None else None
         if session is not None and session.expires_at <= now:
             session = None
@@ -238,6 +272,7 @@ class Sessions:
             refusal = self._refuse(state, reason) if reason is not None else None
         if refusal is not None:
             return refusal
+        self.store.check_writable()
         out: list[Record] = []
         if note_context(state, auth_context, now, out):
             await self._commit(out)
@@ -299,6 +334,7 @@ class Sessions:
         refusal, product = self._check(state, product_codes, now)
         if refusal is not None:
             return refusal
+        self.store.check_writable()
         out: list[Record] = []
         session = self._live(state, auth_context, now, out)
         if session is None:
@@ -318,6 +354,7 @@ class Sessions:
         out: list[Record] = []
         session = state.sessions.get(auth_context)
         if session is not None:
+            self.store.check_writable()
             reason = EndReason.EXPIRED if session.expires_at <= now else EndReason.DEACTIVATED
             self._end(state, session, reason, now, out)
         await self._commit(out)
@@ -327,6 +364,8 @@ class Sessions:
 
     async def expire_due(self) -> int:
         """End every session whose window has passed (the sweep job); returns how many."""
+        if not self.store.writable:
+            return 0  # the next run sweeps them
         now = self.clock.now()
         out: list[Record] = []
         due = [s for s in self.by_id.values() if s.expires_at <= now]
@@ -343,10 +382,26 @@ class Sessions:
         state = self.licenses.get(session.license) if session is not None else None
         if session is None or state is None:
             raise NotFound(f"no live session with id {session_id!r}")
+        self.store.check_writable()
         out: list[Record] = []
         self._end(state, session, EndReason.ADMIN, self.clock.now(), out)
         await self._commit(out)
         return session
+
+    async def end_expired(self, token: str | None = None) -> None:
+        """Before an admin view: end the expired sessions of `token` (of every license when
+        None), so the view shows no seat or unit an expired session still held."""
+        if not self.store.writable:
+            return
+        with contextlib.suppress(StorageError):  # memory was rebuilt; the view shows it
+            if token is None:
+                await self.expire_due()
+                return
+            state = self.licenses.get(token)
+            if state is not None:
+                out: list[Record] = []
+                self._purge_expired(state, self.clock.now(), out)
+                await self._commit(out)
 
     def live_sessions(self) -> list[Session]:
         now = self.clock.now()

@@ -169,6 +169,7 @@ async def usage(request: web.Request) -> web.Response:
 
 async def licenses(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
+    await licensing.end_expired()  # no seat or unit shown held by an expired session
     now = licensing.clock.now()
     return _json({"licenses": [license_doc(s, now) for s in licensing.licenses.values()]})
 
@@ -176,6 +177,7 @@ async def licenses(request: web.Request) -> web.Response:
 async def license_detail(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     token = request.match_info["token"]
+    await licensing.end_expired(token)
     state = licensing.licenses.get(token)
     if state is None:
         raise NotFound("no such license on this server")
@@ -186,6 +188,7 @@ async def sessions(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     want_license = request.query.get("license")
     want_context = request.query.get("authContext")
+    await licensing.end_expired(want_license)
     found = [
         session_doc(s)
         for s in licensing.live_sessions()
