@@ -102,11 +102,8 @@ class Features(Sessions):
         if feature.type == "boolean":
             return self._figures(state, session, feature, 0)  # on: nothing to hold
         now = self.clock.now()
+        self._free_others_units(state, session, now, out)  # units of expired sessions come back
         available = _available(state, feature) or 0
-        if quantity > available and feature.type == "floating" and state.held:
-            # Short: units of sessions whose window passed come back first.
-            self._purge_expired_holders(state, now, out)
-            available = _available(state, feature) or 0
         if quantity > available:
             await self._commit(out)
             return self._feature_refusal(
@@ -150,9 +147,11 @@ class Features(Sessions):
         assert state is not None and session is not None and feature is not None
         if feature.type == "consumption":
             return self._feature_refusal(code, Reason.FEATURE_NOT_RETURNABLE, state)
+        self._free_others_units(state, session, self.clock.now(), out)
         held = state.held.get(session.id, {})
         moved = min(quantity, held.get(code, 0))
         if moved == 0:
+            await self._commit(out)
             return self._figures(state, session, feature, 0)
         held[code] -= moved
         state.in_use[code] -= moved

@@ -210,6 +210,15 @@ class Sessions:
         for session in [s for s in state.sessions.values() if s.expires_at <= now]:
             self._end(state, session, EndReason.EXPIRED, now, out)
 
+    def _free_others_units(
+        self, state: LicenseState, own: Session | None, now: float, out: list[Record]
+    ) -> None:
+        """Before an answer that reports the license's units: end the expired sessions that
+        still hold some. On the hot path this is a length check: usually no other session
+        holds units of the license."""
+        if len(state.held) > (own is not None and own.id in state.held):
+            self._purge_expired_holders(state, now, out)
+
     def _purge_expired_holders(self, state: LicenseState, now: float, out: list[Record]) -> None:
         """End the expired sessions that still hold floating units of this license (few:
         `state.held` has one entry per session that ever checked out)."""
@@ -289,6 +298,7 @@ class Sessions:
                 await self._commit(out)
                 return self._refuse(state, Reason.SESSION_LIMIT_REACHED)
             session = self._start(state, auth_context, now, out)
+        self._free_others_units(state, session, now, out)
         await self._commit(out)
         return self._success(state, product, session)
 
@@ -342,6 +352,7 @@ class Sessions:
             return self._refuse(state, Reason.NO_ACTIVE_SESSION)
         session.expires_at = now + state.license.session_window_s
         out.append(TouchSession(session.id, session.expires_at))
+        self._free_others_units(state, session, now, out)
         await self._commit(out)
         return self._success(state, product, session)
 
