@@ -35,7 +35,7 @@ from lls.domain.records import (
 )
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.store.connection import PRAGMAS, connect, migrate
-from lls.store.writer import PROBE_INTERVAL_S, GroupCommitWriter, Rebuild
+from lls.store.writer import PROBE_INTERVAL_S, PROBE_MAX_INTERVAL_S, GroupCommitWriter, Rebuild
 
 
 class SqliteStore:
@@ -46,12 +46,14 @@ class SqliteStore:
         path: Path,
         *,
         probe_interval_s: float = PROBE_INTERVAL_S,
+        probe_max_interval_s: float = PROBE_MAX_INTERVAL_S,
         connection_factory: type[sqlite3.Connection] = sqlite3.Connection,
     ) -> None:
         self.path = path
         self._writer: GroupCommitWriter | None = None
         self._reader: aiosqlite.Connection | None = None
         self._probe_interval_s = probe_interval_s
+        self._probe_max_interval_s = probe_max_interval_s
         self._factory = connection_factory  # tests pass one whose COMMIT fails
         self._rebuild: Rebuild | None = None
         # The head of the audit chain; owned by the writer once started.
@@ -68,6 +70,7 @@ class SqliteStore:
             probe=_probe_write,
             on_rollback=self._reread_head,
             probe_interval_s=self._probe_interval_s,
+            probe_max_interval_s=self._probe_max_interval_s,
         )
         if self._rebuild is not None:
             self._writer.set_rebuild(self._rebuild)

@@ -78,6 +78,7 @@ class GroupCommitWriter:
         probe: Callable[[sqlite3.Connection], None],
         on_rollback: Callable[[sqlite3.Connection], None] | None = None,
         probe_interval_s: float = PROBE_INTERVAL_S,
+        probe_max_interval_s: float = PROBE_MAX_INTERVAL_S,
     ) -> None:
         self._conn = conn
         self._apply = apply
@@ -85,6 +86,7 @@ class GroupCommitWriter:
         self._on_rollback = on_rollback
         self._rebuild: Rebuild | None = None
         self._probe_interval_s = probe_interval_s
+        self._probe_max_interval_s = max(probe_interval_s, probe_max_interval_s)
         self._pending: list[_Job] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -241,7 +243,7 @@ class GroupCommitWriter:
         self._memory_current.clear()
         self.failures += 1
         now = self._loop.time()
-        quick = now - self._last_failure_at > 10 * PROBE_MAX_INTERVAL_S
+        quick = now - self._last_failure_at > 10 * self._probe_max_interval_s
         self._last_failure_at = now
         log.error("a write failed (%s); writes are refused until the database takes them", error)
         try:
@@ -286,7 +288,7 @@ class GroupCommitWriter:
         try:
             while not self._stopped:
                 await asyncio.sleep(delay)
-                delay = min(max(2 * delay, self._probe_interval_s), PROBE_MAX_INTERVAL_S)
+                delay = min(2 * delay, self._probe_max_interval_s)
                 if not await self._probe():
                     continue
                 if self._stale:
