@@ -38,3 +38,11 @@ def test_bad_setting_is_a_clear_error(tmp_path: Path, text: str, env: dict[str, 
     path.write_text(text)
     with pytest.raises(BadRequest):
         load_config(path, env=env)
+
+
+def test_vendor_fields_only_is_off_by_default_and_set_by_file_or_env(tmp_path: Path) -> None:
+    path = tmp_path / "lls.yaml"
+    path.write_text("compat:\n  vendor_fields_only: true\n")
+    assert load_config(None, env={}).vendor_fields_only is False
+    assert load_config(path, env={}).vendor_fields_only is True
+    assert load_config(None, env={"LLS_COMPAT_VENDOR_FIELDS_ONLY": "1"}).vendor_fields_only is True

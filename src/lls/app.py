@@ -25,7 +25,14 @@ from lls.domain.service import Licensing
 from lls.errors import LLSError
 from lls.http import admin_api, client_api, offline_api, ops_api
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
-from lls.http.keys import ADMIN_TOKEN, GUARD, INSTANCE, LICENSING, InstanceInfo
+from lls.http.keys import (
+    ADMIN_TOKEN,
+    GUARD,
+    INSTANCE,
+    LICENSING,
+    VENDOR_FIELDS_ONLY,
+    InstanceInfo,
+)
 from lls.http.middleware import ADMIN_PORT
 from lls.http.observe import AccessLogger, RequestStats
 from lls.http.routes import REQUEST_STATS
@@ -94,6 +101,7 @@ def build_app(
     app[REQUEST_STATS] = stats
     app[ADMIN_PORT] = config.admin_port
     app[LICENSING] = licensing
+    app[VENDOR_FIELDS_ONLY] = config.vendor_fields_only
     app[GUARD] = TokenGuessGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
     app[ADMIN_TOKEN] = instance.admin_token.encode()
     app[INSTANCE] = InstanceInfo(

@@ -161,6 +161,15 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "a dropped file is read only once unchanged this long (it may still be copying)",
     ),
+    # --- i11 settings ---
+    Setting(
+        "compat.vendor_fields_only",
+        "LLS_COMPAT_VENDOR_FIELDS_ONLY",
+        "vendor_fields_only",
+        False,
+        "validate/activate/extend/deactivate answer exactly the online API's five fields"
+        " (for strict generated clients); off: the five, then LLS's additions",
+    ),
 )
 
 LOG_FORMATS = ("text", "logfmt", "json")
@@ -192,6 +201,8 @@ class Config:
     sync_interval_s: float = 30.0
     sync_usage_interval_s: float = 86400.0
     sync_settle_s: float = 10.0
+    # --- i11 settings ---
+    vendor_fields_only: bool = False
 
     @property
     def db_path(self) -> Path:

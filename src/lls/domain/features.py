@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lls.domain.licensing import Sessions
+from lls.domain.housekeeping import Housekeeping
 from lls.domain.models import MESSAGES, AuthStatus, Feature, FeatureOutcome, Reason, Session
 from lls.domain.records import AppendEvent, Record, SetConsumed, SetHeld
 from lls.domain.state import LicenseState
@@ -22,7 +22,7 @@ def _available(state: LicenseState, feature: Feature) -> int | None:
     return max(0, feature.count - used.get(feature.code, 0))
 
 
-class Features(Sessions):
+class Features(Housekeeping):
     """Checkout/return on top of the session rules: units live and die with their session."""
 
     def _feature_refusal(

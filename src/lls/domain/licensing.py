@@ -21,9 +21,11 @@ from collections.abc import Sequence
 
 from lls.clock import Clock, rfc3339
 from lls.domain.bindings import bind_on_start, check_bindings, note_context
+from lls.domain.misuse import note_validated
 from lls.domain.models import (
     CLOCK_SKEW_S,
     MESSAGES,
+    ORDER_LOCKED_MESSAGE,
     TRIAL_EXPIRED_MESSAGE,
     AuthStatus,
     EndReason,
@@ -42,7 +44,7 @@ from lls.domain.records import (
     TouchSession,
 )
 from lls.domain.state import LicenseState
-from lls.errors import NotFound, StorageError
+from lls.errors import StorageError
 
 NOT_FOUND = Outcome(
     status=AuthStatus.FAILED,
@@ -131,6 +133,8 @@ class Sessions:
     ) -> tuple[Outcome | None, str | None]:
         """The license-level checks of api.md §2; returns (refusal or None, echoed product code)."""
         lic = state.license
+        if lic.status == "locked":  # the vendor locked the order: its own words
+            return self._refuse(state, Reason.LICENSE_LOCKED, ORDER_LOCKED_MESSAGE), None
         if state.locked_at is not None:
             return self._refuse(state, Reason.LICENSE_LOCKED), None
         if self.pool_exp is not None and now >= self.pool_exp:
@@ -245,13 +249,15 @@ class Sessions:
     async def validate(
         self, token: str, product_codes: Sequence[str] | None, auth_context: str | None
     ) -> Outcome:
-        """Stateless check (license, product, bindings); reports the caller's session expiry."""
+        """Stateless check (license, product, bindings); reports the caller's session expiry.
+        An authContext given is noted in memory for misuse detection, never written here."""
         state = self.licenses.get(token)
         if state is None:
             return NOT_FOUND
         now = self._observe_clock()
         refusal, product = self._check(state, product_codes, now)
         if refusal is None and auth_context is not None:
+            note_validated(state, auth_context, now)
             reason = check_bindings(state, auth_context, self.environments)
             refusal = self._refuse(state, reason) if reason is not None else None
         if refusal is not None:
@@ -370,49 +376,6 @@ class Sessions:
             self._end(state, session, reason, now, out)
         await self._commit(out)
         return Outcome(status=AuthStatus.SUCCESS, license=state.license)
-
-    # -- housekeeping and admin ---------------------------------------------------------
-
-    async def expire_due(self) -> int:
-        """End every session whose window has passed (the sweep job); returns how many."""
-        if not self.store.writable:
-            return 0  # the next run sweeps them
-        now = self.clock.now()
-        out: list[Record] = []
-        due = [s for s in self.by_id.values() if s.expires_at <= now]
-        for session in due:
-            state = self.licenses.get(session.license)
-            if state is not None and state.sessions.get(session.auth_context) is session:
-                self._end(state, session, EndReason.EXPIRED, now, out)
-        await self._commit(out)
-        return len(due)
-
-    async def end_session(self, session_id: str) -> Session:
-        """End a session now at an admin's request (recorded in the audit log)."""
-        session = self.by_id.get(session_id)
-        state = self.licenses.get(session.license) if session is not None else None
-        if session is None or state is None:
-            raise NotFound(f"no live session with id {session_id!r}")
-        self.store.check_writable()
-        out: list[Record] = []
-        self._end(state, session, EndReason.ADMIN, self.clock.now(), out)
-        await self._commit(out)
-        return session
-
-    async def end_expired(self, token: str | None = None) -> None:
-        """Before an admin view: end the expired sessions of `token` (of every license when
-        None), so the view shows no seat or unit an expired session still held."""
-        if not self.store.writable:
-            return
-        with contextlib.suppress(StorageError):  # memory was rebuilt; the view shows it
-            if token is None:
-                await self.expire_due()
-                return
-            state = self.licenses.get(token)
-            if state is not None:
-                out: list[Record] = []
-                self._purge_expired(state, self.clock.now(), out)
-                await self._commit(out)
 
     def live_sessions(self) -> list[Session]:
         now = self.clock.now()

@@ -25,7 +25,11 @@ from lls.errors import Refused
 log = logging.getLogger(__name__)
 
 FLOOR_KEY = "clock_floor"
-ENDING_STATUSES = frozenset({"revoked", "suspended"})
+# Statuses the vendor set that end a license's sessions at once (at import, and at start).
+# `locked` (the vendor locked the order) ends them too: only a newer pool lifts it, every
+# call answers Locked meanwhile, and ending them frees seats and feature units now and
+# records it for the vendor — unlike a misuse lock, which an admin may lift at once.
+ENDING_STATUSES = frozenset({"revoked", "suspended", "locked"})
 
 
 class Loading(Offline):
@@ -96,7 +100,13 @@ class Loading(Offline):
         self.usage_seq = int(snap.meta.get(USAGE_SEQ_KEY, "0"))
         self.ack_event_id = int(snap.meta.get(ACK_EVENT_KEY, "0"))
         self.environments = dict(snap.environments)
+        # What misuse detection saw and has not written yet lives in memory only: a rebuild
+        # keeps it (the database never had it to give back).
+        observed = {t: (s.seen, s.noted) for t, s in self.licenses.items()} if not tidy else {}
         self._rebuild_states(pool, snap)
+        for token, (seen, noted) in observed.items():
+            if (state := self.licenses.get(token)) is not None:
+                state.seen, state.noted = seen, noted
         out: list[Record] = []
         for session in snap.sessions:
             state = self.licenses.get(session.license)

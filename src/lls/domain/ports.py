@@ -86,7 +86,8 @@ class Store(Protocol):
         ...
 
     async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
-        """Per license, each authContext that started a session since `since`, last time seen."""
+        """Per license, each authContext that started a session or was noted by validate
+        since `since` (and after the license's newest unlock), last time seen."""
         ...
 
 

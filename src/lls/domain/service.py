@@ -6,13 +6,16 @@ import asyncio
 import logging
 
 from lls.clock import Clock
-from lls.domain.bindings import flags_record, lock
+from lls.domain.bindings import flags_record
 from lls.domain.loading import ENDING_STATUSES, FLOOR_KEY, Loading
+from lls.domain.misuse import lock_overused, take_noted
 from lls.domain.models import EndReason, Pool, PoolSummary
 from lls.domain.pool_rules import check_pool, pool_imported_event
 from lls.domain.ports import OfflineCodec, PoolReader, Store
 from lls.domain.records import (
     AppendEvent,
+    ForgetContexts,
+    NoteContexts,
     PruneEvents,
     Record,
     RecordExport,
@@ -29,7 +32,7 @@ from lls.domain.usage import (
     UsageSealer,
     license_usage,
 )
-from lls.errors import NotFound, Refused
+from lls.errors import NotFound, Refused, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -241,9 +244,15 @@ class Licensing(Loading):
         self.store.check_writable()
         state.locked_at = None
         state.seen.clear()
+        state.noted.clear()
         now = self.clock.now()
+        # The misuse job counts only contexts seen after the newest `license.unlocked`.
         await self._commit(
-            [flags_record(state), AppendEvent(at=now, type="license.unlocked", license=token)]
+            [
+                flags_record(state),
+                ForgetContexts(token),
+                AppendEvent(at=now, type="license.unlocked", license=token),
+            ]
         )
 
     async def release_environment(self, auth_context: str) -> str:
@@ -266,26 +275,38 @@ class Licensing(Loading):
         return org
 
     async def detect_misuse(self) -> list[str]:
-        """The scheduled check: lock licenses whose recent sessions came from too many machines."""
+        """The scheduled check: lock licenses whose recent sessions or validates came from too
+        many machines. It first writes the contexts validate noted since its last run (in
+        transactions of up to NOTED_BATCH rows), so they count after a restart too."""
+        if not self.store.writable:
+            return []  # what validate noted stays noted for the next run
         now = self.clock.now()
+        batches = take_noted(self.licenses, now)
+        for i, batch in enumerate(batches):
+            try:
+                await self._commit(batch)
+            except StorageError:
+                self._note_again(batches[i:])  # not written: the next run writes them
+                raise
         watched = [s for s in self.licenses.values() if s.license.misuse and s.locked_at is None]
         if not watched:
             return []
         longest = max(s.license.misuse.window_s for s in watched if s.license.misuse)
         seen = await self.store.contexts_seen(since=now - longest)
-        if not self.store.writable:
-            return []  # the next run counts again
+        try:
+            self.store.check_writable()  # a write failed meanwhile: the next run counts again
+        except StorageError:
+            return []
         out: list[Record] = []
-        locked = []
-        for state in watched:
-            misuse = state.license.misuse
-            assert misuse is not None
-            recent = seen.get(state.license.token, {})
-            for ctx, at in recent.items():
-                state.seen[ctx] = max(at, state.seen.get(ctx, 0.0))
-            distinct = sum(1 for at in state.seen.values() if at >= now - misuse.window_s)
-            if distinct > misuse.max_auth_contexts and state.locked_at is None:
-                lock(state, now, out, distinct=distinct)
-                locked.append(state.license.token)
+        locked = lock_overused(watched, seen, now, out)
         await self._commit(out)
         return locked
+
+    def _note_again(self, batches: list[list[Record]]) -> None:
+        for batch in batches:
+            for record in batch:
+                if isinstance(record, NoteContexts):
+                    for token, ctx, at in record.seen:
+                        state = self.licenses.get(token)
+                        if state is not None:
+                            state.noted[ctx] = max(at, state.noted.get(ctx, 0.0))

@@ -22,3 +22,5 @@ LICENSING = web.AppKey("licensing", Licensing)
 GUARD = web.AppKey("guard", TokenGuessGuard)
 ADMIN_TOKEN = web.AppKey("admin_token", bytes)
 INSTANCE = web.AppKey("instance", InstanceInfo)
+# compat.vendor_fields_only: the session endpoints answer the online API's five fields only.
+VENDOR_FIELDS_ONLY = web.AppKey("vendor_fields_only", bool)

@@ -3,8 +3,11 @@
 The wrapper around each route's handler adds two `perf_counter` calls, a bisect into a fixed bucket
 array and a few integer increments per request; the Prometheus collector turns
 those plain numbers into histograms only when /metrics is scraped. A refusal
-(`authStatus` other than Success on a client call) is rarer: it is counted by
-reason and logged as one line, the license named by `redact_token` only.
+(`authStatus` other than Success on a client call) is rarer: the handler, which
+holds the outcome, answers it as a `RefusalResponse` naming the reason (the body
+may not carry it, e.g. in strict vendor mode; telling it by the response's type
+costs nothing on a success); it is counted by reason and logged as one line,
+the license named by `redact_token` only.
 """
 
 from __future__ import annotations
@@ -45,13 +48,12 @@ LATENCY_BOUNDS_S: tuple[float, ...] = (
     10.0,
 )
 CLIENT_PREFIX = "/licensing/"
-# The client API's answers are encoded with authStatus first (schemas.py field order).
-SUCCESS_PREFIX = b'{"authStatus":"Success"'
 
 
-class _Outcome(msgspec.Struct):
-    authStatus: str = ""
-    reason: str | None = None
+class RefusalResponse(web.Response):
+    """A client call's 200 answer that refuses; `refusal_reason` is counted and logged."""
+
+    refusal_reason: str = ""
 
 
 class _Caller(msgspec.Struct):
@@ -99,10 +101,8 @@ def observed(handler: Handler, stats: RequestStats, endpoint: str) -> Handler:
         elapsed = time.perf_counter() - start
         status = response.status
         _record(route, status, elapsed)
-        if route.client_call and status == 200 and isinstance(response, web.Response):
-            body = response.body
-            if isinstance(body, bytes) and not body.startswith(SUCCESS_PREFIX):
-                await _note_refusal(request, route, body)
+        if type(response) is RefusalResponse and route.client_call:
+            await _note_refusal(request, route, response.refusal_reason)
         return response
 
     return observe
@@ -114,15 +114,8 @@ def _record(route: RouteStats, status: int, elapsed: float) -> None:
     route.statuses[status] = route.statuses.get(status, 0) + 1
 
 
-async def _note_refusal(request: web.Request, route: RouteStats, body: bytes) -> None:
+async def _note_refusal(request: web.Request, route: RouteStats, reason: str) -> None:
     """Count and log one refusal; the request body was read (and cached) by the handler."""
-    try:
-        outcome = msgspec.json.decode(body, type=_Outcome)
-    except msgspec.DecodeError:
-        return
-    if outcome.authStatus == "Success":
-        return
-    reason = outcome.reason or outcome.authStatus.upper()
     route.denials[reason] = route.denials.get(reason, 0) + 1
     caller = _Caller()
     with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):

@@ -19,6 +19,9 @@ from lls.domain.records import (
     AppendEvent,
     BindEnvironment,
     EndSession,
+    ForgetContexts,
+    NoteContexts,
+    PruneContexts,
     PruneEvents,
     Record,
     RecordExport,
@@ -253,6 +256,17 @@ class SqliteStore:
                     )
                 case PruneEvents(up_to_id=up_to):
                     self._prune(conn, up_to)
+                case NoteContexts(seen=seen):
+                    conn.executemany(
+                        "INSERT INTO misuse_contexts (license, auth_context, seen_at)"
+                        " VALUES (?, ?, ?) ON CONFLICT (license, auth_context) DO UPDATE"
+                        " SET seen_at = max(seen_at, excluded.seen_at)",
+                        seen,
+                    )
+                case PruneContexts(before=before):
+                    conn.execute("DELETE FROM misuse_contexts WHERE seen_at < ?", (before,))
+                case ForgetContexts(license=license_token):
+                    conn.execute("DELETE FROM misuse_contexts WHERE license = ?", (license_token,))
                 case SetPeak(license=license_token, peak_sessions=peak):
                     conn.execute(
                         "INSERT INTO license_stats (license, peak_sessions) VALUES (?, ?)"
@@ -433,13 +447,22 @@ class SqliteStore:
         return self._last_id, self._last_hash if self._last_id else None
 
     async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
-        """Per license, each authContext that started a session since `since`, last seen."""
+        """Per license, each authContext that started a session or called validate (as the
+        misuse job wrote it) since `since` and after the license's newest unlock, last seen."""
         await self.barrier()
         seen: dict[str, dict[str, float]] = {}
+        # Only unlocks inside the window matter: every event in it follows an earlier one.
         async with self._db().execute(
-            "SELECT license, auth_context, max(at) FROM events"
-            " WHERE type = 'session.started' AND at >= ? GROUP BY license, auth_context",
-            (since,),
+            "WITH unlocked AS (SELECT license, max(at) AS at FROM events"
+            "  WHERE type = 'license.unlocked' AND at >= ? GROUP BY license)"
+            " SELECT license, auth_context, max(at) FROM ("
+            "  SELECT e.license, e.auth_context, e.at FROM events e"
+            "   LEFT JOIN unlocked u ON u.license = e.license"
+            "   WHERE e.type = 'session.started' AND e.at >= ? AND (u.at IS NULL OR e.at > u.at)"
+            "  UNION ALL"
+            "  SELECT license, auth_context, seen_at FROM misuse_contexts WHERE seen_at >= ?"
+            " ) GROUP BY license, auth_context",
+            (since, since, since),
         ) as cur:
             for lic, ctx, at in await cur.fetchall():
                 seen.setdefault(str(lic), {})[str(ctx)] = float(at)
