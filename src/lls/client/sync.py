@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Coroutine
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -34,13 +35,14 @@ class SyncLicenseClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         auth_context: str | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self._loop = asyncio.new_event_loop()
         # Daemon: a forgotten close() must not keep the application from exiting.
         self._thread = threading.Thread(target=self._run_loop, name="lls-client", daemon=True)
         self._closed = False
         self._thread.start()
-        self._client = LicenseClient(url, timeout=timeout, auth_context=auth_context)
+        self._client = LicenseClient(url, timeout=timeout, auth_context=auth_context, ssl=ssl)
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)

@@ -71,7 +71,18 @@ class Store(Protocol):
         """The committed state; a pool whose seq is in `known_pools` comes with `raw == ""`."""
         ...
 
-    async def audit(self, *, after: int, limit: int) -> list[AuditEvent]: ...
+    async def audit(
+        self,
+        *,
+        after: int,
+        limit: int,
+        before: int | None = None,
+        since: float | None = None,
+        types: Sequence[str] = (),
+        newest_first: bool = False,
+    ) -> list[AuditEvent]:
+        """Audit events by id range, time and type (`x.*` for a prefix), in either order."""
+        ...
 
     async def events_after(self, after: int) -> list[AuditEvent]:
         """Every audit event with id > `after`, oldest first."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from lls.clock import Clock
 from lls.domain.bindings import flags_record
@@ -33,6 +34,8 @@ from lls.domain.usage import (
     license_usage,
 )
 from lls.errors import NotFound, Refused, StorageError
+from lls.ops.logs import fields
+from lls.progress import ProgressHook, quiet
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +90,23 @@ class Licensing(Loading):
 
     # -- pool import --------------------------------------------------------------------
 
-    async def import_pool(self, raw: str) -> PoolSummary:
-        """Verify and apply a pool file, all or nothing; every refusal leaves state as it was."""
+    async def import_pool(self, raw: str, *, progress: ProgressHook = quiet) -> PoolSummary:
+        """Verify and apply a pool file, all or nothing; every refusal leaves state as it was.
+
+        A big pool takes seconds: each step is logged with its counts and time.
+        """
         async with self._import_lock:
+            started = time.monotonic()
+            log.info("pool import: started", extra=fields(bytes=len(raw)))
+            progress(f"verifying and decrypting the pool ({len(raw) / 2**20:.1f} MiB)", 0, None)
             pool = await asyncio.to_thread(self.reader.read, raw)
+            verified = time.monotonic()
+            log.info(
+                "pool import: verified",
+                extra=fields(
+                    seq=pool.seq, licenses=len(pool.licenses), seconds=round(verified - started, 3)
+                ),
+            )
             ack_event = await self.store.export_point(pool.ack_usage_seq)
             now = self._observe_clock()
             check_pool(pool, self.pool, self.instance_id, now)
@@ -100,7 +116,22 @@ class Licensing(Loading):
                     " import the pool the vendor issues for the new registration",
                     code="POOL_BEFORE_REBIND",
                 )
-            return await self._apply_pool(pool, raw, now, ack_event)
+            progress(f"applying {len(pool.licenses)} licenses", 0, None)
+            summary = await self._apply_pool(pool, raw, now, ack_event)
+            log.info(
+                "pool import: applied",
+                extra=fields(
+                    seq=summary.seq,
+                    licenses=summary.licenses,
+                    added=summary.added,
+                    changed=summary.changed,
+                    removed=summary.removed,
+                    sessions_ended=summary.sessions_ended,
+                    seconds=round(time.monotonic() - verified, 3),
+                    total_seconds=round(time.monotonic() - started, 3),
+                ),
+            )
+            return summary
 
     async def _apply_pool(
         self, pool: Pool, raw: str, now: float, ack_event: int | None

@@ -84,7 +84,11 @@ class SqliteStore:
 
     def _open_writer_connection(self) -> sqlite3.Connection:
         conn = connect(self.path, factory=self._factory)
-        migrate(conn)
+        try:
+            migrate(conn, self.path)
+        except BaseException:
+            conn.close()
+            raise
         self._last_id, self._last_hash = _chain_head(conn)
         return conn
 
@@ -413,13 +417,47 @@ class SqliteStore:
             environments=environments,
         )
 
-    async def audit(self, *, after: int, limit: int) -> list[AuditEvent]:
-        """Audit events with id > `after`, oldest first."""
+    async def audit(
+        self,
+        *,
+        after: int,
+        limit: int,
+        before: int | None = None,
+        since: float | None = None,
+        types: Sequence[str] = (),
+        newest_first: bool = False,
+    ) -> list[AuditEvent]:
+        """Audit events with `after` < id < `before`, at or after `since`, of `types`
+        (exact, or a prefix ending in `*`), oldest first or newest first."""
         await self.barrier()
+        where: list[str] = ["id > ?"]
+        params: list[object] = [after]
+        if before is not None:
+            where.append("id < ?")
+            params.append(before)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        if types:
+            alternatives = []
+            for kind in types:
+                if kind.endswith("*"):
+                    escaped = kind[:-1].replace("\\", "\\\\").replace("%", "\\%")
+                    alternatives.append("type LIKE ? ESCAPE '\\'")
+                    params.append(escaped.replace("_", "\\_") + "%")
+                else:
+                    alternatives.append("type = ?")
+                    params.append(kind)
+            where.append("(" + " OR ".join(alternatives) + ")")
+        order = "DESC" if newest_first else "ASC"
+        # Every part is fixed text; the values go in as parameters.
+        sql = (
+            "SELECT id, at, type, license, auth_context, data, prev_hash, hash FROM events"  # noqa: S608
+            f" WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?"
+        )
         async with self._db().execute(
-            "SELECT id, at, type, license, auth_context, data, prev_hash, hash FROM events"
-            " WHERE id > ? ORDER BY id LIMIT ?",
-            (after, limit),
+            sql,
+            (*params, limit),
         ) as cur:
             rows = await cur.fetchall()
         return [_event(r) for r in rows]
