@@ -3,9 +3,10 @@
 Eight devices activate and deactivate over single- and three-seat licenses while
 the data directory's file system is filled to the last byte, held full, freed.
 What each device was told is compared with the server's sessions before and
-after a kill -9: no acknowledged answer lost, no 503'd activate present, no
-license over its seats; validate answers 200 while full; the server takes
-writes again by itself before the restart; `integrity_check` is ok.
+after a kill -9, and after a SIGTERM on top: no acknowledged answer lost, no
+503'd activate present, no license over its seats; validate answers 200 while
+full; the server takes writes again by itself before the restart;
+`integrity_check` is ok.
 """
 
 from __future__ import annotations
@@ -94,11 +95,13 @@ def test_disk_full_then_freed_then_kill9_keeps_every_answer(
         daemon.kill9()
         daemon.start()
         after_restart = ledger.compare(*_view(daemon))
+        assert daemon.stop() == 0  # and a graceful stop and start on top
+        daemon.start()
+        after_sigterm = ledger.compare(*_view(daemon))
         integrity = _integrity(instance.db_path)
     finally:
         stop.set()
         daemon.stop()
-    print(dict(ledger.answers))
     assert before_full > 0
     assert saw_503, f"the full disk refused no write: {dict(ledger.answers)}"
     assert (validate_status, validate.get("authStatus")) == (200, "Success"), validate
@@ -106,4 +109,5 @@ def test_disk_full_then_freed_then_kill9_keeps_every_answer(
     assert ledger.answers["activate 500"] + ledger.answers["deactivate 500"] == 0
     assert in_memory == []
     assert after_restart == []
+    assert after_sigterm == []
     assert integrity == "ok"
