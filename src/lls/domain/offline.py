@@ -107,6 +107,7 @@ class Offline(Features):
                 return OfflineGrant(
                     existing, self.codec.seal_response(existing, outcome, request.nonce, now)
                 )
+        self.store.check_writable()
         out: list[Record] = []
         if self._seats_used(state, now) >= state.license.seats:
             self._purge_expired(state, now, out)
@@ -151,6 +152,7 @@ class Offline(Features):
                 Reason.SESSION_LIMIT_REACHED,
                 "the lease ended and its seat was taken since; activate again when one is free",
             )
+        self.store.check_writable()
         activation.lease_expires_at = self._lease_end(state, now)
         out: list[Record] = [
             _save(activation),
@@ -174,6 +176,7 @@ class Offline(Features):
             )
         if activation.deactivated_at is not None:
             return activation
+        self.store.check_writable()
         now = self.clock.now()
         activation.deactivated_at = now
         await self._commit(

@@ -182,6 +182,7 @@ async def usage(request: web.Request) -> web.Response:
 async def licenses(request: web.Request) -> web.Response:
     """Every license, or those of `product` and/or `status` (comma-separated lists)."""
     licensing = request.app[LICENSING]
+    await licensing.end_expired()  # no seat or unit shown held by an expired session
     now = licensing.clock.now()
     products = _list_query(request, "product")
     statuses = _list_query(request, "status")
@@ -204,6 +205,7 @@ def _list_query(request: web.Request, name: str) -> set[str]:
 async def license_detail(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     token = request.match_info["token"]
+    await licensing.end_expired(token)
     state = licensing.licenses.get(token)
     if state is None:
         raise NotFound("no such license on this server")
@@ -214,6 +216,7 @@ async def sessions(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     want_license = request.query.get("license")
     want_context = request.query.get("authContext")
+    await licensing.end_expired(want_license)
     found = [
         session_doc(s)
         for s in licensing.live_sessions()

@@ -119,6 +119,11 @@ class LicensingCollector(Collector):
             "The trusted-time floor (newest time seen)",
             value=lic.floor,
         )
+        yield GaugeMetricFamily(
+            "lls_storage_writable",
+            "0 from a failed database write until writes are taken again, else 1",
+            value=int(lic.store.writable),
+        )
         exported = getattr(lic, "last_usage_export", None)
         yield GaugeMetricFamily(
             "lls_usage_export_timestamp_seconds",
@@ -140,6 +145,8 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append("the pool has expired")
     if licensing.tampered:
         problems.append("the clock is below the trusted floor")
+    if not licensing.store.writable:
+        problems.append("the database refuses writes (disk full or I/O error); reads still answer")
     status = 503 if problems else 200
     return web.json_response({"ready": not problems, "problems": problems}, status=status)
 

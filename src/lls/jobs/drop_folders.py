@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from lls.domain.service import Licensing
-from lls.errors import LLSError
+from lls.errors import LLSError, StorageError
 from lls.sealed import read_sealed_file, write_atomic
 from lls.sealed.usage_codec import usage_file_text
 
@@ -62,6 +62,9 @@ async def import_dropped_pools(licensing: Licensing, inbox: Path, *, settle_s: f
         try:
             raw = await asyncio.to_thread(read_sealed_file, path)
             summary = await licensing.import_pool(raw)
+        except StorageError as error:  # the disk's fault, not the file's: retried next run
+            results.append(f"{path.name}: left in the inbox ({error.code}: {error.message})")
+            break
         except LLSError as error:
             reason = f"{error.code}: {error.message}\n"
             await asyncio.to_thread(_file_away, path, inbox / REFUSED, reason)
@@ -92,5 +95,9 @@ async def sync_inbox(licensing: Licensing, inbox: Path, settle_s: float) -> None
 
 
 async def sync_outbox(licensing: Licensing, outbox: Path) -> None:
-    path = await write_usage_to_outbox(licensing, outbox)
+    try:
+        path = await write_usage_to_outbox(licensing, outbox)
+    except StorageError:  # nothing was exported: the next run writes the next file
+        log.warning("drop folder: no usage file written, the database refuses writes")
+        return
     log.info("drop folder: wrote %s", path.name)

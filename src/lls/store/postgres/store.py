@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from lls.domain.models import AuditEvent, OfflineActivation, Session
@@ -128,6 +128,19 @@ class PostgresStore:
         """Raise StorageError unless this node leads and its writer is healthy (cheap, sync)."""
         self._writer.check_writable()
 
+    @property
+    def writable(self) -> bool:
+        """What check_writable checks, as a bool (the port's; /readyz and metrics read it)."""
+        try:
+            self._writer.check_writable()
+        except StorageError:
+            return False
+        return True
+
+    def set_rebuild(self, rebuild: Callable[[], Awaitable[None]]) -> None:
+        """The port's way to give `reload` (the rules register their rebuild this way)."""
+        self.reload = rebuild
+
     async def commit(self, records: Sequence[Record]) -> None:
         """Make `records` durable (one group-committed transaction with others queued)."""
         await self._writer.submit(records)
@@ -160,12 +173,19 @@ class PostgresStore:
                     conn.terminate()
                 raise StorageError(f"the database refused the read: {describe(exc)}") from exc
 
-    async def snapshot(self) -> Snapshot:
-        """Load what the rules keep in memory, from one consistent database snapshot."""
-        await self.barrier()
+    async def snapshot(self, *, wait: bool = True, known_pools: Collection[int] = ()) -> Snapshot:
+        """Load what the rules keep in memory, from one consistent database snapshot.
+
+        `wait=False` reads at once (a rebuild inside the writer's recovery); a pool whose
+        seq is in `known_pools` comes without its raw file (`raw == ""`): already verified.
+        """
+        if wait:
+            await self.barrier()
         async with self._read() as db, db.transaction(isolation="repeatable_read", readonly=True):
             pool_row = await db.fetchrow(
-                "SELECT seq, raw, ack_usage_seq, imported_at FROM pools ORDER BY seq DESC LIMIT 1"
+                "SELECT seq, CASE WHEN seq = ANY($1::bigint[]) THEN '' ELSE raw END,"
+                " ack_usage_seq, imported_at FROM pools ORDER BY seq DESC LIMIT 1",
+                list(known_pools),
             )
             sessions = await db.fetch(
                 "SELECT id, license, auth_context, started_at, expires_at FROM sessions"
