@@ -106,6 +106,9 @@ class License:
     org_id: str
     misuse: Misuse | None
     features: tuple[Feature, ...]
+    # The pool's optional non-secret name of the license (sync-format §2): what metrics,
+    # logs and admin views call it instead of anything derived from the token.
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
