@@ -25,12 +25,13 @@ from lls.domain.service import Licensing
 from lls.errors import LLSError
 from lls.http import admin_api, client_api, offline_api, ops_api
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
-from lls.http.keys import ADMIN_TOKEN, GUARD, INSTANCE, LICENSING, InstanceInfo
+from lls.http.keys import ADMIN_TOKEN, GUARD, INSTANCE, LABELS, LICENSING, InstanceInfo
 from lls.http.middleware import ADMIN_PORT
 from lls.http.observe import AccessLogger, RequestStats
 from lls.http.routes import REQUEST_STATS
 from lls.instance import SERVER_FILE, Instance, load_instance
 from lls.jobs.scheduler import build_scheduler
+from lls.ops.labels import LicenseLabels, label_secret
 from lls.ops.lock import DataDirLock
 from lls.ops.notify import Notifier
 from lls.sealed.offline_codec import SealedOfflineCodec
@@ -88,13 +89,14 @@ def build_app(
     instance = instance or load_instance(config.data_dir)
     clock = clock or SystemClock()
     licensing, store = build_licensing(instance, clock)
-    stats = RequestStats()
+    stats = RequestStats(per_license=config.metrics_per_license)
     # No aiohttp middlewares: each route's handler is wrapped when added (http.routes).
     app = web.Application(client_max_size=POOL_BODY_LIMIT)
     app[REQUEST_STATS] = stats
     app[ADMIN_PORT] = config.admin_port
     app[LICENSING] = licensing
     app[GUARD] = TokenGuessGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
+    app[LABELS] = LicenseLabels(label_secret(instance.keys, instance.instance_id))
     app[ADMIN_TOKEN] = instance.admin_token.encode()
     app[INSTANCE] = InstanceInfo(
         instance_id=instance.instance_id,
@@ -104,7 +106,7 @@ def build_app(
     client_api.add_routes(app)
     admin_api.add_routes(app)
     offline_api.add_routes(app)
-    ops_api.add_routes(app, licensing, stats)
+    ops_api.add_routes(app, licensing, stats, per_license=config.metrics_per_license)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
@@ -113,6 +115,7 @@ def build_app(
             # The licenses loaded now live as long as the daemon: keep them out of the
             # cyclic collector's full passes (they paused the loop ~70 ms under load).
             gc.freeze()
+            app[ops_api.METRICS].warm()  # renders every license once, on its own thread
             scheduler = None
             if run_jobs:
                 backup, last_backup_at = _backup_job(config, instance)

@@ -161,6 +161,15 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "a dropped file is read only once unchanged this long (it may still be copying)",
     ),
+    # --- i12b settings ---
+    Setting(
+        "metrics.per_license",
+        "LLS_METRICS_PER_LICENSE",
+        "metrics_per_license",
+        True,
+        "per-license series in /metrics (seats, used, features, denials by license);"
+        " false keeps only the aggregates, for sites where that many series cost too much",
+    ),
 )
 
 LOG_FORMATS = ("text", "logfmt", "json")
@@ -192,6 +201,8 @@ class Config:
     sync_interval_s: float = 30.0
     sync_usage_interval_s: float = 86400.0
     sync_settle_s: float = 10.0
+    # --- i12b settings ---
+    metrics_per_license: bool = True
 
     @property
     def db_path(self) -> Path:

@@ -114,6 +114,7 @@ class Features(Sessions):
             state.consumed[code] = state.consumed.get(code, 0) + quantity
             out.append(SetConsumed(token, code, state.consumed[code]))
         state.refresh_views()
+        self.changed.add(token)
         out.append(
             AppendEvent(
                 at=now,
@@ -147,6 +148,7 @@ class Features(Sessions):
         if held[code] == 0:
             del held[code]
         state.refresh_views()
+        self.changed.add(token)
         out: list[Record] = [
             SetHeld(session.id, code, held.get(code, 0)),
             AppendEvent(

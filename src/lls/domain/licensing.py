@@ -72,6 +72,9 @@ class Sessions:
         self.floor: float = 0.0  # trusted-time floor (sync-format §5), raised by clock and pools
         self.tampered = False
         self._tamper_recorded = False
+        # Licenses whose seat or feature figures changed since /metrics last looked: it
+        # renders only those again (O(1) here, bounded by the pool's size).
+        self.changed: set[str] = set()
 
     # -- checks shared by every call ----------------------------------------------------
 
@@ -172,6 +175,7 @@ class Sessions:
         """End a session: free its seat and return every feature unit it held."""
         del state.sessions[session.auth_context]
         self.by_id.pop(session.id, None)
+        self.changed.add(session.license)
         held = state.held.pop(session.id, None)
         if held:
             for code, quantity in held.items():
@@ -271,6 +275,7 @@ class Sessions:
         bind_on_start(state, auth_context, self.environments, now, out)
         state.sessions[auth_context] = session
         self.by_id[session.id] = session
+        self.changed.add(token)
         out.append(
             StartSession(session.id, token, auth_context, session.started_at, session.expires_at)
         )

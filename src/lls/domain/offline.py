@@ -127,6 +127,7 @@ class Offline(Features):
         outcome = self._offline_outcome(state, product)  # a temporary license has just started
         state.offline[activation.id] = activation
         self.offline_by_id[activation.id] = activation
+        self.changed.add(activation.license)
         out.append(_save(activation))
         out.append(self._offline_event("offline.activated", activation, now))
         sealed = self.codec.seal_response(activation, outcome, request.nonce, now)
@@ -152,6 +153,7 @@ class Offline(Features):
                 "the lease ended and its seat was taken since; activate again when one is free",
             )
         activation.lease_expires_at = self._lease_end(state, now)
+        self.changed.add(activation.license)
         out: list[Record] = [
             _save(activation),
             self._offline_event("offline.refreshed", activation, now),
@@ -176,6 +178,7 @@ class Offline(Features):
             return activation
         now = self.clock.now()
         activation.deactivated_at = now
+        self.changed.add(activation.license)
         await self._commit(
             [_save(activation), self._offline_event("offline.deactivated", activation, now)]
         )

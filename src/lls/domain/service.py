@@ -99,6 +99,7 @@ class Licensing(Offline):
         self.floor = max(float(snap.meta.get(FLOOR_KEY, "0")), float(pool.iat) if pool else 0.0)
         self.usage_seq = int(snap.meta.get(USAGE_SEQ_KEY, "0"))
         self.ack_event_id = int(snap.meta.get(ACK_EVENT_KEY, "0"))
+        self.last_usage_export = snap.last_export_at
         self.environments = dict(snap.environments)
         self._rebuild_states(pool, snap)
         out: list[Record] = []

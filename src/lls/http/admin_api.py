@@ -13,7 +13,7 @@ from lls.domain.models import PoolSummary, Session
 from lls.domain.state import LicenseState
 from lls.errors import BadRequest, NotFound
 from lls.http.body import CLIENT_BODY_LIMIT, read_limited
-from lls.http.keys import INSTANCE, LICENSING
+from lls.http.keys import INSTANCE, LABELS, LICENSING
 from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
 from lls.sealed.usage_codec import usage_file_text
@@ -42,11 +42,16 @@ def session_doc(session: Session) -> dict[str, Any]:
     }
 
 
-def license_doc(state: LicenseState, now: float, *, detail: bool = False) -> dict[str, Any]:
+def license_doc(
+    state: LicenseState, now: float, label: str, *, detail: bool = False
+) -> dict[str, Any]:
+    """A license for the admin: its grant, what is in use, and the label metrics and logs use."""
     lic = state.license
     live = [s for s in state.sessions.values() if s.expires_at > now]
     doc: dict[str, Any] = {
         "token": lic.token,
+        "id": lic.id,
+        "label": label,
         "productCodes": list(lic.product_codes),
         "type": lic.type,
         "status": lic.status,
@@ -170,7 +175,15 @@ async def usage(request: web.Request) -> web.Response:
 async def licenses(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     now = licensing.clock.now()
-    return _json({"licenses": [license_doc(s, now) for s in licensing.licenses.values()]})
+    labels = request.app[LABELS]
+    return _json(
+        {
+            "licenses": [
+                license_doc(s, now, labels.of_token(t, s.license.id))
+                for t, s in licensing.licenses.items()
+            ]
+        }
+    )
 
 
 async def license_detail(request: web.Request) -> web.Response:
@@ -179,7 +192,8 @@ async def license_detail(request: web.Request) -> web.Response:
     state = licensing.licenses.get(token)
     if state is None:
         raise NotFound("no such license on this server")
-    return _json(license_doc(state, licensing.clock.now(), detail=True))
+    label = request.app[LABELS].of_token(token, state.license.id)
+    return _json(license_doc(state, licensing.clock.now(), label, detail=True))
 
 
 async def sessions(request: web.Request) -> web.Response:

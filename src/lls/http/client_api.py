@@ -9,6 +9,7 @@ from aiohttp import web
 from lls.domain.models import FeatureOutcome, Outcome, Reason
 from lls.http.body import read_json
 from lls.http.keys import GUARD, INSTANCE, LICENSING
+from lls.http.observe import ClientAnswer, Refusal
 from lls.http.routes import add_route
 from lls.http.schemas import (
     DeactivateRequest,
@@ -25,53 +26,66 @@ JSON_TYPE = "application/json; charset=utf-8"
 T = TypeVar("T")
 
 
-def _json(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE})
+def _json(body: bytes, refusal: Refusal | None = None) -> ClientAnswer:
+    answer = ClientAnswer(body=body, headers={"Content-Type": JSON_TYPE})
+    answer.refusal = refusal  # what the observing wrapper counts and logs
+    return answer
 
 
 async def _parse(request: web.Request, schema: type[T]) -> T:
-    """Refuse a throttled address first, then read and decode the body strictly."""
-    request.app[GUARD].check(request.remote or "")
+    """Read and decode the body strictly (415/413/400 on bad input)."""
     return decode(await read_json(request), schema)
 
 
-def _count_guess(request: web.Request, reason: Reason | None) -> None:
-    if reason is Reason.LICENSE_NOT_FOUND:
-        request.app[GUARD].record_failure(request.remote or "")
+def _refusal(
+    request: web.Request, reason: Reason | None, token: str, auth_context: str | None
+) -> Refusal | None:
+    """The refusal to count and log; an unknown token is also a guess to throttle.
+
+    Only lookups of unknown tokens are throttled: a valid token is never refused for
+    what other users behind the same address (a NAT gateway, a terminal server) did.
+    """
+    if reason is None:
+        return None
+    unknown = reason is Reason.LICENSE_NOT_FOUND
+    if unknown:
+        request.app[GUARD].note_unknown(request.remote or "")  # 429 once over the limit
+    return Refusal(reason.value, token, not unknown, auth_context)
 
 
-def _answer(request: web.Request, outcome: Outcome) -> web.Response:
-    _count_guess(request, outcome.reason)
-    return _json(encode(validation_response(outcome)))
+def _answer(
+    request: web.Request, outcome: Outcome, token: str, auth_context: str | None
+) -> web.Response:
+    refusal = None if outcome.ok else _refusal(request, outcome.reason, token, auth_context)
+    return _json(encode(validation_response(outcome)), refusal)
 
 
-def _feature_answer(request: web.Request, outcome: FeatureOutcome) -> web.Response:
-    _count_guess(request, outcome.reason)
-    return _json(encode(feature_response(outcome)))
+def _feature_answer(
+    request: web.Request, outcome: FeatureOutcome, token: str, auth_context: str
+) -> web.Response:
+    refusal = _refusal(request, outcome.reason, token, auth_context)
+    return _json(encode(feature_response(outcome)), refusal)
 
 
 async def validate(request: web.Request) -> web.Response:
     req = await _parse(request, ValidateRequest)
     licensing = request.app[LICENSING]
-    return _answer(
-        request, await licensing.validate(req.licenseToken, req.productCodes, req.authContext)
-    )
+    outcome = await licensing.validate(req.licenseToken, req.productCodes, req.authContext)
+    return _answer(request, outcome, req.licenseToken, req.authContext)
 
 
 async def activate(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
-    return _answer(
-        request, await licensing.activate(req.licenseToken, req.productCodes, req.authContext)
-    )
+    outcome = await licensing.activate(req.licenseToken, req.productCodes, req.authContext)
+    return _answer(request, outcome, req.licenseToken, req.authContext)
 
 
 async def extend(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
-    return _answer(
-        request, await licensing.extend(req.licenseToken, req.productCodes, req.authContext)
-    )
+    outcome = await licensing.extend(req.licenseToken, req.productCodes, req.authContext)
+    return _answer(request, outcome, req.licenseToken, req.authContext)
 
 
 async def deactivate(request: web.Request) -> web.Response:
@@ -79,27 +93,25 @@ async def deactivate(request: web.Request) -> web.Response:
     outcome = await request.app[LICENSING].deactivate(req.licenseToken, req.authContext)
     if outcome.ok:
         return web.Response(status=204)
-    return _answer(request, outcome)
+    return _answer(request, outcome, req.licenseToken, req.authContext)
 
 
 async def checkout(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
-    return _feature_answer(
-        request,
-        await licensing.checkout(req.licenseToken, req.authContext, req.featureCode, req.quantity),
+    outcome = await licensing.checkout(
+        req.licenseToken, req.authContext, req.featureCode, req.quantity
     )
+    return _feature_answer(request, outcome, req.licenseToken, req.authContext)
 
 
 async def return_units(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
-    return _feature_answer(
-        request,
-        await licensing.return_units(
-            req.licenseToken, req.authContext, req.featureCode, req.quantity
-        ),
+    outcome = await licensing.return_units(
+        req.licenseToken, req.authContext, req.featureCode, req.quantity
     )
+    return _feature_answer(request, outcome, req.licenseToken, req.authContext)
 
 
 async def instance(request: web.Request) -> web.Response:

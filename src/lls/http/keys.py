@@ -9,6 +9,7 @@ from aiohttp import web
 
 from lls.domain.guard import TokenGuessGuard
 from lls.domain.service import Licensing
+from lls.ops.labels import LicenseLabels
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +23,4 @@ LICENSING = web.AppKey("licensing", Licensing)
 GUARD = web.AppKey("guard", TokenGuessGuard)
 ADMIN_TOKEN = web.AppKey("admin_token", bytes)
 INSTANCE = web.AppKey("instance", InstanceInfo)
+LABELS = web.AppKey("labels", LicenseLabels)

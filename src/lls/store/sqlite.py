@@ -334,7 +334,11 @@ class SqliteStore:
                 )
                 for r in await cur.fetchall()
             ]
+        async with db.execute("SELECT max(created_at) FROM usage_exports") as cur:
+            row = await cur.fetchone()
+            last_export_at = float(row[0]) if row is not None and row[0] is not None else None
         return Snapshot(
+            last_export_at=last_export_at,
             offline=offline,
             pool=pool,
             sessions=sessions,
