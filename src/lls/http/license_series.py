@@ -1,13 +1,14 @@
-"""The per-license part of /metrics, kept rendered in chunks so a scrape redoes only what changed.
+"""The per-license part of /metrics, kept rendered so a scrape redoes only what changed.
 
 A pool can hold 100,000 licenses or more; writing every one of their samples at
-every scrape took seconds. Licenses are split into chunks of `CHUNK` in pool
-order, and each chunk keeps its text (one piece per metric family) and its sums.
-The licensing rules add a token to `Licensing.changed` whenever a license's seat
-or feature figures change (O(1) on the write path); a scrape re-renders only the
-chunks of those tokens, plus chunks where an offline lease has ended since (the
-one figure that changes with time alone). A new pool, or state reloaded from the
-database, renders everything once.
+every scrape took seconds. Each license keeps its rendered rows and figures, in
+chunks of `CHUNK` licenses that keep their text joined and their sums. What the
+pool grants (seats, feature units) is rendered once per pool. What is in use is
+rendered again only for licenses whose figures changed — the licensing rules
+add the token to `Licensing.changed`, O(1) on the write path — and for licenses
+of a chunk where an offline lease has ended since (the one figure that changes
+with time alone); then only the chunks they are in are joined again. A new
+pool, or state reloaded from the database, renders everything once.
 
 This runs on the metrics thread, never on the event loop. It only reads the
 rules' state: `len()` of a dict, a tuple or attribute replaced whole, and
@@ -26,22 +27,32 @@ from lls.domain.state import LicenseState
 from lls.ops.exposition import escape
 from lls.ops.labels import LicenseLabels
 
-CHUNK = 1000  # licenses per chunk: a changed license costs re-rendering ~1,000 rows
+CHUNK = 128  # licenses whose text is joined together: a change re-joins 128 short rows
+NO_FEATURES: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
 class Chunk:
-    """A slice of the pool's licenses: their rendered rows and their sums."""
+    """A slice of the pool's licenses: per license its rows and figures, and their sums."""
 
     tokens: list[str]
-    parts: dict[str, bytes] = field(default_factory=dict)  # family -> its rows, encoded
-    seats: int = 0
-    used: int = 0
-    sessions: int = 0
-    offline: int = 0
-    # (feature code, type) -> [units granted, units used]
+    # Per license, the start of its in-use rows: `lls_license_seats_used{license="…"} ` and
+    # one `lls_feature_units_used{…} ` per feature view (None: nothing to count).
+    prefixes: list[tuple[str, tuple[str | None, ...]]] = field(default_factory=list)
+    used_rows: list[str] = field(default_factory=list)
+    units_used_rows: list[str] = field(default_factory=list)
+    used: list[int] = field(default_factory=list)  # seats held, per license
+    sessions: list[int] = field(default_factory=list)
+    offline: list[int] = field(default_factory=list)
+    lease_ends: list[float] = field(default_factory=list)  # soonest live offline lease end
+    in_use: list[tuple[int, ...]] = field(default_factory=list)  # per feature view
+    granted: dict[str, bytes] = field(default_factory=dict)  # seats and units rows, per pool
+    joined: dict[str, bytes] = field(default_factory=dict)  # used and units_used rows, encoded
+    seats_total: int = 0
+    # (feature code, type) -> [units granted, units used] over the chunk
     features: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    horizon: float = math.inf  # re-render at this time: the soonest live offline lease ends
+    keys: list[tuple[tuple[str, str] | None, ...]] = field(default_factory=list)
+    horizon: float = math.inf  # render its offline licenses again at this time
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +65,17 @@ class Totals:
     sessions: int
     offline: int
     features: dict[tuple[str, str], list[int]]
-    rendered: int  # licenses rendered again by this update
+    rendered: int  # licenses whose in-use rows this update rendered again
 
 
 class LicenseSeries:
-    """The chunk cache; owned by the metrics thread."""
+    """The rendered per-license rows; owned by the metrics thread."""
 
     def __init__(self, labels: LicenseLabels, *, per_license: bool) -> None:
         self._labels = labels
         self.per_license = per_license
         self._chunks: list[Chunk] = []
-        self._chunk_of: dict[str, int] = {}
+        self._where: dict[str, tuple[int, int]] = {}  # token -> (chunk, place in it)
         self._licenses: Mapping[str, LicenseState] | None = None
         self._pool: Pool | None = None
 
@@ -75,87 +86,154 @@ class LicenseSeries:
         changed: Iterable[str],
         now: float,
     ) -> Totals:
-        """Bring the chunks up to date with the rules' state at `now`."""
+        """Bring the rows up to date with the rules' state at `now`."""
         rendered = 0
         if licenses is not self._licenses or pool is not self._pool:
-            self._licenses, self._pool = licenses, pool
-            tokens = list(licenses)  # atomic: one C call under the GIL
-            self._chunks = [Chunk(tokens[i : i + CHUNK]) for i in range(0, len(tokens), CHUNK)]
-            self._chunk_of = {t: i // CHUNK for i, t in enumerate(tokens)}
-            dirty = set(range(len(self._chunks)))
-        else:
-            dirty = {i for t in changed if (i := self._chunk_of.get(t)) is not None}
-            dirty.update(i for i, c in enumerate(self._chunks) if c.horizon <= now)
+            self._rebuild(licenses, pool)
+            changed = list(licenses)
+        dirty: set[int] = set()
+        for token in changed:
+            where = self._where.get(token)
+            if where is not None and self._render(where, licenses.get(token), now):
+                rendered += 1
+                dirty.add(where[0])
+        for i, chunk in enumerate(self._chunks):
+            if chunk.horizon <= now:  # an offline lease ended: those licenses hold one seat less
+                for j, token in enumerate(chunk.tokens):
+                    if chunk.offline[j] and self._render((i, j), licenses.get(token), now):
+                        rendered += 1
+                dirty.add(i)
         for i in dirty:
-            rendered += self._render(self._chunks[i], licenses, now)
+            self._join(self._chunks[i])
+        return self._totals(rendered)
+
+    def rows(self, family: str) -> list[bytes]:
+        """The rendered rows of one per-license family, chunk by chunk."""
+        if family in ("seats", "units"):
+            return [c.granted.get(family, b"") for c in self._chunks]
+        return [c.joined.get(family, b"") for c in self._chunks]
+
+    def _totals(self, rendered: int) -> Totals:
+        chunks = self._chunks
         features: dict[tuple[str, str], list[int]] = {}
-        for chunk in self._chunks:
+        for chunk in chunks:
             for key, (total, used) in chunk.features.items():
                 sums = features.setdefault(key, [0, 0])
                 sums[0] += total
                 sums[1] += used
         return Totals(
-            licenses=sum(len(c.tokens) for c in self._chunks),
-            seats=sum(c.seats for c in self._chunks),
-            used=sum(c.used for c in self._chunks),
-            sessions=sum(c.sessions for c in self._chunks),
-            offline=sum(c.offline for c in self._chunks),
+            licenses=len(self._where),
+            seats=sum(c.seats_total for c in chunks),
+            used=sum(sum(c.used) for c in chunks),
+            sessions=sum(sum(c.sessions) for c in chunks),
+            offline=sum(sum(c.offline) for c in chunks),
             features=features,
             rendered=rendered,
         )
 
-    def rows(self, family: str) -> list[bytes]:
-        """The rendered rows of one per-license family, chunk by chunk, in pool order."""
-        return [c.parts.get(family, b"") for c in self._chunks]
+    def _rebuild(self, licenses: Mapping[str, LicenseState], pool: Pool | None) -> None:
+        """New chunks for a new pool (or reloaded state), with what each license is granted."""
+        self._licenses, self._pool = licenses, pool
+        tokens = list(licenses)  # atomic: one C call under the GIL
+        self._chunks = [Chunk(tokens[i : i + CHUNK]) for i in range(0, len(tokens), CHUNK)]
+        self._where = {t: (i // CHUNK, i % CHUNK) for i, t in enumerate(tokens)}
+        codes: dict[str, str] = {}
+        for chunk in self._chunks:
+            seats: list[str] = []
+            units: list[str] = []
+            for token in chunk.tokens:
+                state = licenses.get(token)
+                prefixes: list[str | None] = []
+                keys: list[tuple[str, str] | None] = []
+                used_prefix = ""
+                if state is not None:  # else: gone in a pool being applied now; rebuilt next time
+                    lic = state.license
+                    chunk.seats_total += lic.seats
+                    label = f'license="{self._labels.of_token(token, lic.id)}"'
+                    for view in state.features_view:
+                        if view.total is None:
+                            prefixes.append(None)
+                            keys.append(None)
+                            continue
+                        keys.append((view.code, view.type))
+                        sums = chunk.features.setdefault((view.code, view.type), [0, 0])
+                        sums[0] += view.total
+                        code = codes.get(view.code)
+                        if code is None:
+                            code = codes[view.code] = escape(view.code)
+                        key = f'{{{label},feature="{code}",type="{view.type}"}}'
+                        units.append(f"lls_feature_units{key} {view.total}\n")
+                        prefixes.append(f"lls_feature_units_used{key} ")
+                    seats.append(f"lls_license_seats{{{label}}} {lic.seats}\n")
+                    used_prefix = f"lls_license_seats_used{{{label}}} "
+                if not self.per_license:
+                    used_prefix, prefixes = "", [None] * len(prefixes)
+                chunk.prefixes.append((used_prefix, tuple(prefixes)))
+                chunk.keys.append(tuple(keys))
+                chunk.used_rows.append("")
+                chunk.units_used_rows.append("")
+                chunk.used.append(0)
+                chunk.sessions.append(0)
+                chunk.offline.append(0)
+                chunk.lease_ends.append(math.inf)
+                chunk.in_use.append(NO_FEATURES)
+            if self.per_license:
+                chunk.granted = {"seats": "".join(seats).encode(), "units": "".join(units).encode()}
 
-    def _render(self, chunk: Chunk, licenses: Mapping[str, LicenseState], now: float) -> int:
-        seats: list[str] = []
-        used: list[str] = []
-        units: list[str] = []
-        units_used: list[str] = []
-        features: dict[tuple[str, str], list[int]] = {}
-        chunk.seats = chunk.used = chunk.sessions = chunk.offline = 0
-        chunk.horizon = math.inf
-        per_license = self.per_license
-        count = 0
-        for token in chunk.tokens:
-            state = licenses.get(token)
-            if state is None:  # gone in a pool being applied right now; the next update rebuilds
+    def _render(self, where: tuple[int, int], state: LicenseState | None, now: float) -> bool:
+        """One license's in-use figures and rows from the rules' state now (False: not there)."""
+        if state is None:
+            return False
+        chunk = self._chunks[where[0]]
+        j = where[1]
+        sessions = len(state.sessions)
+        taken = sessions
+        offline = 0
+        lease_end = math.inf
+        if state.offline:
+            for activation in list(state.offline.values()):
+                if activation.live(now):
+                    offline += 1
+                    lease_end = min(lease_end, activation.lease_expires_at)
+            taken += offline
+        used_prefix, prefixes = chunk.prefixes[j]
+        keys = chunk.keys[j]
+        in_use: list[int] = []
+        rows: list[str] = []
+        for index, view in enumerate(state.features_view):
+            # A license replaced by a pool being applied right now may have other features
+            # than its chunk knows: those are not counted until the next update rebuilds.
+            if index >= len(keys) or keys[index] is None or view.available is None:
+                in_use.append(0)
                 continue
-            count += 1
-            lic = state.license
-            sessions = len(state.sessions)
-            taken = sessions
-            if state.offline:
-                for activation in list(state.offline.values()):
-                    if activation.live(now):
-                        taken += 1
-                        chunk.offline += 1
-                        chunk.horizon = min(chunk.horizon, activation.lease_expires_at)
-            chunk.seats += lic.seats
-            chunk.used += taken
-            chunk.sessions += sessions
-            label = ""
-            if per_license:
-                label = f'license="{self._labels.of_token(token, lic.id)}"'
-                seats.append(f"lls_license_seats{{{label}}} {lic.seats}\n")
-                used.append(f"lls_license_seats_used{{{label}}} {taken}\n")
-            for view in state.features_view:
-                if view.total is None or view.available is None:
-                    continue
-                in_use = view.total - view.available
-                sums = features.setdefault((view.code, view.type), [0, 0])
-                sums[0] += view.total
-                sums[1] += in_use
-                if per_license:
-                    key = f'{{{label},feature="{escape(view.code)}",type="{view.type}"}}'
-                    units.append(f"lls_feature_units{key} {view.total}\n")
-                    units_used.append(f"lls_feature_units_used{key} {in_use}\n")
-        chunk.features = features
-        chunk.parts = {
-            "seats": "".join(seats).encode(),
-            "used": "".join(used).encode(),
-            "units": "".join(units).encode(),
-            "units_used": "".join(units_used).encode(),
+            count = (view.total or 0) - view.available
+            in_use.append(count)
+            prefix = prefixes[index]
+            if prefix is not None:
+                rows.append(f"{prefix}{count}\n")
+        old = chunk.in_use[j]
+        for index, key in enumerate(keys):
+            if key is not None:
+                before = old[index] if index < len(old) else 0
+                now_used = in_use[index] if index < len(in_use) else 0
+                chunk.features[key][1] += now_used - before
+        chunk.in_use[j] = tuple(in_use)
+        chunk.used[j] = taken
+        chunk.sessions[j] = sessions
+        chunk.offline[j] = offline
+        before_end, chunk.lease_ends[j] = chunk.lease_ends[j], lease_end
+        if lease_end < chunk.horizon:
+            chunk.horizon = lease_end
+        elif before_end == chunk.horizon and lease_end != before_end:
+            chunk.horizon = min(chunk.lease_ends)
+        if used_prefix:
+            chunk.used_rows[j] = f"{used_prefix}{taken}\n"
+            chunk.units_used_rows[j] = "".join(rows)
+        return True
+
+    @staticmethod
+    def _join(chunk: Chunk) -> None:
+        chunk.joined = {
+            "used": "".join(chunk.used_rows).encode(),
+            "units_used": "".join(chunk.units_used_rows).encode(),
         }
-        return count
