@@ -33,12 +33,21 @@ def _ts(value: float | None) -> str | None:
 
 
 def session_doc(session: Session) -> dict[str, Any]:
+    """A live session for the admin, with who holds it: the address and what the client said."""
+    info = session.client_info
     return {
         "id": session.id,
         "licenseToken": session.license,
         "authContext": session.auth_context,
         "startedAt": rfc3339(session.started_at),
         "expiresAt": rfc3339(session.expires_at),
+        "clientAddress": session.client_address,
+        "clientInfo": {
+            "hostname": info.hostname if info else None,
+            "user": info.user if info else None,
+            "application": info.application if info else None,
+            "version": info.version if info else None,
+        },
     }
 
 

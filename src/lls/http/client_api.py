@@ -77,14 +77,26 @@ async def validate(request: web.Request) -> web.Response:
 async def activate(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
-    outcome = await licensing.activate(req.licenseToken, req.productCodes, req.authContext)
+    outcome = await licensing.activate(
+        req.licenseToken,
+        req.productCodes,
+        req.authContext,
+        client_address=request.remote,
+        client_info=req.clientInfo.to_domain() if req.clientInfo is not None else None,
+    )
     return _answer(request, outcome, req.licenseToken, req.authContext)
 
 
 async def extend(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
-    outcome = await licensing.extend(req.licenseToken, req.productCodes, req.authContext)
+    outcome = await licensing.extend(
+        req.licenseToken,
+        req.productCodes,
+        req.authContext,
+        client_address=request.remote,
+        client_info=req.clientInfo.to_domain() if req.clientInfo is not None else None,
+    )
     return _answer(request, outcome, req.licenseToken, req.authContext)
 
 
