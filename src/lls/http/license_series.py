@@ -107,6 +107,10 @@ class LicenseSeries:
             self._join(self._chunks[i])
         return self._totals(rendered)
 
+    def invalidate(self) -> None:
+        """Render everything at the next update (after one failed half-way)."""
+        self._licenses = None
+
     def rows(self, family: str) -> list[bytes]:
         """The rendered rows of one per-license family, chunk by chunk."""
         if family in ("seats", "units"):

@@ -14,6 +14,7 @@ only the aggregates (the same metric names without the `license` label).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -98,6 +99,10 @@ class MetricsExporter:
 
     async def close(self, app: web.Application | None = None) -> None:
         """Stop the metrics thread (a render in progress finishes on its own)."""
+        if self._warm is not None and not self._warm.done():
+            self._warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warm
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _snapshot(self) -> _Snapshot:
@@ -131,7 +136,11 @@ class MetricsExporter:
     def _render(self, snap: _Snapshot) -> bytes:
         """On the metrics thread: bring the license chunks up to date and write the text."""
         start = time.perf_counter()
-        totals = self._series.update(snap.licenses, snap.pool, snap.changed, snap.now)
+        try:
+            totals = self._series.update(snap.licenses, snap.pool, snap.changed, snap.now)
+        except Exception:
+            self._series.invalidate()  # the changes it was given are lost: render all next time
+            raise
         parts: list[bytes] = [self._aggregates(snap, totals).encode()]
         if self._series.per_license:
             parts.extend(self._per_license())
