@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import socket
 from typing import Any
@@ -35,9 +36,9 @@ async def test_activate_sends_host_user_and_the_application_named_by_the_app(
 
 async def test_a_given_client_info_replaces_the_default(server: Server) -> None:
     info = ClientInfo(hostname="kiosk-3", application="Kiosk")
-    async with LicenseClient(base_url(server), client_info=info) as client:
-        async with client.session("LIC-ONE", PRODUCT, "host-a", extend_every=3600):
-            shown = await holder(server)
+    client = LicenseClient(base_url(server), client_info=info)
+    async with client, client.session("LIC-ONE", PRODUCT, "host-a", extend_every=3600):
+        shown = await holder(server)
     assert shown == {"hostname": "kiosk-3", "user": None, "application": "Kiosk", "version": None}
 
 
@@ -60,8 +61,6 @@ async def test_the_sync_client_passes_the_application_through(server: Server) ->
     def run() -> None:
         with SyncLicenseClient(base_url(server), application="Batch", version="1") as client:
             client.activate("LIC-ONE", PRODUCT, "host-a")
-
-    import asyncio
 
     await asyncio.to_thread(run)
     shown = await holder(server)

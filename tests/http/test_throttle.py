@@ -3,6 +3,10 @@ valid token from the same address (a NAT gateway, a terminal server) is always a
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from tests.conftest import ServerFactory
 from tests.pools import PRODUCT, grant
 
@@ -61,3 +65,15 @@ async def test_unknown_tokens_on_every_endpoint_count_towards_the_limit(
         (await server.client.post(f"/licensing/{name}", json=body)).status for name, body in calls
     ]
     assert statuses == [200, 200, 200, 200, 429]
+
+
+async def test_an_address_passing_the_limit_is_logged_once_per_window(
+    make_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await make_server([], guess_limit=3)
+    caplog.set_level(logging.WARNING, logger="lls.domain.guard")
+    for i in range(10):
+        await server.client.post("/licensing/validate", json={"licenseToken": f"G-{i}"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "lls.domain.guard"]
+    assert len(lines) == 1
+    assert lines[0].startswith("127.0.0.1 looked up 3 unknown license tokens")
