@@ -46,11 +46,7 @@ class Chunk:
     offline: list[int] = field(default_factory=list)
     lease_ends: list[float] = field(default_factory=list)  # soonest live offline lease end
     in_use: list[tuple[int, ...]] = field(default_factory=list)  # per feature view
-    granted: dict[str, bytes] = field(default_factory=dict)  # seats and units rows, per pool
     joined: dict[str, bytes] = field(default_factory=dict)  # used and units_used rows, encoded
-    seats_total: int = 0
-    # (feature code, type) -> [units granted, units used] over the chunk
-    features: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     keys: list[tuple[tuple[str, str] | None, ...]] = field(default_factory=list)
     horizon: float = math.inf  # render its offline licenses again at this time
 
@@ -78,6 +74,10 @@ class LicenseSeries:
         self._where: dict[str, tuple[int, int]] = {}  # token -> (chunk, place in it)
         self._licenses: Mapping[str, LicenseState] | None = None
         self._pool: Pool | None = None
+        self._granted: dict[str, bytes] = {}  # the seats and units rows of all licenses
+        # Running sums over every license, kept by difference as licenses are rendered.
+        self._sums = {"seats": 0, "used": 0, "sessions": 0, "offline": 0}
+        self._features: dict[tuple[str, str], list[int]] = {}  # -> [granted, used]
 
     def update(
         self,
@@ -105,35 +105,26 @@ class LicenseSeries:
                 dirty.add(i)
         for i in dirty:
             self._join(self._chunks[i])
-        return self._totals(rendered)
+        return Totals(
+            licenses=len(self._where),
+            seats=self._sums["seats"],
+            used=self._sums["used"],
+            sessions=self._sums["sessions"],
+            offline=self._sums["offline"],
+            features={key: list(sums) for key, sums in self._features.items()},
+            rendered=rendered,
+        )
 
     def invalidate(self) -> None:
         """Render everything at the next update (after one failed half-way)."""
         self._licenses = None
 
     def rows(self, family: str) -> list[bytes]:
-        """The rendered rows of one per-license family, chunk by chunk."""
-        if family in ("seats", "units"):
-            return [c.granted.get(family, b"") for c in self._chunks]
+        """The rendered rows of one per-license family (seats, used, units, units_used), in
+        pieces: the body is joined once, not once per family and again as a whole."""
+        if family in self._granted:
+            return [self._granted[family]]
         return [c.joined.get(family, b"") for c in self._chunks]
-
-    def _totals(self, rendered: int) -> Totals:
-        chunks = self._chunks
-        features: dict[tuple[str, str], list[int]] = {}
-        for chunk in chunks:
-            for key, (total, used) in chunk.features.items():
-                sums = features.setdefault(key, [0, 0])
-                sums[0] += total
-                sums[1] += used
-        return Totals(
-            licenses=len(self._where),
-            seats=sum(c.seats_total for c in chunks),
-            used=sum(sum(c.used) for c in chunks),
-            sessions=sum(sum(c.sessions) for c in chunks),
-            offline=sum(sum(c.offline) for c in chunks),
-            features=features,
-            rendered=rendered,
-        )
 
     def _rebuild(self, licenses: Mapping[str, LicenseState], pool: Pool | None) -> None:
         """New chunks for a new pool (or reloaded state), with what each license is granted."""
@@ -141,10 +132,12 @@ class LicenseSeries:
         tokens = list(licenses)  # atomic: one C call under the GIL
         self._chunks = [Chunk(tokens[i : i + CHUNK]) for i in range(0, len(tokens), CHUNK)]
         self._where = {t: (i // CHUNK, i % CHUNK) for i, t in enumerate(tokens)}
+        self._sums = {"seats": 0, "used": 0, "sessions": 0, "offline": 0}
+        self._features = {}
         codes: dict[str, str] = {}
+        seats: list[str] = []
+        units: list[str] = []
         for chunk in self._chunks:
-            seats: list[str] = []
-            units: list[str] = []
             for token in chunk.tokens:
                 state = licenses.get(token)
                 prefixes: list[str | None] = []
@@ -152,7 +145,7 @@ class LicenseSeries:
                 used_prefix = ""
                 if state is not None:  # else: gone in a pool being applied now; rebuilt next time
                     lic = state.license
-                    chunk.seats_total += lic.seats
+                    self._sums["seats"] += lic.seats
                     label = f'license="{self._labels.of_token(token, lic.id)}"'
                     for view in state.features_view:
                         if view.total is None:
@@ -160,16 +153,18 @@ class LicenseSeries:
                             keys.append(None)
                             continue
                         keys.append((view.code, view.type))
-                        sums = chunk.features.setdefault((view.code, view.type), [0, 0])
+                        sums = self._features.setdefault((view.code, view.type), [0, 0])
                         sums[0] += view.total
                         code = codes.get(view.code)
                         if code is None:
                             code = codes[view.code] = escape(view.code)
                         key = f'{{{label},feature="{code}",type="{view.type}"}}'
-                        units.append(f"lls_feature_units{key} {view.total}\n")
                         prefixes.append(f"lls_feature_units_used{key} ")
-                    seats.append(f"lls_license_seats{{{label}}} {lic.seats}\n")
+                        if self.per_license:
+                            units.append(f"lls_feature_units{key} {view.total}\n")
                     used_prefix = f"lls_license_seats_used{{{label}}} "
+                    if self.per_license:
+                        seats.append(f"lls_license_seats{{{label}}} {lic.seats}\n")
                 if not self.per_license:
                     used_prefix, prefixes = "", [None] * len(prefixes)
                 chunk.prefixes.append((used_prefix, tuple(prefixes)))
@@ -181,8 +176,7 @@ class LicenseSeries:
                 chunk.offline.append(0)
                 chunk.lease_ends.append(math.inf)
                 chunk.in_use.append(NO_FEATURES)
-            if self.per_license:
-                chunk.granted = {"seats": "".join(seats).encode(), "units": "".join(units).encode()}
+        self._granted = {"seats": "".join(seats).encode(), "units": "".join(units).encode()}
 
     def _render(self, where: tuple[int, int], state: LicenseState | None, now: float) -> bool:
         """One license's in-use figures and rows from the rules' state now (False: not there)."""
@@ -220,7 +214,11 @@ class LicenseSeries:
             if key is not None:
                 before = old[index] if index < len(old) else 0
                 now_used = in_use[index] if index < len(in_use) else 0
-                chunk.features[key][1] += now_used - before
+                self._features[key][1] += now_used - before
+        sums = self._sums
+        sums["used"] += taken - chunk.used[j]
+        sums["sessions"] += sessions - chunk.sessions[j]
+        sums["offline"] += offline - chunk.offline[j]
         chunk.in_use[j] = tuple(in_use)
         chunk.used[j] = taken
         chunk.sessions[j] = sessions
