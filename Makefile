@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test lint types pytest bench serve clean
+.PHONY: demo test lint types pytest bench serve bundle clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 test: lint types pytest  ## everything CI runs
+
+bundle: $(STAMP)         ## dist/lls-<version>-offline.tar.gz for an air-gapped host (BUNDLE_TARGET=… for another)
+	PYTHON=$(BIN)/python DIST=$(or $(DIST),dist) BUNDLE_TARGET="$(BUNDLE_TARGET)" bash packaging/bundle.sh
 
 bench: $(STAMP)          ## the load benchmark (needs wrk: apt-get install wrk)
 	$(BIN)/python bench/run_load.py

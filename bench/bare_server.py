@@ -45,12 +45,12 @@ class Contact(msgspec.Struct):
 
 
 class Response(msgspec.Struct):
-    """Same fields and about the same size as LLS's ValidationResponse on Success."""
+    """Same fields, order and about the same size as LLS's ValidationResponse on Success."""
 
-    authStatus: str
     isTrial: bool
     contact: Contact
     productCode: str
+    authStatus: str
     companyName: str
     reason: str | None
     message: str | None
@@ -69,10 +69,10 @@ async def handle(request: web.Request) -> web.Response:
     req = _decoder.decode(await request.read())
     body = _encoder.encode(
         Response(
-            authStatus="Success",
             isTrial=False,
             contact=_CONTACT,
             productCode=req.productCodes[0] if req.productCodes else "BENCH_PRO",
+            authStatus="Success",
             companyName="Bench Trading Corp",
             reason=None,
             message=None,

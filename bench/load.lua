@@ -1,5 +1,5 @@
 -- wrk script: a mixed activate / checkout / return / extend / deactivate load over
--- distinct licenses.
+-- distinct licenses (or, with BENCH_MIX=validate, validate only).
 --
 -- Why this shape: a benchmark that hammers one license measures lock-step
 -- refusals, and one that only activates measures idempotent refreshes. Here the
@@ -24,6 +24,10 @@
 --                   that run's "next" ("k" for all threads, or "k0,k1,…" per thread; default 0)
 --   BENCH_CHECK     1 = count statuses and "Failed" bodies (slows wrk: it
 --                   must then parse every response; use for a correctness pass only)
+--   BENCH_MIX       session (default: the five operations above) or validate: every
+--                   request is POST /licensing/validate of license L with authContext
+--                   bench-host-L-c, c = r mod 3 (three machines per license, so
+--                   misuse detection's noting of validate's contexts is on the path)
 --
 -- done() prints one machine-readable line:
 --   BENCH_RESULT {"requests":…,"duration_s":…,"rps":…,"p50_ms":…,"p99_ms":…,…}
@@ -32,6 +36,8 @@ local N = tonumber(os.getenv("BENCH_LICENSES") or "") or 10000
 local T = tonumber(os.getenv("BENCH_THREADS") or "") or 1
 local START = os.getenv("BENCH_START") or "0"
 local CHECK = os.getenv("BENCH_CHECK") == "1"
+local VALIDATE = os.getenv("BENCH_MIX") == "validate"
+local CONTEXTS = 3  -- validate mix: machines per license
 
 local PATHS = {
    "/licensing/activate",
@@ -81,8 +87,14 @@ function request()
    local n = id + (start + issued) * T
    issued = issued + 1
    local license = n % N
-   local op = (math.floor(n / N) + license) % OPS
+   local round = math.floor(n / N)
    local token = string.format("BENCH-%05d", license)
+   if VALIDATE then
+      return wrk.format("POST", "/licensing/validate", HEADERS, string.format(
+         '{"licenseToken":"%s","productCodes":["BENCH_PRO"],"authContext":"bench-host-%d-%d"}',
+         token, license, round % CONTEXTS))
+   end
+   local op = (round + license) % OPS
    local body
    if op == 4 then
       body = string.format('{"licenseToken":"%s","authContext":"bench-host-%d"}', token, license)

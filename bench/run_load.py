@@ -1,6 +1,7 @@
 """One command to measure LLS under load, next to a bare aiohttp server on the same stack.
 
     .venv/bin/python bench/run_load.py [--duration 10] [--connections 64] [--licenses 10000]
+    .venv/bin/python bench/run_load.py --mix validate     # validate only (see --mix)
 
 What it does, all in a temporary directory and on 127.0.0.1 only:
 
@@ -132,9 +133,16 @@ def run_checked(argv: Sequence[str], env: dict[str, str], what: str) -> str:
     return done.stdout
 
 
-def grant(index: int) -> dict[str, Any]:
+# --mix validate: every license watches misuse (3 machines validate each, under the limit),
+# so validate's noting of contexts is on the measured path, and the misuse job, which
+# writes what was noted, runs every few seconds during the run instead of every minute.
+VALIDATE_MISUSE = {"maxAuthContexts": 10, "windowSeconds": 86400}
+VALIDATE_MISUSE_INTERVAL_S = "5"
+
+
+def grant(index: int, mix: str = "session") -> dict[str, Any]:
     """License BENCH-<index>: one seat, so an activate from another host would be refused."""
-    return {
+    doc: dict[str, Any] = {
         "token": f"BENCH-{index:05d}",
         "productCodes": [PRODUCT],
         "type": "floating",
@@ -153,9 +161,12 @@ def grant(index: int) -> dict[str, Any]:
             {"code": "BENCH_DARK", "type": "boolean"},
         ],
     }
+    if mix == "validate":
+        doc["misuse"] = VALIDATE_MISUSE
+    return doc
 
 
-def prepare_instance(work: Path, licenses: int, env: dict[str, str]) -> Path:
+def prepare_instance(work: Path, licenses: int, env: dict[str, str], mix: str = "session") -> Path:
     """A data directory holding an instance with an imported pool of `licenses` licenses."""
     vendor = KeyPair.generate()
     jwks = work / "vendor.jwks"
@@ -179,7 +190,7 @@ def prepare_instance(work: Path, licenses: int, env: dict[str, str]) -> Path:
         "seq": 1,
         "ackUsageSeq": 0,
         "org": {"id": "org-bench", "name": "Bench Trading Corp"},
-        "licenses": [grant(i) for i in range(licenses)],
+        "licenses": [grant(i, mix) for i in range(licenses)],
     }
     token = seal(
         msgspec.json.encode(doc), typ=TYP_POOL, signer=vendor, recipient=instance.keys.public()
@@ -278,6 +289,7 @@ def run_wrk(
     threads: int,
     licenses: int,
     start: str,
+    mix: str = "session",
     check: bool = False,
     verbose: bool = False,
 ) -> WrkResult:
@@ -288,6 +300,7 @@ def run_wrk(
         "BENCH_THREADS": str(threads),
         "BENCH_START": start,
         "BENCH_CHECK": "1" if check else "0",
+        "BENCH_MIX": mix,
     }
     argv = [
         wrk,
@@ -440,6 +453,7 @@ def measure(
         "connections": args.connections,
         "threads": args.threads,
         "licenses": args.licenses,
+        "mix": args.mix,
         "verbose": args.verbose,
     }
     check: WrkResult | None = None
@@ -472,9 +486,13 @@ def targets(lls: WrkResult, ratio: float) -> list[Target]:
 
 def report_text(args: argparse.Namespace, lls: Measured, bare: Measured, ratio: float) -> str:
     rows = [("LLS", lls.main), ("bare aiohttp", bare.main)]
+    load = (
+        "validate only (3 machines a license)"
+        if args.mix == "validate"
+        else "mixed activate/checkout/return/extend/deactivate"
+    )
     out = [
-        f"LLS load benchmark: {args.licenses} licenses,"
-        " mixed activate/checkout/return/extend/deactivate,"
+        f"LLS load benchmark: {args.licenses} licenses, {load},"
         f" wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
         f" (after {args.warmup}s warm-up)",
         f"  {'':14}{'ops/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
@@ -523,6 +541,7 @@ def report_json(args: argparse.Namespace, lls: Measured, bare: Measured, ratio: 
             "connections": args.connections,
             "threads": args.threads,
             "licenses": args.licenses,
+            "mix": args.mix,
         },
         "lls": asdict(lls.main),
         "bare": asdict(bare.main),
@@ -573,6 +592,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="record the LLS server with py-spy during the measured run into"
         " FILE (collapsed stacks); lowers the LLS figures somewhat",
     )
+    parser.add_argument(
+        "--mix",
+        choices=("session", "validate"),
+        default="session",
+        help="session: activate/checkout/return/extend/deactivate (default); validate:"
+        " validate only, with an authContext, on licenses that watch misuse",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--keep",
@@ -598,7 +624,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
     env = clean_env()
     if not args.json:
         print(f"preparing an instance with {args.licenses} licenses in {work} …", file=sys.stderr)
-    data_dir = prepare_instance(work, args.licenses, env)
+    data_dir = prepare_instance(work, args.licenses, env, args.mix)
+    if args.mix == "validate":
+        env = {**env, "LLS_MISUSE_INTERVAL_S": VALIDATE_MISUSE_INTERVAL_S}
 
     port = free_port()
     serve = lls_command("serve", "--data-dir", str(data_dir), "--host", HOST, "--port", str(port))

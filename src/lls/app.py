@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import json
 import logging
 import os
 import signal
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -20,20 +22,32 @@ from aiohttp import web
 from lls import __version__
 from lls.clock import Clock, SystemClock
 from lls.config import Config
-from lls.domain.guard import TokenGuessGuard
 from lls.domain.service import Licensing
-from lls.errors import LLSError
+from lls.errors import LLSError, whoami
 from lls.http import admin_api, client_api, offline_api, ops_api
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
-from lls.http.keys import ADMIN_TOKEN, GUARD, INSTANCE, LABELS, LICENSING, InstanceInfo
+from lls.http.keys import (
+    ADMIN_TOKEN,
+    GUARD,
+    INSTANCE,
+    LABELS,
+    LICENSING,
+    RELOAD,
+    VENDOR_FIELDS_ONLY,
+    InstanceInfo,
+)
 from lls.http.middleware import ADMIN_PORT
 from lls.http.observe import AccessLogger, RequestStats
 from lls.http.routes import REQUEST_STATS
 from lls.instance import SERVER_FILE, Instance, load_instance
-from lls.jobs.scheduler import build_scheduler
+from lls.jobs.backup import MakeBackup
+from lls.jobs.scheduler import DaemonJobs
 from lls.ops.labels import LicenseLabels, label_secret
 from lls.ops.lock import DataDirLock
+from lls.ops.logs import configure_logging
 from lls.ops.notify import Notifier
+from lls.progress import ProgressHook, quiet
+from lls.reload import LiveGuard, Reloader, limits_hook, logging_hook
 from lls.sealed.offline_codec import SealedOfflineCodec
 from lls.sealed.pool_reader import SealedPoolReader
 from lls.sealed.usage_codec import SealedUsageSealer
@@ -42,6 +56,7 @@ from lls.store.backup import newest_backup_time, scheduled_backup
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RELOADER = web.AppKey("reloader", Reloader)
 
 
 def build_licensing(instance: Instance, clock: Clock) -> tuple[Licensing, SqliteStore]:
@@ -72,9 +87,13 @@ async def with_local_licensing(config: Config, action: Callable[[Licensing], Awa
         await store.close()
 
 
-async def import_pool_offline(config: Config, raw: str) -> dict[str, Any]:
+async def import_pool_offline(
+    config: Config, raw: str, *, progress: ProgressHook = quiet
+) -> dict[str, Any]:
     """Import a pool into the data directory while no server runs (same answer as the API)."""
-    summary = await with_local_licensing(config, lambda lic: lic.import_pool(raw))
+    summary = await with_local_licensing(
+        config, lambda lic: lic.import_pool(raw, progress=progress)
+    )
     return pool_summary_doc(summary)
 
 
@@ -84,18 +103,35 @@ def build_app(
     instance: Instance | None = None,
     clock: Clock | None = None,
     run_jobs: bool = True,
+    reread: Callable[[], Config] | None = None,
+    manage_logging: bool = False,
 ) -> web.Application:
-    """The aiohttp application; opening the store and loading state happen at startup."""
+    """The aiohttp application; opening the store and loading state happen at startup.
+
+    `reread` gives the settings again for a reload (SIGHUP, `POST /admin/v1/reload`);
+    `manage_logging`: a reload may change the root logger (the daemon owns it).
+    """
     instance = instance or load_instance(config.data_dir)
     clock = clock or SystemClock()
     licensing, store = build_licensing(instance, clock)
     stats = RequestStats(per_license=config.metrics_per_license)
+    guard = LiveGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
+    reloader = Reloader(config, reread)
+    reloader.add_hook("limits", limits_hook(guard))
+    if manage_logging:
+        reloader.add_hook("logging", logging_hook(configure_logging))
+    jobs = DaemonJobs(licensing, lambda c: _backup_job(c, instance)) if run_jobs else None
+    if jobs is not None:
+        reloader.add_hook("jobs", lambda old, new: lambda: _log_jobs(jobs.apply(new)))
     # No aiohttp middlewares: each route's handler is wrapped when added (http.routes).
     app = web.Application(client_max_size=POOL_BODY_LIMIT)
     app[REQUEST_STATS] = stats
     app[ADMIN_PORT] = config.admin_port
     app[LICENSING] = licensing
-    app[GUARD] = TokenGuessGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
+    app[VENDOR_FIELDS_ONLY] = config.vendor_fields_only
+    app[GUARD] = guard
+    app[RELOADER] = reloader
+    app[RELOAD] = reloader.reload
     app[LABELS] = LicenseLabels(label_secret(instance.keys, instance.instance_id))
     app[ADMIN_TOKEN] = instance.admin_token.encode()
     app[INSTANCE] = InstanceInfo(
@@ -116,19 +152,14 @@ def build_app(
             # cyclic collector's full passes (they paused the loop ~70 ms under load).
             gc.freeze()
             app[ops_api.METRICS].warm()  # renders every license once, on its own thread
-            scheduler = None
-            if run_jobs:
-                backup, last_backup_at = _backup_job(config, instance)
-                scheduler = build_scheduler(
-                    config, licensing, backup=backup, last_backup_at=last_backup_at
-                )
-            if scheduler is not None:
-                scheduler.start()
+            if jobs is not None:
+                jobs.apply(reloader.config)
+                jobs.start()
             try:
                 yield
             finally:
-                if scheduler is not None:
-                    scheduler.shutdown(wait=False)
+                if jobs is not None:
+                    jobs.shutdown()
                 with contextlib.suppress(Exception):
                     await licensing.persist_floor()
         finally:
@@ -138,18 +169,20 @@ def build_app(
     return app
 
 
-def _backup_job(
-    config: Config, instance: Instance
-) -> tuple[Callable[[], Awaitable[Path]] | None, float | None]:
+def _log_jobs(changed: list[str]) -> None:
+    if changed:
+        log.info("rescheduled jobs: %s", ", ".join(changed))
+
+
+def _backup_job(config: Config, instance: Instance) -> tuple[MakeBackup | None, float | None]:
     """The scheduled backup (when backup.dir is set) and when the newest one was written."""
     if not config.backup_dir:
         return None, None
     folder = Path(config.backup_dir)
+    keep = config.backup_keep
 
     async def backup() -> Path:
-        return await asyncio.to_thread(
-            scheduled_backup, instance.db_path, folder, config.backup_keep
-        )
+        return await asyncio.to_thread(scheduled_backup, instance.db_path, folder, keep)
 
     return backup, newest_backup_time(folder)
 
@@ -197,20 +230,54 @@ def _local_url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-async def _serve(config: Config, ready: asyncio.Event | None = None) -> None:
+async def _serve(
+    config: Config, ready: asyncio.Event | None = None, reread: Callable[[], Config] | None = None
+) -> None:
     lock = DataDirLock(config.data_dir, "starting another server on it")
     lock.acquire()  # before the database is opened: one daemon per data directory
     try:
-        await _serve_locked(config, ready)
+        await _serve_locked(config, ready, reread)
     finally:
         lock.release()
 
 
-async def _serve_locked(config: Config, ready: asyncio.Event | None) -> None:
+async def _listen(
+    runner: web.AppRunner,
+    host: str,
+    port: int,
+    setting: str,
+    context: ssl.SSLContext | None,
+    backlog: int = 128,
+) -> None:
+    """Bind one listener; a port in use or an address not here is one line that says why."""
+    site = web.TCPSite(runner, host, port, backlog=backlog, reuse_address=True, ssl_context=context)
+    try:
+        await site.start()
+    except OSError as exc:
+        raise LLSError(_bind_error(exc, host, port, setting), code="CANNOT_LISTEN") from None
+
+
+def _bind_error(exc: OSError, host: str, port: int, setting: str) -> str:
+    host_setting = setting.replace(".port", ".host")
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use by another process; set {setting} (or stop that process)"
+    if exc.errno == errno.EACCES:
+        return (
+            f"not allowed to listen on port {port} as user {whoami()}: ports below 1024 need"
+            f" CAP_NET_BIND_SERVICE; set {setting} to 1024 or above"
+        )
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
+        return f"cannot listen on {host}: it is not an address of this machine; set {host_setting}"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+async def _serve_locked(
+    config: Config, ready: asyncio.Event | None, reread: Callable[[], Config] | None
+) -> None:
     notifier = Notifier.from_environ()
     context = tls_context(config)
     scheme = "https" if context is not None else "http"
-    app = build_app(config)
+    app = build_app(config, reread=reread, manage_logging=reread is not None)
     runner = web.AppRunner(
         app,
         access_log=logging.getLogger("lls.access") if config.access_log else None,
@@ -219,20 +286,10 @@ async def _serve_locked(config: Config, ready: asyncio.Event | None) -> None:
     )
     await runner.setup()
     try:
-        site = web.TCPSite(
-            runner, config.host, config.port, backlog=1024, reuse_address=True, ssl_context=context
-        )
-        await site.start()
+        await _listen(runner, config.host, config.port, "listen.port", context, backlog=1024)
         admin_url = _local_url(scheme, config.host, config.port)
         if config.separate_admin:
-            admin_site = web.TCPSite(
-                runner,
-                config.admin_host,
-                config.admin_port,
-                reuse_address=True,
-                ssl_context=context,
-            )
-            await admin_site.start()
+            await _listen(runner, config.admin_host, config.admin_port, "admin.port", context)
             admin_url = _local_url(scheme, config.admin_host, config.admin_port)
     except BaseException:
         await runner.cleanup()
@@ -245,6 +302,19 @@ async def _serve_locked(config: Config, ready: asyncio.Event | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
+
+    async def reload_on_signal() -> None:
+        notifier.notify("RELOADING=1", "STATUS=reloading the settings")
+        await app[RELOADER].reload()
+        notifier.notify("READY=1", f"STATUS=serving on {scheme}://{config.host}:{config.port}")
+
+    def on_sighup() -> None:  # SIGHUP re-reads the config; it never stops the server
+        task = asyncio.create_task(reload_on_signal())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     notifier.notify("READY=1", f"STATUS=serving on {scheme}://{config.host}:{config.port}")
     watchdog = asyncio.create_task(notifier.watchdog())
     if ready is not None:
@@ -254,6 +324,7 @@ async def _serve_locked(config: Config, ready: asyncio.Event | None) -> None:
         log.info("stopping: finishing requests in flight")
         notifier.notify("STOPPING=1", "STATUS=finishing requests in flight")
     finally:
+        loop.remove_signal_handler(signal.SIGHUP)
         server_file.unlink(missing_ok=True)
         # Stops accepting, lets in-flight handlers finish, then runs cleanup (store close).
         # The watchdog keeps pinging meanwhile: a long drain is not a hang.
@@ -263,11 +334,14 @@ async def _serve_locked(config: Config, ready: asyncio.Event | None) -> None:
             await watchdog
 
 
-def serve(config: Config) -> None:
-    """Run the daemon until SIGINT/SIGTERM, on uvloop when it is installed."""
+def serve(config: Config, reread: Callable[[], Config] | None = None) -> None:
+    """Run the daemon until SIGINT/SIGTERM (SIGHUP reloads), on uvloop when it is installed.
+
+    `reread` gives the settings again on a reload (the config file, then variables and flags).
+    """
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(_serve(config))
+        asyncio.run(_serve(config, reread=reread))
     else:
-        uvloop.run(_serve(config))
+        uvloop.run(_serve(config, reread=reread))

@@ -7,7 +7,8 @@
     ├── PayloadTooLarge           413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType      415 UNSUPPORTED_MEDIA_TYPE
     ├── Refused                   422 <reason>           (a file or request refused by a rule)
-    │   └── SealedFileError       422 <reason>           (envelope, signature, typ, size)
+    │   ├── SealedFileError       422 <reason>           (envelope, signature, typ, size)
+    │   └── PermissionDenied      422 PERMISSION_DENIED  (names the file, its owner and us)
     ├── TooManyRequests           429 TOO_MANY_REQUESTS  (+ retry_after_s)
     ├── NotReady                  503 NOT_READY
     └── StorageError              503 STORAGE_ERROR
@@ -20,6 +21,10 @@ not exceptions: they are `authStatus: Failed` results with a reason.
 
 from __future__ import annotations
 
+import os
+import pwd
+import stat
+from pathlib import Path
 from typing import ClassVar
 
 
@@ -77,6 +82,45 @@ class SealedFileError(Refused):
     """A sealed file that cannot be opened: size, envelope, algorithm, signature or typ."""
 
     default_code = "BAD_ENVELOPE"
+
+
+def whoami() -> str:
+    """The name of the user this process runs as (for messages about permissions)."""
+    return _user_name(os.geteuid())
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+class PermissionDenied(Refused):
+    """A file this user may not read or write: says which file, whose it is, and who we are."""
+
+    default_code = "PERMISSION_DENIED"
+
+    @classmethod
+    def on(cls, path: Path, action: str = "read") -> PermissionDenied:
+        """The refusal for `action` ("read", "write") on `path`, with what to do about it."""
+        me = whoami()
+        try:
+            info = path.stat()
+            owner = _user_name(info.st_uid)
+            whose = f" (owner {owner}, mode {stat.S_IMODE(info.st_mode):04o})"
+        except OSError:
+            owner, whose = "", ""
+        if action == "read" and owner and owner != me:
+            advice = (
+                f"; hand it to {me} first, e.g. `sudo install -o {me} -m 0600 {path}"
+                f" ./{path.name}`, or run this as {owner}"
+            )
+        elif owner and owner != me:
+            advice = f"; run this as {owner} (e.g. `sudo -u {owner} lls …`)"
+        else:
+            advice = ""
+        return cls(f"permission denied: user {me} cannot {action} {path}{whose}{advice}")
 
 
 class TooManyRequests(LLSError):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lls.errors import LLSError, Refused
+from lls.errors import LLSError, PermissionDenied, Refused
 from lls.machine import fingerprint
 from lls.sealed import KeyPair, PublicKeys, load_private_jwks, write_atomic, write_private_jwks
 
@@ -101,20 +101,64 @@ def init_instance(data_dir: Path, vendor_keys_file: Path, *, stable_id: str = ""
     return load_instance(data_dir)
 
 
+# Where instances usually live: suggested when --data-dir names none (if one is there).
+LIKELY_DATA_DIRS = (Path("/var/lib/lls"), Path("lls-data"))
+
+
+def _holds_instance(data_dir: Path) -> bool:
+    """True when `data_dir` has an instance; a directory we may not read is named as such."""
+    try:
+        (data_dir / INSTANCE_FILE).stat()
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        return False
+    except PermissionError:
+        raise PermissionDenied.on(data_dir, "read") from None
+    return True
+
+
+def require_instance(data_dir: Path) -> None:
+    """Refuse a data directory that holds no instance, suggesting one that does.
+
+    A mistyped --data-dir must not read as "create one": `lls init` there would
+    start a second instance beside the real one.
+    """
+    if _holds_instance(data_dir):
+        return
+    here = data_dir.resolve()
+    found = []
+    for candidate in LIKELY_DATA_DIRS:
+        try:
+            if candidate.resolve() != here and (candidate / INSTANCE_FILE).is_file():
+                found.append(candidate)
+        except OSError:
+            continue
+    state = "the directory does not exist" if not data_dir.exists() else "no instance.json"
+    hint = (
+        f"did you mean --data-dir {found[0]}? " if found else "check --data-dir or LLS_DATA_DIR; "
+    )
+    raise LLSError(
+        f"no instance at {data_dir} ({state}); {hint}"
+        f"`lls init --data-dir {data_dir} --vendor-keys VENDOR.jwks` creates a new instance",
+        code="NOT_INITIALISED",
+    )
+
+
 def load_instance(data_dir: Path) -> Instance:
     """Load the instance in `data_dir`, with a plain-words error if it is missing or broken."""
+    require_instance(data_dir)
     info_path = data_dir / INSTANCE_FILE
-    if not info_path.exists():
-        raise LLSError(
-            f"no LLS instance in {data_dir}; create one with"
-            f" `lls init --data-dir {data_dir} --vendor-keys VENDOR.jwks`",
-            code="NOT_INITIALISED",
-        )
-    info = json.loads(info_path.read_text(encoding="utf-8"))
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise PermissionDenied.on(info_path) from None
     keys = load_private_jwks(data_dir / KEY_FILE)
     vendor_id, vendor_keys, _ = read_vendor_keys(data_dir / VENDOR_FILE)
     try:
         token = (data_dir / TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except PermissionError:
+        raise PermissionDenied.on(data_dir / TOKEN_FILE) from None
     except OSError as exc:
         raise LLSError(f"cannot read the admin token: {exc.strerror}") from None
     return Instance(

@@ -14,7 +14,14 @@ import pytest
 
 from lls.client import OfflineDevice, OfflineError
 from lls.errors import SealedFileError
-from lls.sealed import KeyPair, PublicKeys, open_sealed_detail, open_self_signed, seal
+from lls.sealed import (
+    KeyPair,
+    PublicKeys,
+    open_sealed_detail,
+    open_self_signed,
+    seal,
+    write_sealed_file,
+)
 from lls.sealed.payloads import (
     TYP_OFFLINE_DEACTIVATION,
     TYP_OFFLINE_REFRESH,
@@ -260,3 +267,30 @@ def test_pinning_another_server_needs_replace(device: OfflineDevice, stranger: K
     assert caught.value.code == "ALREADY_PINNED"
     device.pin_server(other, replace=True)
     assert device.instance_id == "inst-other"
+
+
+def test_apply_response_reads_the_file_the_server_writes_with_comment_lines(
+    device: OfflineDevice, lls_keys: KeyPair, tmp_path: Path
+) -> None:
+    request, _ = open_request(device.offline_request("LIC-OFF", ["ACME_PRO"], "dev-1"), lls_keys)
+    path = tmp_path / "response.lls"  # exactly as `lls offline activate --out` writes it
+    write_sealed_file(
+        path,
+        response_for(request, signer=lls_keys),
+        {"kind": "lls offline response", "activation": "act-1", "lease ends": LEASE_END},
+    )
+    lease = device.apply_response(path.read_text())
+    assert (lease.activation_id, device.has_valid_lease()) == ("act-1", True)
+
+
+def test_apply_response_takes_the_path_and_refresh_the_file_text(
+    device: OfflineDevice, lls_keys: KeyPair, tmp_path: Path
+) -> None:
+    request, _ = open_request(device.offline_request("LIC-OFF", ["ACME_PRO"], "dev-1"), lls_keys)
+    write_sealed_file(tmp_path / "r.lls", response_for(request, signer=lls_keys), {"kind": "r"})
+    device.apply_response(tmp_path / "r.lls")
+    later = "2100-01-01T00:00:00Z"
+    refresh = response_for(request, signer=lls_keys, typ=TYP_OFFLINE_REFRESH, leaseExpiresAt=later)
+    write_sealed_file(tmp_path / "refresh.lls", refresh, {"kind": "lls offline refresh"})
+    lease = device.apply_refresh((tmp_path / "refresh.lls").read_text())
+    assert lease.lease_expires_at == datetime(2100, 1, 1, tzinfo=UTC)

@@ -51,6 +51,7 @@ class Daemon:
     port: int
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    config: Path | None = None  # `--config FILE`: then the log level is the file's
 
     @property
     def log_path(self) -> Path:
@@ -61,19 +62,15 @@ class Daemon:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        argv = [sys.executable, "-m", "lls", "serve", "--data-dir", str(self.data_dir)]
+        argv += ["--port", str(self.port)]
+        quiet = {} if self.config is not None else {"LLS_LOG_LEVEL": "WARNING"}
+        if self.config is not None:
+            argv += ["--config", str(self.config)]
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "lls",
-                    "serve",
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--port",
-                    str(self.port),
-                ],
-                env={**os.environ, "LLS_LOG_LEVEL": "WARNING", **self.env},
+                argv,
+                env={**os.environ, **quiet, **self.env},
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
@@ -87,6 +84,21 @@ class Daemon:
             except OSError:
                 time.sleep(0.05)
         raise AssertionError("lls serve did not come up")
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait_log(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until the server's log holds `text`; returns the log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log_path.read_text(errors="replace")
+            if text in log:
+                return log
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the log:\n{log}")
+            time.sleep(0.05)
 
     def kill9(self) -> None:
         assert self.proc is not None

@@ -17,11 +17,13 @@ def served(daemon: Daemon, pool_file: Any) -> Iterator[Daemon]:
     pool = pool_file([grant("LIC-ONE", seats=1), grant("LIC-FIVE", seats=5)])
     lls("pool", "import", str(pool), "--data-dir", str(daemon.data_dir))
     daemon.start()
-    for ctx in ("pc-1", "pc-2"):
-        daemon.post(
-            "/licensing/activate",
-            {"licenseToken": "LIC-FIVE", "productCodes": [PRODUCT], "authContext": ctx},
-        )
+    session = {"licenseToken": "LIC-FIVE", "productCodes": [PRODUCT]}
+    info = {"hostname": "ws-07", "user": "ann", "application": "CAD"}
+    daemon.post("/licensing/activate", {**session, "authContext": "pc-1", "clientInfo": info})
+    daemon.post(  # an old client: nothing about itself
+        "/licensing/activate",
+        {"licenseToken": "LIC-FIVE", "productCodes": [PRODUCT], "authContext": "pc-2"},
+    )
     yield daemon
     daemon.stop()
 
@@ -59,10 +61,20 @@ def test_status_json_is_the_admin_api_document(served: Daemon) -> None:
 
 def test_licenses_table_has_a_header_and_a_row_per_license(served: Daemon) -> None:
     header, rows = table(view(served, "licenses"))
-    assert header[:5] == ["TOKEN", "TYPE", "STATUS", "SEATS", "LIVESESSIONS"]
+    assert header[:8] == [
+        "TOKEN",
+        "PRODUCTS",
+        "TYPE",
+        "STATUS",
+        "SEATS",
+        "SESSIONS",
+        "OFFLINE",
+        "FREE",
+    ]
     by_token = {row[0]: row for row in rows}
-    assert by_token["LIC-FIVE"][3:5] == ["5", "2"]
-    assert by_token["LIC-ONE"][3:5] == ["1", "0"]
+    assert by_token["LIC-FIVE"][1] == PRODUCT
+    assert by_token["LIC-FIVE"][4:8] == ["5", "2", "0", "3"]
+    assert by_token["LIC-ONE"][4:8] == ["1", "0", "0", "1"]
 
 
 def test_licenses_json_lists_each_license(served: Daemon) -> None:
@@ -72,25 +84,38 @@ def test_licenses_json_lists_each_license(served: Daemon) -> None:
 
 def test_sessions_table_and_json_show_the_live_sessions(served: Daemon) -> None:
     header, rows = table(view(served, "sessions"))
-    assert header == ["ID", "LICENSETOKEN", "AUTHCONTEXT", "STARTEDAT", "EXPIRESAT"]
-    assert sorted(row[2] for row in rows) == ["pc-1", "pc-2"]
+    assert header == [
+        "ID",
+        "LICENSE",
+        "AUTHCONTEXT",
+        "USER",
+        "HOST",
+        "APPLICATION",
+        "ADDRESS",
+        "STARTED",
+        "EXPIRES",
+    ]
+    by_context = {row[2]: row[3:7] for row in rows}
+    assert by_context == {
+        "pc-1": ["ann", "ws-07", "CAD", "127.0.0.1"],
+        "pc-2": ["-", "-", "-", "127.0.0.1"],
+    }
     doc = json.loads(view(served, "sessions", "--json"))
     assert sorted(s["authContext"] for s in doc["sessions"]) == ["pc-1", "pc-2"]
     assert {row[0] for row in rows} == {s["id"] for s in doc["sessions"]}
 
 
-def test_audit_table_and_json_page_through_events(served: Daemon) -> None:
+def test_audit_table_is_newest_first_and_json_pages_through_events(served: Daemon) -> None:
     header, rows = table(view(served, "audit"))
     assert header == ["ID", "AT", "TYPE", "LICENSE", "AUTHCONTEXT", "DATA"]
     types = [row[2] for row in rows]
-    assert types[0] == "pool.imported"
+    assert types[-1] == "pool.imported"  # the oldest, last
     assert types.count("session.started") == 2
+    assert [int(row[0]) for row in rows] == sorted((int(row[0]) for row in rows), reverse=True)
     doc = json.loads(view(served, "audit", "--json", "--after", "1", "--limit", "1"))
     assert [e["id"] for e in doc["events"]] == [2]
-    assert (
-        doc["events"][0]["prevHash"]
-        == json.loads(view(served, "audit", "--json"))["events"][0]["hash"]
-    )
+    first = json.loads(view(served, "audit", "--json", "--after", "0", "--limit", "1"))
+    assert doc["events"][0]["prevHash"] == first["events"][0]["hash"]
 
 
 def test_views_without_a_running_server_fail_with_one_line(daemon: Daemon) -> None:

@@ -18,7 +18,7 @@ GOOD = {"licenseToken": "LIC-ONE", "productCodes": [PRODUCT], "authContext": "h1
         ({**GOOD, "licenseToken": 7}, "licenseToken", None),
         ({**GOOD, "licenseToken": ""}, "licenseToken", None),
         ({**GOOD, "licenseToken": "x" * 129}, "licenseToken", None),
-        ({k: v for k, v in GOOD.items() if k != "authContext"}, "authContext", None),
+        ({**GOOD, "authContext": ["h1"]}, "authContext", None),  # missing: the caller's ip:
         ({**GOOD, "authContext": ""}, "authContext", None),
         ({**GOOD, "authContext": "a" * 257}, "authContext", None),
         ({**GOOD, "productCodes": []}, "productCodes", None),

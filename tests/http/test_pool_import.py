@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import sqlite3
 from typing import Any
 
@@ -14,7 +15,7 @@ from lls.config import Config
 from lls.errors import Refused
 from lls.sealed import KeyPair
 from lls.sealed.payloads import TYP_USAGE
-from tests.conftest import DEFAULT_LICENSES, Server
+from tests.conftest import DEFAULT_LICENSES, Server, ServerFactory
 from tests.pools import grant, make_pool, pool_payload, seal_doc
 
 
@@ -226,3 +227,17 @@ async def test_restart_reverifies_stored_pool_and_refuses_an_edited_one(
     with pytest.raises(Refused, match="does not match its signed content"):
         await runner.setup()
     await runner.cleanup()
+
+
+async def test_import_logs_its_steps_with_counts_and_seconds(
+    make_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lls.domain.service")
+    server = await make_server([grant(f"L-{n}") for n in range(3)])
+    steps = {r.getMessage(): getattr(r, "fields", {}) for r in caplog.records}
+    assert steps["pool import: started"]["bytes"] > 0
+    assert steps["pool import: verified"]["licenses"] == 3
+    assert steps["pool import: verified"]["seconds"] >= 0
+    applied = steps["pool import: applied"]
+    assert (applied["seq"], applied["added"], applied["removed"]) == (server.seq, 3, 0)
+    assert applied["total_seconds"] >= applied["seconds"]

@@ -8,11 +8,11 @@ from lls.clock import rfc3339
 from tests.conftest import Server
 from tests.pools import PRODUCT, grant
 
-SHAPE = [
-    "authStatus",
+SHAPE = [  # the online API's five in its order, then the (LLS) additions
     "isTrial",
     "contact",
     "productCode",
+    "authStatus",
     "companyName",
     "reason",
     "message",
@@ -32,10 +32,10 @@ async def test_activate_free_seat_returns_exact_success_shape(server: Server) ->
     body = await resp.json()
     assert list(body) == SHAPE
     assert body == {
-        "authStatus": "Success",
         "isTrial": False,
         "contact": {"firstName": "John", "lastName": "Doe", "email": "john@example.com"},
         "productCode": PRODUCT,
+        "authStatus": "Success",
         "companyName": "Acme Trading Corp",
         "reason": None,
         "message": None,
@@ -58,7 +58,8 @@ async def test_validate_unknown_token_fails_not_found_with_null_fields(server: S
     assert body["authStatus"] == "Failed"
     assert body["reason"] == "LICENSE_NOT_FOUND"
     assert body["message"] == "Invalid license token"
-    assert body["contact"] is None and body["productCode"] is None
+    assert body["contact"] == {"firstName": None, "lastName": None, "email": None}
+    assert body["productCode"] is None
 
 
 async def test_validate_changes_no_session_and_writes_no_event(server: Server) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from lls.cli.vendor import add_vendor_parser
 from lls.sealed import KeyPair, PublicKeys, open_sealed, read_sealed_file, seal, write_sealed_file
 from lls.sealed.payloads import (
     TYP_POOL,
@@ -21,7 +22,6 @@ from lls.sealed.payloads import (
     RegistrationPayload,
     UsagePayload,
 )
-from lls.vendor import add_vendor_parser
 
 EXAMPLE_GRANTS = Path(__file__).parents[2] / "config" / "grants.example.yaml"
 

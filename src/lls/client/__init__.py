@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from lls.client.api import DEFAULT_TIMEOUT_S, LicenseClient
 from lls.client.errors import (
+    CertificateError,
     LicenseClientError,
     LicenseRefused,
     OfflineError,
@@ -67,6 +68,7 @@ __all__ = [
     "AUTH_CONTEXT_ENV",
     "DEFAULT_TIMEOUT_S",
     "AuthStatus",
+    "CertificateError",
     "ClientInfo",
     "Contact",
     "FeatureCheckout",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import ssl as ssl_module
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,6 +14,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 
 from lls.client.errors import (
+    CertificateError,
     LicenseRefused,
     RequestRejected,
     ServerError,
@@ -107,8 +109,10 @@ class LicenseClient:
         version: str | None = None,
         client_info: ClientInfo | None = None,
         send_client_info: bool = True,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self._ssl = ssl  # trust for an https URL (e.g. the site's CA); None: the system's
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._http = session
         self._owns_http = session is None
@@ -290,13 +294,24 @@ class LicenseClient:
         headers = {"Accept": JSON_TYPE}
         if data is not None:
             headers["Content-Type"] = JSON_TYPE
+        extra: dict[str, Any] = {} if self._ssl is None else {"ssl": self._ssl}
         try:
             async with self._http.request(
-                method, self.url + path, data=data, headers=headers, timeout=self._timeout
+                method, self.url + path, data=data, headers=headers, timeout=self._timeout, **extra
             ) as resp:
                 raw = await resp.read()
                 answer = _Answer(resp.status, raw, _server_date(resp.headers))
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise CertificateError(
+                f"the license server at {self.url} presented a TLS certificate this client does"
+                f" not trust ({exc.certificate_error}); trust its CA with"
+                " LicenseClient(url, ssl=ssl.create_default_context(cafile=...))"
+            ) from exc
+        except aiohttp.ClientSSLError as exc:
+            raise CertificateError(
+                f"TLS with the license server at {self.url} failed: {exc}"
+            ) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ServerUnreachable(
                 f"cannot reach the license server at {self.url}: {exc or type(exc).__name__}"

@@ -7,14 +7,18 @@
     │                        (+ status, code, field, error; retry_after on 429)
     ├── ServerError          any other status, or a body that is not the contract's
     ├── ServerUnreachable    no answer: connection refused or reset, DNS, timeout
+    │   └── CertificateError the server's TLS certificate is not trusted (or not its name)
     └── OfflineError         offline activation (+ code): not pinned, bad token, no lease
 
 Why this split: an application reacts differently to each branch. A refusal is
 a business answer to show the user (`reason` is machine-readable, `message` is
 for humans). A rejected request is a bug in the caller or a rate limit to wait
 out. An unreachable server is transient, and a kept-alive session survives it
-for up to one session window. `validate()` never raises `LicenseRefused`: asking
-"is this license valid?" and hearing "no" is an answer, not an error.
+for up to one session window. A certificate this client does not trust is a
+setup problem (trust the server's CA, `LicenseClient(url, ssl=context)`), named
+as such; it is a ServerUnreachable too, so code that retries those still works.
+`validate()` never raises `LicenseRefused`: asking "is this license valid?" and
+hearing "no" is an answer, not an error.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from lls.client.models import FeatureResult, ValidationResult
 
 __all__ = [
+    "CertificateError",
     "LicenseClientError",
     "LicenseRefused",
     "OfflineError",
@@ -110,6 +115,15 @@ class ServerError(LicenseClientError):
 
 class ServerUnreachable(LicenseClientError):
     """No answer at all: connection refused or reset, name not resolved, or the timeout passed."""
+
+
+class CertificateError(ServerUnreachable):
+    """TLS failed: the server's certificate is not trusted, expired, or for another name.
+
+    Not a network outage: trust the server's certificate or its CA
+    (`LicenseClient(url, ssl=ssl.create_default_context(cafile=...))`), or use the
+    name the certificate was issued for.
+    """
 
 
 class OfflineError(LicenseClientError):

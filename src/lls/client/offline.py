@@ -50,6 +50,8 @@ from lls.sealed import (
     kid_of,
     load_private_jwks,
     open_sealed,
+    read_sealed_file,
+    read_sealed_text,
     seal,
     write_atomic,
     write_private_jwks,
@@ -163,8 +165,11 @@ class OfflineDevice:
         self._save(msgspec.structs.replace(self._state, pending=kept))
         return sealed
 
-    def apply_response(self, token: str) -> Lease:
-        """Apply the LLS's answer to one of this device's requests; the lease starts now."""
+    def apply_response(self, token: str | Path) -> Lease:
+        """Apply the LLS's answer to one of this device's requests; the lease starts now.
+
+        `token`: the response file's text (comment lines allowed), the token, or its path.
+        """
         server = self._require_server()
         resp = self._open(token, TYP_OFFLINE_RESPONSE, server, ResponsePayload)
         self._check_parties(resp.iss, resp.aud, server)
@@ -195,7 +200,7 @@ class OfflineDevice:
         )
         return lease
 
-    def apply_refresh(self, token: str) -> Lease:
+    def apply_refresh(self, token: str | Path) -> Lease:
         """Apply a refresh of this device's activation: a new lease end, counted from its issue."""
         server = self._require_server()
         lease = self._require_lease()
@@ -319,11 +324,17 @@ class OfflineDevice:
             recipient=self._server_keys(server),
         )
 
-    def _open(self, token: str, typ: str, server: InstanceInfo, schema: type[T]) -> T:
-        """Decrypt with the device key, verify against the pinned LLS only, check typ, parse."""
+    def _open(self, token: str | Path, typ: str, server: InstanceInfo, schema: type[T]) -> T:
+        """Decrypt with the device key, verify against the pinned LLS only, check typ, parse.
+
+        `token` is the file's text as `lls offline activate|refresh` writes it (`#`
+        comment lines, then the token), the bare token, or the file's path: read by the
+        same reader the server uses for every sealed file.
+        """
         try:
+            text = read_sealed_file(token) if isinstance(token, Path) else read_sealed_text(token)
             raw = open_sealed(
-                token.strip(), typ=typ, recipient=self.keys, trusted=[self._server_keys(server)]
+                text, typ=typ, recipient=self.keys, trusted=[self._server_keys(server)]
             )
             return decode_payload(raw, schema)
         except LLSError as exc:

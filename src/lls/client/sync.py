@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Coroutine
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -39,6 +40,7 @@ class SyncLicenseClient:
         version: str | None = None,
         client_info: ClientInfo | None = None,
         send_client_info: bool = True,
+        ssl: SSLContext | None = None,
     ) -> None:
         """See LicenseClient for the options."""
         self._loop = asyncio.new_event_loop()
@@ -54,6 +56,7 @@ class SyncLicenseClient:
             version=version,
             client_info=client_info,
             send_client_info=send_client_info,
+            ssl=ssl,
         )
 
     def _run_loop(self) -> None:

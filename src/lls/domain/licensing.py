@@ -13,9 +13,11 @@ from collections.abc import Sequence
 
 from lls.clock import Clock, rfc3339
 from lls.domain.bindings import bind_on_start, check_bindings, note_context
+from lls.domain.misuse import note_validated
 from lls.domain.models import (
     CLOCK_SKEW_S,
     MESSAGES,
+    ORDER_LOCKED_MESSAGE,
     TRIAL_EXPIRED_MESSAGE,
     AuthStatus,
     ClientInfo,
@@ -125,6 +127,8 @@ class Sessions:
     ) -> tuple[Outcome | None, str | None]:
         """The license-level checks of api.md §2; returns (refusal or None, echoed product code)."""
         lic = state.license
+        if lic.status == "locked":  # the vendor locked the order: its own words
+            return self._refuse(state, Reason.LICENSE_LOCKED, ORDER_LOCKED_MESSAGE), None
         if state.locked_at is not None:
             return self._refuse(state, Reason.LICENSE_LOCKED), None
         if self.pool_exp is not None and now >= self.pool_exp:
@@ -210,13 +214,15 @@ class Sessions:
     async def validate(
         self, token: str, product_codes: Sequence[str] | None, auth_context: str | None
     ) -> Outcome:
-        """Stateless check (license, product, bindings); reports the caller's session expiry."""
+        """Stateless check (license, product, bindings); reports the caller's session expiry.
+        An authContext given is noted in memory for misuse detection, never written here."""
         state = self.licenses.get(token)
         if state is None:
             return NOT_FOUND
         now = self._observe_clock()
         refusal, product = self._check(state, product_codes, now)
         if refusal is None and auth_context is not None:
+            note_validated(state, auth_context, now)
             reason = check_bindings(state, auth_context, self.environments)
             refusal = self._refuse(state, reason) if reason is not None else None
         if refusal is not None:

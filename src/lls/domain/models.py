@@ -55,6 +55,8 @@ MESSAGES: dict[Reason, str] = {
     Reason.FEATURE_NOT_RETURNABLE: "Consumed units cannot be returned",
 }
 TRIAL_EXPIRED_MESSAGE = "Trial expired"
+# The online API's text for an order the vendor locked (pool license status `locked`).
+ORDER_LOCKED_MESSAGE = "Order is locked"
 
 
 class EndReason(enum.StrEnum):
@@ -94,7 +96,7 @@ class License:
     product_codes: tuple[str, ...]
     type: str  # floating | node-locked | temporary
     seats: int
-    status: str  # active | suspended | revoked
+    status: str  # active | suspended | revoked | locked (by the vendor)
     valid_from: float | None
     valid_until: float | None
     is_trial: bool

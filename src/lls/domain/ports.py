@@ -52,7 +52,18 @@ class Store(Protocol):
 
     async def snapshot(self) -> Snapshot: ...
 
-    async def audit(self, *, after: int, limit: int) -> list[AuditEvent]: ...
+    async def audit(
+        self,
+        *,
+        after: int,
+        limit: int,
+        before: int | None = None,
+        since: float | None = None,
+        types: Sequence[str] = (),
+        newest_first: bool = False,
+    ) -> list[AuditEvent]:
+        """Audit events by id range, time and type (`x.*` for a prefix), in either order."""
+        ...
 
     async def events_after(self, after: int) -> list[AuditEvent]:
         """Every audit event with id > `after`, oldest first."""
@@ -67,7 +78,8 @@ class Store(Protocol):
         ...
 
     async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
-        """Per license, each authContext that started a session since `since`, last time seen."""
+        """Per license, each authContext that started a session or was noted by validate
+        since `since` (and after the license's newest unlock), last time seen."""
         ...
 
 

@@ -148,6 +148,27 @@ class PruneEvents:
     up_to_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class NoteContexts:
+    """authContexts validate saw since the misuse job's last run: (license, context, at)."""
+
+    seen: tuple[tuple[str, str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PruneContexts:
+    """Forget validate's contexts last seen before `before` (outside every misuse window)."""
+
+    before: float
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetContexts:
+    """An admin unlocked the license: the contexts validate saw before do not count again."""
+
+    license: str
+
+
 Record = (
     StartSession
     | TouchSession
@@ -165,4 +186,7 @@ Record = (
     | SaveOffline
     | RecordExport
     | PruneEvents
+    | NoteContexts
+    | PruneContexts
+    | ForgetContexts
 )

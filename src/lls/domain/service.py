@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from lls.clock import Clock
-from lls.domain.bindings import flags_record, lock
+from lls.domain.bindings import flags_record
+from lls.domain.misuse import lock_overused, take_noted
 from lls.domain.models import EndReason, Pool, PoolSummary
 from lls.domain.offline import Offline
 from lls.domain.pool_rules import check_pool, pool_imported_event
@@ -14,6 +16,7 @@ from lls.domain.ports import OfflineCodec, PoolReader, Snapshot, Store
 from lls.domain.records import (
     AppendEvent,
     EndSession,
+    ForgetContexts,
     PruneEvents,
     Record,
     RecordExport,
@@ -31,11 +34,17 @@ from lls.domain.usage import (
     license_usage,
 )
 from lls.errors import NotFound, Refused, StorageError
+from lls.ops.logs import fields
+from lls.progress import ProgressHook, quiet
 
 log = logging.getLogger(__name__)
 
 FLOOR_KEY = "clock_floor"
-ENDING_STATUSES = frozenset({"revoked", "suspended"})
+# Statuses the vendor set that end a license's sessions at once (at import, and at start).
+# `locked` (the vendor locked the order) ends them too: only a newer pool lifts it, every
+# call answers Locked meanwhile, and ending them frees seats and feature units now and
+# records it for the vendor — unlike a misuse lock, which an admin may lift at once.
+ENDING_STATUSES = frozenset({"revoked", "suspended", "locked"})
 
 
 class Licensing(Offline):
@@ -173,10 +182,23 @@ class Licensing(Offline):
 
     # -- pool import --------------------------------------------------------------------
 
-    async def import_pool(self, raw: str) -> PoolSummary:
-        """Verify and apply a pool file, all or nothing; every refusal leaves state as it was."""
+    async def import_pool(self, raw: str, *, progress: ProgressHook = quiet) -> PoolSummary:
+        """Verify and apply a pool file, all or nothing; every refusal leaves state as it was.
+
+        A big pool takes seconds: each step is logged with its counts and time.
+        """
         async with self._import_lock:
+            started = time.monotonic()
+            log.info("pool import: started", extra=fields(bytes=len(raw)))
+            progress(f"verifying and decrypting the pool ({len(raw) / 2**20:.1f} MiB)", 0, None)
             pool = await asyncio.to_thread(self.reader.read, raw)
+            verified = time.monotonic()
+            log.info(
+                "pool import: verified",
+                extra=fields(
+                    seq=pool.seq, licenses=len(pool.licenses), seconds=round(verified - started, 3)
+                ),
+            )
             ack_event = await self.store.export_point(pool.ack_usage_seq)
             now = self._observe_clock()
             check_pool(pool, self.pool, self.instance_id, now)
@@ -186,7 +208,22 @@ class Licensing(Offline):
                     " import the pool the vendor issues for the new registration",
                     code="POOL_BEFORE_REBIND",
                 )
-            return await self._apply_pool(pool, raw, now, ack_event)
+            progress(f"applying {len(pool.licenses)} licenses", 0, None)
+            summary = await self._apply_pool(pool, raw, now, ack_event)
+            log.info(
+                "pool import: applied",
+                extra=fields(
+                    seq=summary.seq,
+                    licenses=summary.licenses,
+                    added=summary.added,
+                    changed=summary.changed,
+                    removed=summary.removed,
+                    sessions_ended=summary.sessions_ended,
+                    seconds=round(time.monotonic() - verified, 3),
+                    total_seconds=round(time.monotonic() - started, 3),
+                ),
+            )
+            return summary
 
     async def _apply_pool(
         self, pool: Pool, raw: str, now: float, ack_event: int | None
@@ -318,9 +355,15 @@ class Licensing(Offline):
             raise Refused(f"license {token} is not locked", code="NOT_LOCKED")
         state.locked_at = None
         state.seen.clear()
+        state.noted.clear()
         now = self.clock.now()
+        # The misuse job counts only contexts seen after the newest `license.unlocked`.
         await self._commit(
-            [flags_record(state), AppendEvent(at=now, type="license.unlocked", license=token)]
+            [
+                flags_record(state),
+                ForgetContexts(token),
+                AppendEvent(at=now, type="license.unlocked", license=token),
+            ]
         )
 
     async def release_environment(self, auth_context: str) -> str:
@@ -342,24 +385,18 @@ class Licensing(Offline):
         return org
 
     async def detect_misuse(self) -> list[str]:
-        """The scheduled check: lock licenses whose recent sessions came from too many machines."""
+        """The scheduled check: lock licenses whose recent sessions or validates came from too
+        many machines. It first writes the contexts validate noted since its last run (in
+        transactions of up to NOTED_BATCH rows), so they count after a restart too."""
         now = self.clock.now()
+        for batch in take_noted(self.licenses, now):
+            await self._commit(batch)
         watched = [s for s in self.licenses.values() if s.license.misuse and s.locked_at is None]
         if not watched:
             return []
         longest = max(s.license.misuse.window_s for s in watched if s.license.misuse)
         seen = await self.store.contexts_seen(since=now - longest)
         out: list[Record] = []
-        locked = []
-        for state in watched:
-            misuse = state.license.misuse
-            assert misuse is not None
-            recent = seen.get(state.license.token, {})
-            for ctx, at in recent.items():
-                state.seen[ctx] = max(at, state.seen.get(ctx, 0.0))
-            distinct = sum(1 for at in state.seen.values() if at >= now - misuse.window_s)
-            if distinct > misuse.max_auth_contexts and state.locked_at is None:
-                lock(state, now, out, distinct=distinct)
-                locked.append(state.license.token)
+        locked = lock_overused(watched, seen, now, out)
         await self._commit(out)
         return locked

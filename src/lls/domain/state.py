@@ -28,6 +28,8 @@ class LicenseState:
     first_activated_at: float | None = None  # temporary: start of its window
     locked_at: float | None = None  # misuse lock
     seen: dict[str, float] = field(default_factory=dict)  # misuse: authContext -> last seen
+    # misuse: contexts validate saw since the job's last run (bounded; the job persists them)
+    noted: dict[str, float] = field(default_factory=dict)
     offline: dict[str, OfflineActivation] = field(default_factory=dict)  # by activation id
     features_view: tuple[FeatureView, ...] = ()
 

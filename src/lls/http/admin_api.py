@@ -8,18 +8,19 @@ import msgspec
 from aiohttp import web
 
 from lls import __version__
-from lls.clock import rfc3339
+from lls.clock import parse_rfc3339, rfc3339
 from lls.domain.models import PoolSummary, Session
 from lls.domain.state import LicenseState
-from lls.errors import BadRequest, NotFound
+from lls.errors import BadRequest, NotFound, Refused
 from lls.http.body import CLIENT_BODY_LIMIT, read_limited
-from lls.http.keys import INSTANCE, LABELS, LICENSING
+from lls.http.keys import INSTANCE, LABELS, LICENSING, RELOAD
 from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
 from lls.sealed.usage_codec import usage_file_text
 
 POOL_BODY_LIMIT = 64 * 1024 * 1024 + 64 * 1024  # sync-format §1: files up to 64 MiB (+ comments)
 AUDIT_MAX_LIMIT = 1000
+AUDIT_MAX_TYPES = 16
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
@@ -57,6 +58,7 @@ def license_doc(
     """A license for the admin: its grant, what is in use, and the label metrics and logs use."""
     lic = state.license
     live = [s for s in state.sessions.values() if s.expires_at > now]
+    offline = [a for a in state.offline.values() if a.live(now)]
     doc: dict[str, Any] = {
         "token": lic.token,
         "id": lic.id,
@@ -66,6 +68,7 @@ def license_doc(
         "status": lic.status,
         "seats": lic.seats,
         "liveSessions": len(live),
+        "offlineSeats": len(offline),
         "peakSessions": state.peak_sessions,
         "validFrom": _ts(lic.valid_from),
         "validUntil": _ts(lic.valid_until),
@@ -84,6 +87,15 @@ def license_doc(
     }
     if detail:
         doc["sessions"] = [session_doc(s) for s in live]
+        doc["offline"] = [
+            {
+                "activationId": a.id,
+                "authContext": a.auth_context,
+                "activatedAt": rfc3339(a.activated_at),
+                "leaseExpiresAt": rfc3339(a.lease_expires_at),
+            }
+            for a in offline
+        ]
     return doc
 
 
@@ -182,17 +194,26 @@ async def usage(request: web.Request) -> web.Response:
 
 
 async def licenses(request: web.Request) -> web.Response:
+    """Every license, or those of `product` and/or `status` (comma-separated lists)."""
     licensing = request.app[LICENSING]
     now = licensing.clock.now()
+    products = _list_query(request, "product")
+    statuses = _list_query(request, "status")
     labels = request.app[LABELS]
-    return _json(
-        {
-            "licenses": [
-                license_doc(s, now, labels.of_token(t, s.license.id))
-                for t, s in licensing.licenses.items()
-            ]
-        }
-    )
+    found = [
+        license_doc(s, now, labels.of_token(t, s.license.id))
+        for t, s in licensing.licenses.items()
+        if (not products or products & set(s.license.product_codes))
+        and (not statuses or s.license.status in statuses)
+    ]
+    return _json({"licenses": found})
+
+
+def _list_query(request: web.Request, name: str) -> set[str]:
+    raw = request.query.get(name, "")
+    if len(raw) > 1024:
+        raise BadRequest(f"{name} is too long", field=name)
+    return {v.strip() for v in raw.split(",") if v.strip()}
 
 
 async def license_detail(request: web.Request) -> web.Response:
@@ -236,10 +257,43 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
+def _since_query(request: web.Request) -> float | None:
+    raw = request.query.get("since")
+    if raw is None:
+        return None
+    try:
+        return parse_rfc3339(raw)
+    except ValueError:
+        raise BadRequest("since must be an RFC 3339 time", field="since") from None
+
+
+def _types_query(request: web.Request) -> tuple[str, ...]:
+    raw = request.query.get("type", "")
+    types = tuple(t.strip() for t in raw.split(",") if t.strip())
+    if len(types) > AUDIT_MAX_TYPES or any(len(t) > 64 or "*" in t[:-1] for t in types):
+        raise BadRequest(
+            f"type is up to {AUDIT_MAX_TYPES} event types (a trailing * matches a prefix)",
+            field="type",
+        )
+    return types
+
+
 async def audit(request: web.Request) -> web.Response:
+    """Events oldest first (`after` pages on), or `order=desc`: newest first (`before` pages on)."""
     after = _int_query(request, "after", 0, 0, 2**62)
     limit = _int_query(request, "limit", 100, 1, AUDIT_MAX_LIMIT)
-    events = await request.app[LICENSING].store.audit(after=after, limit=limit)
+    before = _int_query(request, "before", 2**62, 1, 2**62) if "before" in request.query else None
+    order = request.query.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise BadRequest("order must be asc or desc", field="order")
+    events = await request.app[LICENSING].store.audit(
+        after=after,
+        limit=limit,
+        before=before,
+        since=_since_query(request),
+        types=_types_query(request),
+        newest_first=order == "desc",
+    )
     return _json(
         {
             "events": [
@@ -259,6 +313,19 @@ async def audit(request: web.Request) -> web.Response:
     )
 
 
+async def reload(request: web.Request) -> web.Response:
+    """Re-read the config file and apply what can change live (as SIGHUP does)."""
+    report = await request.app[RELOAD]()
+    if not report.ok and report.kept:
+        raise Refused(
+            f"reload refused, the settings in force are kept: {report.error}",
+            code="RELOAD_REFUSED",
+        )
+    if not report.ok:
+        raise Refused(f"reload applied in part: {report.error}", code="RELOAD_FAILED")
+    return _json(report.to_json())
+
+
 def add_routes(app: web.Application) -> None:
     add_route(app, "GET", "/admin/v1/status", status)
     add_route(app, "POST", "/admin/v1/pool", import_pool)
@@ -272,3 +339,4 @@ def add_routes(app: web.Application) -> None:
     add_route(app, "GET", "/admin/v1/sessions", sessions)
     add_route(app, "DELETE", "/admin/v1/sessions/{id}", end_session)
     add_route(app, "GET", "/admin/v1/audit", audit)
+    add_route(app, "POST", "/admin/v1/reload", reload)

@@ -1,14 +1,21 @@
-"""Handlers of the client licensing API (api.md §2–§5): parse, one domain call, render."""
+"""Handlers of the client licensing API (api.md §2–§5): parse, one domain call, render.
+
+A missing authContext on a session or feature call stands for the caller's
+address (`http.caller`); validate without one stays a stateless check.
+"""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from lls.domain.models import FeatureOutcome, Outcome, Reason
+from lls.errors import LLSError, TooManyRequests
 from lls.http.body import read_json
-from lls.http.keys import GUARD, INSTANCE, LICENSING
+from lls.http.caller import caller_context
+from lls.http.keys import GUARD, INSTANCE, LICENSING, VENDOR_FIELDS_ONLY
 from lls.http.observe import ClientAnswer, Refusal
 from lls.http.routes import add_route
 from lls.http.schemas import (
@@ -16,19 +23,27 @@ from lls.http.schemas import (
     FeatureRequest,
     SessionRequest,
     ValidateRequest,
+    VendorErrorBody,
     decode,
     encode,
     feature_response,
     validation_response,
+    vendor_response,
 )
 
 JSON_TYPE = "application/json; charset=utf-8"
 T = TypeVar("T")
 
 
-def _json(body: bytes, refusal: Refusal | None = None) -> ClientAnswer:
+def _json(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE})
+
+
+def _answered(body: bytes, refusal: Refusal | None) -> ClientAnswer:
+    """A 200 answer carrying the refusal it reports, for the metrics wrapper to count and log
+    (the body may not say it: strict vendor mode, or any order of its fields)."""
     answer = ClientAnswer(body=body, headers={"Content-Type": JSON_TYPE})
-    answer.refusal = refusal  # what the observing wrapper counts and logs
+    answer.refusal = refusal
     return answer
 
 
@@ -57,14 +72,34 @@ def _answer(
     request: web.Request, outcome: Outcome, token: str, auth_context: str | None
 ) -> web.Response:
     refusal = None if outcome.ok else _refusal(request, outcome.reason, token, auth_context)
-    return _json(encode(validation_response(outcome)), refusal)
+    if request.app[VENDOR_FIELDS_ONLY]:
+        body = encode(vendor_response(outcome))
+    else:
+        body = encode(validation_response(outcome))
+    return _answered(body, refusal)
 
 
 def _feature_answer(
     request: web.Request, outcome: FeatureOutcome, token: str, auth_context: str
 ) -> web.Response:
     refusal = _refusal(request, outcome.reason, token, auth_context)
-    return _json(encode(feature_response(outcome)), refusal)
+    return _answered(encode(feature_response(outcome)), refusal)
+
+
+def _vendor_errors(handler: Handler) -> Handler:
+    """A session endpoint whose errors carry only the online API's `{"error"}` (status and
+    Retry-After unchanged), for compat.vendor_fields_only; without it the shared renderer's."""
+
+    async def session_endpoint(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except LLSError as error:
+            response = _json(encode(VendorErrorBody(error.message)), error.status)
+            if isinstance(error, TooManyRequests):
+                response.headers["Retry-After"] = str(error.retry_after_s)
+            return response
+
+    return session_endpoint
 
 
 async def validate(request: web.Request) -> web.Response:
@@ -77,53 +112,54 @@ async def validate(request: web.Request) -> web.Response:
 async def activate(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
+    ctx = caller_context(request, req.authContext)
     outcome = await licensing.activate(
         req.licenseToken,
         req.productCodes,
-        req.authContext,
+        ctx,
         client_address=request.remote,
         client_info=req.clientInfo.to_domain() if req.clientInfo is not None else None,
     )
-    return _answer(request, outcome, req.licenseToken, req.authContext)
+    return _answer(request, outcome, req.licenseToken, ctx)
 
 
 async def extend(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
+    ctx = caller_context(request, req.authContext)
     outcome = await licensing.extend(
         req.licenseToken,
         req.productCodes,
-        req.authContext,
+        ctx,
         client_address=request.remote,
         client_info=req.clientInfo.to_domain() if req.clientInfo is not None else None,
     )
-    return _answer(request, outcome, req.licenseToken, req.authContext)
+    return _answer(request, outcome, req.licenseToken, ctx)
 
 
 async def deactivate(request: web.Request) -> web.Response:
     req = await _parse(request, DeactivateRequest)
-    outcome = await request.app[LICENSING].deactivate(req.licenseToken, req.authContext)
+    ctx = caller_context(request, req.authContext)
+    outcome = await request.app[LICENSING].deactivate(req.licenseToken, ctx)
     if outcome.ok:
         return web.Response(status=204)
-    return _answer(request, outcome, req.licenseToken, req.authContext)
+    return _answer(request, outcome, req.licenseToken, ctx)
 
 
 async def checkout(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
-    outcome = await licensing.checkout(
-        req.licenseToken, req.authContext, req.featureCode, req.quantity
-    )
-    return _feature_answer(request, outcome, req.licenseToken, req.authContext)
+    ctx = caller_context(request, req.authContext)
+    outcome = await licensing.checkout(req.licenseToken, ctx, req.featureCode, req.quantity)
+    return _feature_answer(request, outcome, req.licenseToken, ctx)
 
 
 async def return_units(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
-    outcome = await licensing.return_units(
-        req.licenseToken, req.authContext, req.featureCode, req.quantity
-    )
-    return _feature_answer(request, outcome, req.licenseToken, req.authContext)
+    ctx = caller_context(request, req.authContext)
+    outcome = await licensing.return_units(req.licenseToken, ctx, req.featureCode, req.quantity)
+    return _feature_answer(request, outcome, req.licenseToken, ctx)
 
 
 async def instance(request: web.Request) -> web.Response:
@@ -133,10 +169,15 @@ async def instance(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    add_route(app, "POST", "/licensing/validate", validate)
-    add_route(app, "POST", "/licensing/activate", activate)
-    add_route(app, "POST", "/licensing/extend", extend)
-    add_route(app, "POST", "/licensing/deactivate", deactivate)
+    """The client routes; app[VENDOR_FIELDS_ONLY] must be set (it is read here, at start)."""
+    strict = app[VENDOR_FIELDS_ONLY]
+    for path, handler in (
+        ("/licensing/validate", validate),
+        ("/licensing/activate", activate),
+        ("/licensing/extend", extend),
+        ("/licensing/deactivate", deactivate),
+    ):
+        add_route(app, "POST", path, _vendor_errors(handler) if strict else handler)
     add_route(app, "POST", "/licensing/features/checkout", checkout)
     add_route(app, "POST", "/licensing/features/return", return_units)
     add_route(app, "GET", "/licensing/instance", instance)

@@ -38,22 +38,23 @@ class ClientInfoIn(msgspec.Struct):
 
 
 class SessionRequest(msgspec.Struct):
-    """activate and extend: every contract field required; `clientInfo` optional (LLS)."""
+    """activate and extend; without authContext the session is the caller's address's.
+    `clientInfo` (LLS) is optional: who holds the seat, for the admin."""
 
     licenseToken: Token
     productCodes: ProductCodes
-    authContext: AuthContext
+    authContext: AuthContext | None = None
     clientInfo: ClientInfoIn | None = None
 
 
 class DeactivateRequest(msgspec.Struct):
     licenseToken: Token
-    authContext: AuthContext
+    authContext: AuthContext | None = None
 
 
-class FeatureRequest(msgspec.Struct):
+class FeatureRequest(msgspec.Struct, kw_only=True):
     licenseToken: Token
-    authContext: AuthContext
+    authContext: AuthContext | None = None
     featureCode: ProductCode
     quantity: Quantity = 1
 
@@ -72,18 +73,36 @@ class FeatureOut(msgspec.Struct):
 
 
 class ValidationResponse(msgspec.Struct):
-    """The online API's five fields first, in its order; then the (LLS) additions."""
+    """The online API's five fields first, in the order of its examples (isTrial, contact,
+    productCode, authStatus, companyName); then the (LLS) additions. msgspec encodes
+    fields in declaration order, so this order is the wire order (api.md §2)."""
 
-    authStatus: str
     isTrial: bool
-    contact: ContactOut | None
+    contact: ContactOut
     productCode: str | None
+    authStatus: str
     companyName: str | None
     reason: str | None
     message: str | None
     sessionExpiresAt: str | None
     licenseExpiresAt: str | None
     features: list[FeatureOut]
+
+
+class VendorResponse(msgspec.Struct):
+    """compat.vendor_fields_only: exactly the online API's five fields, in its order."""
+
+    isTrial: bool
+    contact: ContactOut
+    productCode: str | None
+    authStatus: str
+    companyName: str | None
+
+
+class VendorErrorBody(msgspec.Struct):
+    """compat.vendor_fields_only: the online API's error shape, `{"error"}` and nothing else."""
+
+    error: str
 
 
 class FeatureResponse(msgspec.Struct):
@@ -158,22 +177,42 @@ def _ts(value: float | None) -> str | None:
     return rfc3339(value) if value is not None else None
 
 
+# The online API always sends a contact object; unknown members are null (api.md §7).
+NO_CONTACT = ContactOut(None, None, None)
+
+
+def _contact(outcome: Outcome) -> ContactOut:
+    contact = outcome.license.contact if outcome.license is not None else None
+    if contact is None:
+        return NO_CONTACT
+    return ContactOut(contact.first_name, contact.last_name, contact.email)
+
+
 def validation_response(outcome: Outcome) -> ValidationResponse:
     lic = outcome.license
-    contact = lic.contact if lic is not None else None
     return ValidationResponse(
-        authStatus=outcome.status.value,
         isTrial=lic.is_trial if lic is not None else False,
-        contact=ContactOut(contact.first_name, contact.last_name, contact.email)
-        if contact is not None
-        else None,
+        contact=_contact(outcome),
         productCode=outcome.product_code,
+        authStatus=outcome.status.value,
         companyName=lic.company_name if lic is not None else None,
         reason=outcome.reason.value if outcome.reason is not None else None,
         message=outcome.message,
         sessionExpiresAt=_ts(outcome.session_expires_at),
         licenseExpiresAt=_ts(outcome.license_expires_at),
         features=[FeatureOut(f.code, f.type, f.total, f.available) for f in outcome.features],
+    )
+
+
+def vendor_response(outcome: Outcome) -> VendorResponse:
+    """The same answer cut to the online API's five fields (compat.vendor_fields_only)."""
+    lic = outcome.license
+    return VendorResponse(
+        isTrial=lic.is_trial if lic is not None else False,
+        contact=_contact(outcome),
+        productCode=outcome.product_code,
+        authStatus=outcome.status.value,
+        companyName=lic.company_name if lic is not None else None,
     )
 
 

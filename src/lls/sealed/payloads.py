@@ -60,7 +60,7 @@ class LicenseGrant(_Wire, frozen=True):
     validUntil: str | None = None
     type: Literal["floating", "node-locked", "temporary"] = "floating"
     seats: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1
-    status: Literal["active", "suspended", "revoked"] = "active"
+    status: Literal["active", "suspended", "revoked", "locked"] = "active"
     isTrial: bool = False
     temporaryDays: Annotated[int, msgspec.Meta(ge=1)] | None = None
     sessionWindowSeconds: Annotated[int, msgspec.Meta(ge=10, le=86_400 * 30)] = 600

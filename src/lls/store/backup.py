@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lls.errors import Refused
+from lls.errors import PermissionDenied, Refused
+from lls.progress import ProgressHook, quiet
+from lls.store.connection import check_schema
 
 BUSY_TIMEOUT_MS = 5000
 BACKUP_NAME = re.compile(r"^lls-\d{8}-\d{6}\.\d{3}Z\.db$")
@@ -43,8 +45,15 @@ class DatabaseInfo:
 
 def _open_existing(path: Path) -> sqlite3.Connection:
     """Open a database file that must already exist (never create an empty one)."""
-    if not path.is_file():
-        raise Refused(f"no database file at {path}", code="NO_DATABASE")
+    try:
+        with path.open("rb"):  # names a permission problem as such, before SQLite guesses
+            pass
+    except FileNotFoundError:
+        raise Refused(f"no database file at {path}", code="NO_DATABASE") from None
+    except IsADirectoryError:
+        raise Refused(f"{path} is a directory, not a database file", code="NO_DATABASE") from None
+    except PermissionError:
+        raise PermissionDenied.on(path) from None
     try:
         conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -79,13 +88,18 @@ def _info(conn: sqlite3.Connection, path: Path) -> DatabaseInfo:
     )
 
 
-def inspect_database(path: Path) -> DatabaseInfo:
-    """Integrity, schema version, newest pool seq and row counts of a database file."""
+def inspect_database(path: Path, *, newer_schema_ok: bool = False) -> DatabaseInfo:
+    """Integrity, schema version, newest pool seq and row counts of a database file;
+    a database from a newer LLS is refused (this one could not serve it) unless
+    `newer_schema_ok` (the one being replaced when going back to an older LLS)."""
     conn = _open_existing(path)
     try:
-        return _info(conn, path)
+        info = _info(conn, path)
     finally:
         conn.close()
+    if not newer_schema_ok:
+        check_schema(info.schema_version, path)
+    return info
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -96,7 +110,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def backup_database(source: Path, dest: Path) -> DatabaseInfo:
+def backup_database(source: Path, dest: Path, *, progress: ProgressHook = quiet) -> DatabaseInfo:
     """Copy `source` to `dest` as one consistent snapshot, safe while a daemon writes."""
     src = _open_existing(source)
     tmp = dest.with_name(dest.name + ".tmp")
@@ -106,11 +120,19 @@ def backup_database(source: Path, dest: Path) -> DatabaseInfo:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         dst = sqlite3.connect(tmp, isolation_level=None)
         try:
-            src.backup(dst)  # pages=-1: the whole file in one step, one read transaction
+            size_mib = source.stat().st_size / 2**20
+            progress(f"copying {source.name} ({size_mib:.1f} MiB)", 0, None)
+            # pages=-1: the whole file in one step, one read transaction: a stepped copy
+            # would start over each time the daemon commits in between.
+            src.backup(dst)
             dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            progress("checking the copy's integrity", 0, None)
             info = _info(dst, dest)
         finally:
             dst.close()
+    except PermissionError:
+        tmp.unlink(missing_ok=True)
+        raise PermissionDenied.on(dest.parent, "write") from None
     except (OSError, sqlite3.Error) as exc:
         tmp.unlink(missing_ok=True)
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -123,6 +145,7 @@ def backup_database(source: Path, dest: Path) -> DatabaseInfo:
     if not info.ok:
         tmp.unlink(missing_ok=True)
         raise Refused(f"the backup of {source} failed its integrity check: {info.integrity}")
+    progress("syncing to disk", 0, None)
     with tmp.open("rb+") as handle:
         os.fsync(handle.fileno())
     tmp.replace(dest)

@@ -6,6 +6,9 @@ import sqlite3
 from importlib import resources
 from pathlib import Path
 
+from lls import __version__
+from lls.errors import Refused
+
 PRAGMAS: tuple[tuple[str, str], ...] = (
     # WAL: readers (admin views, backups) never block the one writer, and a
     # commit is one append to the log instead of a rewrite of pages.
@@ -17,6 +20,12 @@ PRAGMAS: tuple[tuple[str, str], ...] = (
     # The CLI may open the file while the daemon writes: wait rather than fail.
     ("busy_timeout", "5000"),
 )
+
+
+class SchemaTooNew(Refused):
+    """The database's schema is newer than the highest migration this LLS has."""
+
+    default_code = "SCHEMA_TOO_NEW"
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -37,9 +46,29 @@ def _migration_files() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every numbered migration above `PRAGMA user_version`, each in its own transaction."""
+def highest_migration() -> int:
+    """The newest schema version this LLS knows (its highest migration file)."""
+    return max((number for number, _ in _migration_files()), default=0)
+
+
+def check_schema(version: int, where: Path | str) -> None:
+    """Refuse a database written by a newer LLS: opening it here could corrupt it."""
+    known = highest_migration()
+    if version > known:
+        raise SchemaTooNew(
+            f"the database {where} has schema version {version}, newer than this LLS"
+            f" {__version__} knows (up to {known}): a newer LLS wrote it. Run that newer"
+            " version again, or go back by restoring a backup taken before the upgrade"
+            " (`lls restore FILE`; see docs/upgrade.md)",
+            code="SCHEMA_TOO_NEW",
+        )
+
+
+def migrate(conn: sqlite3.Connection, where: Path | str = "in use") -> int:
+    """Apply every numbered migration above `PRAGMA user_version`, each in its own transaction;
+    a database from a newer LLS is refused untouched."""
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    check_schema(current, where)
     for number, sql in _migration_files():
         if number <= current:
             continue

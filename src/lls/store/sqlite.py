@@ -18,6 +18,9 @@ from lls.domain.records import (
     AppendEvent,
     BindEnvironment,
     EndSession,
+    ForgetContexts,
+    NoteContexts,
+    PruneContexts,
     PruneEvents,
     Record,
     RecordExport,
@@ -63,7 +66,11 @@ class SqliteStore:
 
     def _open_writer_connection(self) -> sqlite3.Connection:
         conn = connect(self.path)
-        migrate(conn)
+        try:
+            migrate(conn, self.path)
+        except BaseException:
+            conn.close()
+            raise
         row = conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
         if row is None:  # every event pruned after acknowledgement: the head lives in meta
             row = conn.execute(
@@ -228,6 +235,17 @@ class SqliteStore:
                     )
                 case PruneEvents(up_to_id=up_to):
                     self._prune(conn, up_to)
+                case NoteContexts(seen=seen):
+                    conn.executemany(
+                        "INSERT INTO misuse_contexts (license, auth_context, seen_at)"
+                        " VALUES (?, ?, ?) ON CONFLICT (license, auth_context) DO UPDATE"
+                        " SET seen_at = max(seen_at, excluded.seen_at)",
+                        seen,
+                    )
+                case PruneContexts(before=before):
+                    conn.execute("DELETE FROM misuse_contexts WHERE seen_at < ?", (before,))
+                case ForgetContexts(license=license_token):
+                    conn.execute("DELETE FROM misuse_contexts WHERE license = ?", (license_token,))
                 case SetPeak(license=license_token, peak_sessions=peak):
                     conn.execute(
                         "INSERT INTO license_stats (license, peak_sessions) VALUES (?, ?)"
@@ -364,13 +382,47 @@ class SqliteStore:
             environments=environments,
         )
 
-    async def audit(self, *, after: int, limit: int) -> list[AuditEvent]:
-        """Audit events with id > `after`, oldest first."""
+    async def audit(
+        self,
+        *,
+        after: int,
+        limit: int,
+        before: int | None = None,
+        since: float | None = None,
+        types: Sequence[str] = (),
+        newest_first: bool = False,
+    ) -> list[AuditEvent]:
+        """Audit events with `after` < id < `before`, at or after `since`, of `types`
+        (exact, or a prefix ending in `*`), oldest first or newest first."""
         await self.barrier()
+        where: list[str] = ["id > ?"]
+        params: list[object] = [after]
+        if before is not None:
+            where.append("id < ?")
+            params.append(before)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        if types:
+            alternatives = []
+            for kind in types:
+                if kind.endswith("*"):
+                    escaped = kind[:-1].replace("\\", "\\\\").replace("%", "\\%")
+                    alternatives.append("type LIKE ? ESCAPE '\\'")
+                    params.append(escaped.replace("_", "\\_") + "%")
+                else:
+                    alternatives.append("type = ?")
+                    params.append(kind)
+            where.append("(" + " OR ".join(alternatives) + ")")
+        order = "DESC" if newest_first else "ASC"
+        # Every part is fixed text; the values go in as parameters.
+        sql = (
+            "SELECT id, at, type, license, auth_context, data, prev_hash, hash FROM events"  # noqa: S608
+            f" WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?"
+        )
         async with self._db().execute(
-            "SELECT id, at, type, license, auth_context, data, prev_hash, hash FROM events"
-            " WHERE id > ? ORDER BY id LIMIT ?",
-            (after, limit),
+            sql,
+            (*params, limit),
         ) as cur:
             rows = await cur.fetchall()
         return [_event(r) for r in rows]
@@ -398,13 +450,22 @@ class SqliteStore:
         return self._last_id, self._last_hash if self._last_id else None
 
     async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
-        """Per license, each authContext that started a session since `since`, last seen."""
+        """Per license, each authContext that started a session or called validate (as the
+        misuse job wrote it) since `since` and after the license's newest unlock, last seen."""
         await self.barrier()
         seen: dict[str, dict[str, float]] = {}
+        # Only unlocks inside the window matter: every event in it follows an earlier one.
         async with self._db().execute(
-            "SELECT license, auth_context, max(at) FROM events"
-            " WHERE type = 'session.started' AND at >= ? GROUP BY license, auth_context",
-            (since,),
+            "WITH unlocked AS (SELECT license, max(at) AS at FROM events"
+            "  WHERE type = 'license.unlocked' AND at >= ? GROUP BY license)"
+            " SELECT license, auth_context, max(at) FROM ("
+            "  SELECT e.license, e.auth_context, e.at FROM events e"
+            "   LEFT JOIN unlocked u ON u.license = e.license"
+            "   WHERE e.type = 'session.started' AND e.at >= ? AND (u.at IS NULL OR e.at > u.at)"
+            "  UNION ALL"
+            "  SELECT license, auth_context, seen_at FROM misuse_contexts WHERE seen_at >= ?"
+            " ) GROUP BY license, auth_context",
+            (since, since, since),
         ) as cur:
             for lic, ctx, at in await cur.fetchall():
                 seen.setdefault(str(lic), {})[str(ctx)] = float(at)

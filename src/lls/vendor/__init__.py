@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from lls.vendor.chain import UsageProblem, Verdict
-from lls.vendor.cli import add_vendor_parser
 from lls.vendor.grants import Grants, load_grants_file, parse_grants
 from lls.vendor.state import InstanceRecord, UsageFileRecord, VendorState
 from lls.vendor.usage import USAGE_CHECKS, UsageFlagged, UsageSummary
@@ -21,7 +20,6 @@ __all__ = [
     "VendorState",
     "VendorWorkspace",
     "Verdict",
-    "add_vendor_parser",
     "load_grants_file",
     "parse_grants",
 ]

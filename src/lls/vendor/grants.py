@@ -43,10 +43,14 @@ _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 
 
+# libyaml's safe loader when PyYAML was built with it: 3-4x faster on a 50,000-license file.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_grants_file(path: Path) -> dict[str, Any]:
     """Read a grants YAML file into plain data (no validation yet)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506
     except OSError as exc:
         raise BadRequest(f"cannot read grants file {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:

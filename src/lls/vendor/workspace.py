@@ -17,6 +17,7 @@ import msgspec
 
 from lls.clock import rfc3339
 from lls.errors import NotFound, Refused, SealedFileError
+from lls.progress import ProgressHook, quiet
 from lls.sealed import (
     KeyPair,
     PublicKeys,
@@ -155,7 +156,12 @@ class VendorWorkspace:
         return record
 
     def issue(
-        self, instance_id: str, grants: Mapping[str, Any], now: int
+        self,
+        instance_id: str,
+        grants: Mapping[str, Any],
+        now: int,
+        *,
+        progress: ProgressHook = quiet,
     ) -> tuple[str, PoolPayload]:
         """Seal the next pool for an instance; nothing is recorded until `record_issued`.
 
@@ -163,6 +169,8 @@ class VendorWorkspace:
         write never leaves a gap the instance would never see filled.
         """
         record = self.instance(instance_id)
+        count = len(grants.get("licenses") or ()) if isinstance(grants, Mapping) else 0
+        progress(f"checking {count} licenses", 0, None)
         granted = parse_grants(grants)
         if record.orgId is not None and granted.org.id != record.orgId:
             raise Refused(
@@ -180,6 +188,7 @@ class VendorWorkspace:
             licenses=granted.licenses,
             ackUsageSeq=record.ackUsageSeq,
         )
+        progress("signing and encrypting the pool", 0, None)
         token = seal(
             msgspec.json.encode(pool),
             typ=TYP_POOL,
@@ -202,10 +211,17 @@ class VendorWorkspace:
         )
 
     def issue_to_file(
-        self, instance_id: str, grants: Mapping[str, Any], now: int, out: Path
+        self,
+        instance_id: str,
+        grants: Mapping[str, Any],
+        now: int,
+        out: Path,
+        *,
+        progress: ProgressHook = quiet,
     ) -> PoolPayload:
         """Issue the next pool, write it to `out`, then record it."""
-        token, pool = self.issue(instance_id, grants, now)
+        token, pool = self.issue(instance_id, grants, now, progress=progress)
+        progress(f"writing {out.name}", 0, None)
         write_sealed_file(
             out,
             token,

@@ -1,35 +1,76 @@
-"""Aligned text tables for the admin CLI views."""
+"""The one table renderer of the CLI: aligned columns for people, and `key: value` lines."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    if value is None or value == "":
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    if isinstance(value, list | tuple):
+        return ",".join(_cell(v) for v in value) or "-"
+    return " ".join(str(value).split())  # one line per row, whatever the value holds
 
 
-def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    """Print `rows` as a table with a header, each column as wide as its widest cell."""
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A table column: the row's field (or a function of the row), its header, its alignment.
+
+    An `optional` column is left out when no row has a value for it (e.g. the
+    client's host and user, which only newer clients send).
+    """
+
+    key: str
+    header: str = ""
+    value: Callable[[Mapping[str, Any]], Any] | None = None
+    right: bool = False
+    optional: bool = False
+
+    def of(self, row: Mapping[str, Any]) -> Any:
+        return self.value(row) if self.value is not None else row.get(self.key)
+
+    @property
+    def title(self) -> str:
+        return self.header or self.key.upper()
+
+
+ColumnSpec = Column | str
+
+
+def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSpec]) -> list[str]:
+    """`rows` as aligned lines under a header, each column as wide as its widest cell."""
+    cols = [c if isinstance(c, Column) else Column(c) for c in columns]
+    cols = [c for c in cols if not c.optional or any(c.of(r) not in (None, "") for r in rows)]
+    cells = [[_cell(c.of(row)) for c in cols] for row in rows]
+    widths = [max([len(c.title), *(len(r[i]) for r in cells)]) for i, c in enumerate(cols)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if c.right else v.ljust(w)
+            for v, w, c in zip(values, widths, cols, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line([c.title for c in cols]), *(line(r) for r in cells)]
     if not rows:
-        print("(none)")
+        out.append("(none)")
+    return out
 
 
-def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:
-    """Print `key: value` lines, values aligned after the longest key."""
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSpec]) -> None:
+    """Print `rows` as a table with a header (see render_table)."""
+    print("\n".join(render_table(rows, columns)))
+
+
+def render_fields(pairs: Sequence[tuple[str, Any]]) -> list[str]:
+    """`key: value` lines, values aligned after the longest key."""
     width = max((len(key) for key, _ in pairs), default=0) + 1
-    for key, value in pairs:
-        print(f"{(key + ':').ljust(width)} {_cell(value)}".rstrip())
+    return [f"{(key + ':').ljust(width)} {_cell(value)}".rstrip() for key, value in pairs]
 
 
 def _in_days(expires_at: str | None, now: float) -> str:

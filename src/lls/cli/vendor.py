@@ -1,4 +1,7 @@
-"""`lls vendor …`: the vendor's commands (init, register, issue, read-usage) on a workspace."""
+"""`lls vendor …`: the vendor's commands (init, register, issue, read-usage) on a workspace.
+
+The central-side code itself lives in `lls.vendor`; this module is only its command line.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lls.cli.args import add_json, emit
+from lls.cli.progress import progress_for
+from lls.cli.table import Column, render_table
 from lls.clock import rfc3339
 from lls.errors import LLSError
 from lls.sealed import read_sealed_file
@@ -38,6 +44,7 @@ def add_vendor_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         default=DEFAULT_VENDOR_ID,
         help=f"the vendor's id, the `aud` of registrations (default {DEFAULT_VENDOR_ID})",
     )
+    add_json(init)
     init.set_defaults(func=_guarded(_init))
 
     register = commands.add_parser("register", help="trust an instance from its registration file")
@@ -48,6 +55,7 @@ def add_vendor_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         action="store_true",
         help="replace the keys of an already registered instance (reinstalled)",
     )
+    add_json(register)
     register.set_defaults(func=_guarded(_register))
 
     issue = commands.add_parser("issue", help="issue the next pool file for an instance")
@@ -61,6 +69,7 @@ def add_vendor_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="desired state: org, licenses, validDays",
     )
     issue.add_argument("--out", required=True, type=Path, metavar="F", help="pool file to write")
+    add_json(issue)
     issue.set_defaults(func=_guarded(_issue))
 
     usage = commands.add_parser("read-usage", help="verify and summarise a usage file")
@@ -104,9 +113,18 @@ def _existing(path: Path) -> Path:
 
 def _init(args: argparse.Namespace) -> int:
     workspace = VendorWorkspace.init(args.dir, args.vendor_id)
-    print(f"vendor workspace {args.dir} created for {workspace.vendor_id}")
-    print(f"give {args.dir / PUBLIC_FILE} to each LLS admin: lls init --vendor-keys FILE")
-    return EXIT_OK
+    return emit(
+        args,
+        {
+            "vendorId": workspace.vendor_id,
+            "dir": str(args.dir),
+            "publicKeys": str(args.dir / PUBLIC_FILE),
+        },
+        [
+            f"vendor workspace {args.dir} created for {workspace.vendor_id}",
+            f"give {args.dir / PUBLIC_FILE} to each LLS admin: lls init --vendor-keys FILE",
+        ],
+    )
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -114,20 +132,40 @@ def _register(args: argparse.Namespace) -> int:
     workspace = VendorWorkspace.open(args.dir)
     known = dict(workspace.instances)
     record = workspace.register(token, force=args.force)
-    verb = "already registered" if known.get(record.id) == record else "registered"
-    print(f"{verb} instance {record.id} (host {record.hostname}, version {record.version})")
-    return EXIT_OK
+    again = known.get(record.id) == record
+    verb = "already registered" if again else "registered"
+    doc = {
+        "instanceId": record.id,
+        "hostname": record.hostname,
+        "version": record.version,
+        "alreadyRegistered": again,
+    }
+    return emit(
+        args, doc, f"{verb} instance {record.id} (host {record.hostname}, version {record.version})"
+    )
 
 
 def _issue(args: argparse.Namespace) -> int:
-    grants = load_grants_file(_existing(args.grants))
-    workspace = VendorWorkspace.open(args.dir)
-    pool = workspace.issue_to_file(args.instance, grants, int(time.time()), args.out)
-    print(
+    with progress_for(args, "issue") as progress:
+        progress.stage(f"reading {args.grants.name}")
+        grants = load_grants_file(_existing(args.grants))
+        workspace = VendorWorkspace.open(args.dir)
+        pool = workspace.issue_to_file(
+            args.instance, grants, int(time.time()), args.out, progress=progress.stage
+        )
+    doc = {
+        "seq": pool.seq,
+        "instanceId": pool.aud,
+        "licenses": len(pool.licenses),
+        "expiresAt": rfc3339(pool.exp),
+        "out": str(args.out),
+    }
+    return emit(
+        args,
+        doc,
         f"wrote pool seq {pool.seq} for instance {pool.aud} ({len(pool.licenses)} licenses, "
-        f"expires {rfc3339(pool.exp)}) to {args.out}"
+        f"expires {rfc3339(pool.exp)}) to {args.out}",
     )
-    return EXIT_OK
 
 
 def _read_usage(args: argparse.Namespace) -> int:
@@ -180,21 +218,28 @@ def _describe(summary: UsageSummary) -> list[str]:
         ("clock", clock),
     ]
     lines = [f"{name:<11} {value}" for name, value in facts]
-    rows = [("license", "seats", "live", "peak", "consumption")]
-    for lic in summary.payload.licenses:
-        used = ", ".join(
-            f"{f.code} {f.consumed}" + (f" ({f.inUse} in use)" if f.inUse else "")
-            for f in lic.features
-        )
-        rows.append(
-            (lic.token, str(lic.seats), str(lic.liveSessions), str(lic.peakSessions), used or "-")
-        )
-    if len(rows) > 1:
-        widths = [max(len(row[col]) for row in rows) for col in range(4)]
-        lines.append("")
-        for row in rows:
-            cells = [row[0].ljust(widths[0])] + [row[c].rjust(widths[c]) for c in (1, 2, 3)]
-            lines.append("  ".join([*cells, row[4]]).rstrip())
+    rows = [
+        {
+            "license": lic.token,
+            "seats": lic.seats,
+            "live": lic.liveSessions,
+            "peak": lic.peakSessions,
+            "consumption": ", ".join(
+                f"{f.code} {f.consumed}" + (f" ({f.inUse} in use)" if f.inUse else "")
+                for f in lic.features
+            ),
+        }
+        for lic in summary.payload.licenses
+    ]
+    if rows:
+        columns = [
+            Column("license"),
+            Column("seats", right=True),
+            Column("live", right=True),
+            Column("peak", right=True),
+            Column("consumption"),
+        ]
+        lines += ["", *render_table(rows, columns)]
     lines.append("")
     if not summary.problems:
         lines.append(f"verdict: {_VERDICT_WORDS[summary.verdict]} — {summary.advice}")

@@ -1,78 +1,74 @@
-"""`lls` commands for operators: the status and audit views, backup and restore."""
+"""`lls backup` and `lls restore`: a consistent copy of the database, and putting one back."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from lls.errors import LLSError, Refused
+from lls.cli.args import add_instance_options, add_json, config_of, emit
+from lls.cli.progress import progress_for
+from lls.errors import LLSError, PermissionDenied, Refused
 from lls.instance import load_instance
 from lls.ops.lock import DataDirLock
-from lls.store.backup import backup_database, inspect_database, replace_database
-from lls.views import print_fields, print_table, status_fields
+from lls.store.backup import DatabaseInfo, backup_database, inspect_database, replace_database
 
 RESTORE_DIR = ".restore"  # inside the data directory: same file system, so the rename is atomic
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from lls.cli import _server_or_fail
+def _info_doc(info: DatabaseInfo) -> dict[str, Any]:
+    return {
+        "file": str(info.path),
+        "integrity": info.integrity,
+        "schemaVersion": info.schema_version,
+        "poolSeq": info.pool_seq,
+        "sessions": info.sessions,
+        "events": info.events,
+    }
 
-    _, doc = _server_or_fail(args).call("GET", "/admin/v1/status")
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        print_fields(status_fields(doc, time.time()))
-    return 0
 
-
-def cmd_audit(args: argparse.Namespace) -> int:
-    from lls.cli import _server_or_fail
-
-    query = urlencode({"after": args.after, "limit": args.limit})
-    _, doc = _server_or_fail(args).call("GET", f"/admin/v1/audit?{query}")
-    if args.json:
-        print(json.dumps(doc, indent=2))
-        return 0
-    rows = [
-        {**event, "data": json.dumps(event.get("data") or {}, separators=(",", ":"))}
-        for event in doc["events"]
-    ]
-    print_table(rows, ["id", "at", "type", "license", "authContext", "data"])
-    return 0
+def _existing_parent(path: Path) -> Path:
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from lls.cli import _config
-
-    config = _config(args)
+    config = config_of(args)
     out = Path(args.out)
-    info = backup_database(config.db_path, out)
-    print(
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # e.g. /var/lib/lls/backups
+    except PermissionError:
+        raise PermissionDenied.on(_existing_parent(out), "write") from None
+    with progress_for(args, "backup") as progress:
+        info = backup_database(config.db_path, out, progress=progress.stage)
+    return emit(
+        args,
+        _info_doc(info),
         f"wrote {out}: integrity {info.integrity}, schema {info.schema_version},"
-        f" pool seq {info.pool_seq}, {info.sessions} sessions, {info.events} audit events"
+        f" pool seq {info.pool_seq}, {info.sessions} sessions, {info.events} audit events",
     )
-    return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from lls.app import verify_database
-    from lls.cli import _config
 
-    config = _config(args)
+    config = config_of(args)
     instance = load_instance(config.data_dir)
     source = Path(args.file)
-    with DataDirLock(config.data_dir, "restoring a backup"):
+    with (
+        DataDirLock(config.data_dir, "restoring a backup"),
+        progress_for(args, "restore") as progress,
+    ):
+        progress.stage("checking the backup")
         backup = inspect_database(source)
         if not backup.ok:
             raise Refused(f"{source} fails its integrity check: {backup.integrity}")
         if config.db_path.exists():
-            current = inspect_database(config.db_path).pool_seq
+            current = inspect_database(config.db_path, newer_schema_ok=True).pool_seq
             if backup.pool_seq < current and not args.force:
                 raise Refused(
                     f"{source} holds pool seq {backup.pool_seq}, older than the data directory's"
@@ -85,48 +81,46 @@ def cmd_restore(args: argparse.Namespace) -> int:
         staging_dir.mkdir(mode=0o700)
         try:
             staging = staging_dir / config.db_path.name
-            backup_database(source, staging)
+            backup_database(source, staging, progress=progress.stage)
             # Opened as the daemon will: migrations, the stored pool verified with our keys.
+            progress.stage("verifying the pool with this instance's keys")
             try:
                 seq, live = asyncio.run(verify_database(instance, staging_dir))
             except LLSError as error:
                 raise Refused(f"{source} cannot be restored here: {error.message}") from None
             except Exception as exc:  # e.g. SQLite refusing a schema that is not ours
                 raise Refused(f"{source} is not a database of this instance: {exc}") from None
+            progress.stage("replacing the database")
             kept = replace_database(config.db_path, staging)
         finally:
             shutil.rmtree(staging_dir, ignore_errors=True)
-    print(f"restored {source} into {config.data_dir}: pool seq {seq}, {live} live sessions")
+    lines = [f"restored {source} into {config.data_dir}: pool seq {seq}, {live} live sessions"]
     if kept is not None:
-        print(f"the replaced database is kept as {kept}")
-    return 0
+        lines.append(f"the replaced database is kept as {kept}")
+    doc = {
+        "restored": str(source),
+        "poolSeq": seq,
+        "liveSessions": live,
+        "kept": str(kept) if kept else None,
+    }
+    return emit(args, doc, lines)
 
 
-def add_ops_parsers(sub: Any, common: Any) -> None:
-    """Register status, audit, backup and restore on the `lls` parser."""
-    p = sub.add_parser("status", help="status of the running server (pool, clock, sessions)")
-    common(p, url=True)
-    p.add_argument("--json", action="store_true", help="JSON for scripts")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("audit", help="audit events of the running server, oldest first")
-    common(p, url=True)
-    p.add_argument("--json", action="store_true", help="JSON for scripts")
-    p.add_argument("--after", type=int, default=0, help="only events with a larger id")
-    p.add_argument("--limit", type=int, default=100, help="at most this many events")
-    p.set_defaults(func=cmd_audit)
-
+def add_ops_parsers(sub: Any) -> None:
+    """Register backup and restore on the `lls` parser."""
     p = sub.add_parser(
         "backup", help="write a consistent copy of the database (safe while the server runs)"
     )
-    common(p)
+    add_instance_options(p)
+    add_json(p)
     p.add_argument("--out", required=True, help="the backup file to write")
     p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser(
         "restore", help="replace the database with a backup (the server must be stopped)"
     )
-    common(p)
+    add_instance_options(p)
+    add_json(p)
     p.add_argument("file", help="a backup written by `lls backup` or the scheduled backups")
     p.add_argument(
         "--force",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lls.errors import LLSError, Refused
+from lls.errors import LLSError, PermissionDenied, Refused
 from lls.instance import SERVER_FILE, TOKEN_FILE
 
 
@@ -61,6 +61,12 @@ class AdminClient:
                 code=str(problem.get("code", "HTTP_ERROR")),
             ) from None
         except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                raise LLSError(
+                    f"the server at {self.url} presented a certificate this CLI does not trust:"
+                    f" {exc.reason.verify_message}",
+                    code="CERTIFICATE_ERROR",
+                ) from None
             raise LLSError(f"cannot reach the server at {self.url}: {exc.reason}") from None
 
 
@@ -83,6 +89,8 @@ def find_server(data_dir: Path, url: str | None = None) -> AdminClient | None:
     cafile: str | None = None
     try:
         token = (data_dir / TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except PermissionError:  # not "no server": the admin token is another user's
+        raise PermissionDenied.on(data_dir / TOKEN_FILE) from None
     except OSError:
         return None
     if url is None:

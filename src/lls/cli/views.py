@@ -1,0 +1,293 @@
+"""The admin views of a running server: status, licenses, sessions, environments, audit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from lls.cli.args import add_instance_options, add_json, emit, require_server, wants_json
+from lls.cli.table import Column, render_fields, render_table, status_fields
+from lls.clock import parse_rfc3339, rfc3339
+from lls.errors import BadRequest
+
+
+def _path_part(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _seats_free(lic: Mapping[str, Any]) -> Any:
+    seats = lic.get("seats")
+    if not isinstance(seats, int):
+        return None
+    return max(0, seats - int(lic.get("liveSessions") or 0) - int(lic.get("offlineSeats") or 0))
+
+
+LICENSE_COLUMNS = [
+    Column("token"),
+    Column("productCodes", "PRODUCTS"),
+    Column("type"),
+    Column("status"),
+    Column("seats", right=True),
+    Column("liveSessions", "SESSIONS", right=True),
+    Column("offlineSeats", "OFFLINE", right=True),
+    Column("free", "FREE", value=_seats_free, right=True),
+    Column("expiresAt", "EXPIRES"),
+    Column("boundContext", "BOUND"),
+    Column("locked"),
+]
+
+
+def _client(field: str) -> Any:
+    def value(row: Mapping[str, Any]) -> Any:
+        info = row.get("clientInfo")
+        return info.get(field) if isinstance(info, Mapping) else None
+
+    return value
+
+
+def _application(row: Mapping[str, Any]) -> Any:
+    info = row.get("clientInfo")
+    if not isinstance(info, Mapping) or not info.get("application"):
+        return None
+    version = info.get("version")
+    return f"{info['application']} {version}" if version else info["application"]
+
+
+# Who holds a seat (lmstat's user, host, display): shown when the server reports it.
+SESSION_COLUMNS = [
+    Column("id"),
+    Column("licenseToken", "LICENSE"),
+    Column("authContext", "AUTHCONTEXT"),
+    Column("user", "USER", value=_client("user"), optional=True),
+    Column("hostname", "HOST", value=_client("hostname"), optional=True),
+    Column("application", "APPLICATION", value=_application, optional=True),
+    Column("clientAddress", "ADDRESS", optional=True),
+    Column("startedAt", "STARTED"),
+    Column("expiresAt", "EXPIRES"),
+]
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _, doc = require_server(args).call("GET", "/admin/v1/status")
+    return emit(args, doc, render_fields(status_fields(doc, time.time())))
+
+
+def cmd_licenses(args: argparse.Namespace) -> int:
+    query = {k: v for k, v in (("product", args.product), ("status", args.status)) if v is not None}
+    path = "/admin/v1/licenses" + (f"?{urlencode(query)}" if query else "")
+    _, doc = require_server(args).call("GET", path)
+    return emit(args, doc, render_table(doc["licenses"], LICENSE_COLUMNS))
+
+
+def render_license(doc: Mapping[str, Any]) -> list[str]:
+    """One license for people: its facts, then its features, sessions and offline seats."""
+    lines = render_fields(
+        [
+            ("token", doc.get("token")),
+            ("products", doc.get("productCodes")),
+            ("type", doc.get("type")),
+            ("status", doc.get("status")),
+            ("seats", doc.get("seats")),
+            ("live sessions", doc.get("liveSessions")),
+            ("offline seats", doc.get("offlineSeats")),
+            ("free", _seats_free(doc)),
+            ("peak sessions", doc.get("peakSessions")),
+            ("valid from", doc.get("validFrom")),
+            ("valid until", doc.get("validUntil")),
+            ("expires", doc.get("expiresAt")),
+            ("bound to", doc.get("boundContext")),
+            ("locked", f"yes, since {doc.get('lockedAt')}" if doc.get("locked") else False),
+            ("trial", doc.get("isTrial")),
+            ("org", doc.get("orgId")),
+            ("company", doc.get("companyName")),
+        ]
+    )
+    sections: list[tuple[str, list[Any], list[Column | str]]] = [
+        ("features", doc.get("features") or [], ["code", "type", "total", "available"]),
+        (
+            "sessions",
+            doc.get("sessions") or [],
+            [c for c in SESSION_COLUMNS if c.key != "licenseToken"],
+        ),
+        (
+            "offline seats",
+            doc.get("offline") or [],
+            ["activationId", "authContext", "activatedAt", "leaseExpiresAt"],
+        ),
+    ]
+    for title, rows, columns in sections:
+        lines += ["", f"{title}:", *("  " + line for line in render_table(rows, columns))]
+    return lines
+
+
+def cmd_license_show(args: argparse.Namespace) -> int:
+    _, doc = require_server(args).call("GET", f"/admin/v1/licenses/{_path_part(args.token)}")
+    return emit(args, doc, render_license(doc))
+
+
+def cmd_dissociate(args: argparse.Namespace) -> int:
+    body = json.dumps({"authContext": args.auth_context} if args.auth_context else {}).encode()
+    _, doc = require_server(args).call(
+        "POST", f"/admin/v1/licenses/{_path_part(args.token)}/dissociate", body
+    )
+    return emit(args, doc, f"license {args.token} is no longer bound to {doc['dissociated']}")
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    _, doc = require_server(args).call(
+        "POST", f"/admin/v1/licenses/{_path_part(args.token)}/unlock"
+    )
+    return emit(args, doc, f"license {args.token} unlocked")
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    query = {
+        k: v
+        for k, v in (("license", args.license), ("authContext", args.auth_context))
+        if v is not None
+    }
+    path = "/admin/v1/sessions" + (f"?{urlencode(query)}" if query else "")
+    _, doc = require_server(args).call("GET", path)
+    return emit(args, doc, render_table(doc["sessions"], SESSION_COLUMNS))
+
+
+def cmd_sessions_end(args: argparse.Namespace) -> int:
+    require_server(args).call("DELETE", f"/admin/v1/sessions/{_path_part(args.id)}")
+    return emit(args, {"ended": args.id}, f"ended session {args.id}")
+
+
+def cmd_environments(args: argparse.Namespace) -> int:
+    _, doc = require_server(args).call("GET", "/admin/v1/environments")
+    return emit(args, doc, render_table(doc["environments"], ["authContext", "orgId"]))
+
+
+def cmd_release_environment(args: argparse.Namespace) -> int:
+    _, doc = require_server(args).call(
+        "DELETE", f"/admin/v1/environments/{_path_part(args.auth_context)}"
+    )
+    return emit(args, doc, f"environment {args.auth_context} released from {doc['released']}")
+
+
+def cmd_offline_list(args: argparse.Namespace) -> int:
+    _, doc = require_server(args).call("GET", "/admin/v1/offline")
+    columns = ["activationId", "licenseToken", "authContext", "leaseExpiresAt", "live"]
+    return emit(args, doc, render_table(doc["activations"], columns))
+
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def since_time(text: str, now: float) -> str:
+    """`--since`: an RFC 3339 time, or a span back from now (`90m`, `12h`, `7d`)."""
+    found = _DURATION.match(text.strip())
+    if found:
+        return rfc3339(now - int(found.group(1)) * _UNIT_S[found.group(2)])
+    try:
+        return rfc3339(parse_rfc3339(text))
+    except ValueError:
+        raise BadRequest(
+            f"--since must be an RFC 3339 time or a span such as 30m, 12h, 7d; not {text!r}"
+        ) from None
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Newest first by default (`--after ID`: oldest first from there, for paging in scripts)."""
+    query: dict[str, Any] = {"limit": args.limit}
+    if args.after is not None:
+        query["after"] = args.after
+    else:
+        query["order"] = "desc"
+    if args.since is not None:
+        query["since"] = since_time(args.since, time.time())
+    if args.type:
+        query["type"] = ",".join(args.type)
+    _, doc = require_server(args).call("GET", f"/admin/v1/audit?{urlencode(query)}")
+    if wants_json(args):
+        return emit(args, doc, "")
+    rows = [
+        {**event, "data": json.dumps(event.get("data") or {}, separators=(",", ":"))}
+        for event in doc["events"]
+    ]
+    return emit(
+        args, doc, render_table(rows, ["id", "at", "type", "license", "authContext", "data"])
+    )
+
+
+def _view(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    add_instance_options(parser, url=True)
+    add_json(parser)
+    return parser
+
+
+def _action(actions: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = actions.add_parser(name, help=help_text)
+    add_instance_options(parser, url=True)
+    add_json(parser)
+    return parser
+
+
+def add_view_parsers(sub: Any) -> None:
+    """status, licenses [show|dissociate|unlock], sessions [end], environments [release], audit."""
+    p = _view(sub, "status", "status of the running server (pool, clock, sessions)")
+    p.set_defaults(func=cmd_status)
+
+    p = _view(
+        sub, "licenses", "licenses of the running server; `licenses show|dissociate|unlock TOKEN`"
+    )
+    p.add_argument("--product", help="only licenses for these product codes (comma-separated)")
+    p.add_argument("--status", help="only licenses with this status: active, suspended, revoked, …")
+    p.set_defaults(func=cmd_licenses)
+    actions = p.add_subparsers(dest="licenses_command", metavar="ACTION")
+    act = _action(actions, "show", "one license: seats, features, sessions, offline seats")
+    act.add_argument("token")
+    act.set_defaults(func=cmd_license_show)
+    act = _action(actions, "dissociate", "free a node-locked license's binding")
+    act.add_argument("token")
+    act.add_argument("--auth-context", help="the bound authContext (checked when given)")
+    act.set_defaults(func=cmd_dissociate)
+    act = _action(actions, "unlock", "lift a misuse lock")
+    act.add_argument("token")
+    act.set_defaults(func=cmd_unlock)
+
+    p = _view(sub, "sessions", "live sessions of the running server; `sessions end ID`")
+    p.add_argument("--license", help="only sessions of this license token")
+    p.add_argument("--auth-context", help="only sessions of this authContext")
+    p.set_defaults(func=cmd_sessions)
+    actions = p.add_subparsers(dest="sessions_command", metavar="ACTION")
+    act = _action(actions, "end", "end a session now (its seat is free at once)")
+    act.add_argument("id")
+    act.set_defaults(func=cmd_sessions_end)
+
+    p = _view(
+        sub, "environments", "environments bound to organisations; `environments release CTX`"
+    )
+    p.set_defaults(func=cmd_environments)
+    actions = p.add_subparsers(dest="environments_command", metavar="ACTION")
+    act = _action(actions, "release", "release an environment from its organisation")
+    act.add_argument("auth_context")
+    act.set_defaults(func=cmd_release_environment)
+
+    p = _view(sub, "audit", "audit events of the running server, newest first")
+    p.add_argument("--limit", type=int, default=100, help="at most this many events (100)")
+    p.add_argument("--since", help="only events since: an RFC 3339 time, or 30m, 12h, 7d ago")
+    p.add_argument(
+        "--type",
+        action="append",
+        help="only events of this type (repeatable; `session.*` for a prefix)",
+    )
+    p.add_argument(
+        "--after", type=int, help="only events with a larger id, oldest first (for scripts)"
+    )
+    p.set_defaults(func=cmd_audit)
+
+
+def add_offline_list(offline_sub: Any) -> None:
+    p = _action(offline_sub, "list", "offline activations with their lease ends")
+    p.set_defaults(func=cmd_offline_list)
