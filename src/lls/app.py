@@ -39,7 +39,8 @@ from lls.http.keys import (
 from lls.http.middleware import ADMIN_PORT
 from lls.http.observe import AccessLogger, RequestStats
 from lls.http.routes import REQUEST_STATS
-from lls.instance import SERVER_FILE, Instance, load_instance
+from lls.http.ui import add_ui
+from lls.instance import SERVER_FILE, Instance, load_instance, viewer_token
 from lls.jobs.backup import MakeBackup
 from lls.jobs.scheduler import DaemonJobs
 from lls.ops.labels import LicenseLabels, label_secret
@@ -143,6 +144,7 @@ def build_app(
     admin_api.add_routes(app)
     offline_api.add_routes(app)
     ops_api.add_routes(app, licensing, stats, per_license=config.metrics_per_license)
+    add_ui(app, config, viewer_token=viewer_token(instance.data_dir))  # the dashboard, /ui/
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()

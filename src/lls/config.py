@@ -254,6 +254,33 @@ class Config:
         " (for strict generated clients); off: the five, then LLS's additions",
         env="LLS_COMPAT_VENDOR_FIELDS_ONLY",
     )
+    ui_enabled: bool = setting(
+        "ui.enabled",
+        True,
+        "serve the web dashboard at /ui/ (on the admin listener when there is one)",
+        env="LLS_UI_ENABLED",
+    )
+    ui_session_idle_s: float = setting(
+        "ui.session_idle_s",
+        1800.0,
+        "a dashboard sign-in ends after this many seconds without a page view",
+        env="LLS_UI_SESSION_IDLE_S",
+        low=60,
+    )
+    ui_refresh_s: float = setting(
+        "ui.refresh_s",
+        5.0,
+        "how often the dashboard's overview refreshes its figures, in seconds",
+        env="LLS_UI_REFRESH_S",
+        low=1,
+    )
+    ui_sign_in_failures: int = setting(
+        "ui.sign_in_failures",
+        10,
+        "wrong dashboard tokens one address may try per 5 minutes before it must wait",
+        env="LLS_UI_SIGN_IN_FAILURES",
+        low=1,
+    )
     # --- i12b settings ---
     metrics_per_license: bool = setting(
         "metrics.per_license",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import secrets
 import uuid
@@ -20,6 +22,10 @@ VENDOR_FILE = "vendor.jwks"
 TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret
 SERVER_FILE = "server.json"
 DB_FILE = "lls.db"
+VIEWER_TOKEN_FILE = "viewer.token"  # noqa: S105 - a file name, not a secret
+MIN_TOKEN_CHARS = 16
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,7 @@ def init_instance(data_dir: Path, vendor_keys_file: Path, *, stable_id: str = ""
     write_private_jwks(data_dir / KEY_FILE, keys)
     token = secrets.token_urlsafe(32)
     _write_secret(data_dir / TOKEN_FILE, token + "\n")
+    viewer_token(data_dir)
     pinned = {"vendorId": vendor_id, "keys": vendor_keys.to_jwks()["keys"]}
     write_atomic(data_dir / VENDOR_FILE, json.dumps(pinned, indent=2).encode())
     info = {
@@ -143,6 +150,32 @@ def require_instance(data_dir: Path) -> None:
         f"`lls init --data-dir {data_dir} --vendor-keys VENDOR.jwks` creates a new instance",
         code="NOT_INITIALISED",
     )
+
+
+def viewer_token(data_dir: Path) -> str | None:
+    """The dashboard's read-only token (`viewer.token`, 0600), created when missing: by
+    `lls init`, or at the first start of an instance made before the dashboard. None
+    (viewer sign-in off, with a warning) when it cannot be made or read: a broken
+    viewer token never keeps the license server from starting."""
+    path = data_dir / VIEWER_TOKEN_FILE
+    try:
+        with contextlib.suppress(FileExistsError):
+            _write_secret(path, secrets.token_urlsafe(32) + "\n")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            token = handle.read(4096).strip()
+    except OSError as exc:
+        log.warning("viewer sign-in is off: cannot use %s: %s", path, exc.strerror or exc)
+        return None
+    if len(token) < MIN_TOKEN_CHARS:
+        log.warning(
+            "viewer sign-in is off: %s holds fewer than %d characters;"
+            " delete it and restart for a new one",
+            path,
+            MIN_TOKEN_CHARS,
+        )
+        return None
+    return token
 
 
 def load_instance(data_dir: Path) -> Instance:

@@ -40,6 +40,27 @@ def _curl_lines(url: str, admin_token: str) -> str:
     )
 
 
+def _dashboard_lines(config: Config, admin_token: str) -> str:
+    """Where the web dashboard is (the admin listener when there is one) and how to sign in."""
+    host, port = (
+        (config.admin_host, config.admin_port)
+        if config.separate_admin
+        else (
+            config.host,
+            config.port,
+        )
+    )
+    host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+    viewer = (config.data_dir / "viewer.token").read_text(encoding="utf-8").strip()
+    return "\n".join(
+        [
+            f"dashboard: http://{host}:{port}/ui/",
+            f"  sign in with the admin token {admin_token}",
+            f"  or, to look without changing anything, the viewer token {viewer}",
+        ]
+    )
+
+
 def prepare_demo(workdir: Path) -> Config:
     """Create vendor, instance and pool under `workdir`; returns the instance's config."""
     vendor = VendorWorkspace.init(workdir / "vendor", "vendor:demo")
@@ -64,7 +85,8 @@ def run_demo(*, host: str, port: int, workdir: Path | None) -> int:
     print(f"LLS demo in {workdir} (vendor workspace, instance data, pool file)")
     print(f"demo licenses: {DEMO_TOKEN} (3 seats, features), DEMO-TRIAL-0001, DEMO-NODE-0001")
     print(f"serving on {url} — try:")
-    print(_curl_lines(url, admin_token), flush=True)
+    print(_curl_lines(url, admin_token))
+    print(_dashboard_lines(config, admin_token), flush=True)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     serve(config)
     return 0
