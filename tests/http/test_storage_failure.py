@@ -153,7 +153,7 @@ async def test_reads_answer_from_memory_while_the_database_refuses_writes(server
     assert statuses == [503, 503, 503]
     assert (validate[0], validate[1]["authStatus"]) == (200, "Success")
     assert [s["authContext"] for s in (await sessions.json())["sessions"]] == ["before"]
-    assert (metrics.status, "lls_storage_writable 0.0" in await metrics.text()) == (200, True)
+    assert (metrics.status, "\nlls_storage_writable 0\n" in await metrics.text()) == (200, True)
     assert (ready.status, "refuses writes" in (await ready.json())["problems"][0]) == (503, True)
     assert (_memory(server), _rows(server)) == ({("LIC-THREE", "before")},) * 2
 

@@ -121,6 +121,7 @@ class Features(Housekeeping):
             state.consumed[code] = state.consumed.get(code, 0) + quantity
             out.append(SetConsumed(token, code, state.consumed[code]))
         state.refresh_views()
+        self.changed.add(token)
         out.append(
             AppendEvent(
                 at=now,
@@ -158,6 +159,7 @@ class Features(Housekeeping):
         if held[code] == 0:
             del held[code]
         state.refresh_views()
+        self.changed.add(token)
         out.append(SetHeld(session.id, code, held.get(code, 0)))
         out.append(
             AppendEvent(

@@ -28,6 +28,7 @@ from lls.domain.models import (
     ORDER_LOCKED_MESSAGE,
     TRIAL_EXPIRED_MESSAGE,
     AuthStatus,
+    ClientInfo,
     EndReason,
     License,
     Outcome,
@@ -40,6 +41,7 @@ from lls.domain.records import (
     EndSession,
     Record,
     SetPeak,
+    SetSessionClient,
     StartSession,
     TouchSession,
 )
@@ -82,6 +84,9 @@ class Sessions:
         self.floor: float = 0.0  # trusted-time floor (sync-format §5), raised by clock and pools
         self.tampered = False
         self._tamper_recorded = False
+        # Licenses whose seat or feature figures changed since /metrics last looked: it
+        # renders only those again (O(1) here, bounded by the pool's size).
+        self.changed: set[str] = set()
 
     # -- checks shared by every call ----------------------------------------------------
 
@@ -187,6 +192,7 @@ class Sessions:
         """End a session: free its seat and return every feature unit it held."""
         del state.sessions[session.auth_context]
         self.by_id.pop(session.id, None)
+        self.changed.add(session.license)
         held = state.held.pop(session.id, None)
         if held:
             for code, quantity in held.items():
@@ -272,9 +278,18 @@ class Sessions:
         return self._success(state, product, session)
 
     async def activate(
-        self, token: str, product_codes: Sequence[str], auth_context: str
+        self,
+        token: str,
+        product_codes: Sequence[str],
+        auth_context: str,
+        *,
+        client_address: str | None = None,
+        client_info: ClientInfo | None = None,
     ) -> Outcome:
-        """Start a session, or refresh the caller's own; exactly one wins the last seat."""
+        """Start a session, or refresh the caller's own; exactly one wins the last seat.
+
+        `client_address` and `client_info` say who holds it (shown to admins only).
+        """
         state = self.licenses.get(token)
         if state is None:
             return NOT_FOUND
@@ -297,19 +312,26 @@ class Sessions:
         if session is not None:
             session.expires_at = now + lic.session_window_s
             out.append(TouchSession(session.id, session.expires_at))
+            _note_holder(session, client_address, client_info, out)
         else:
             if self._seats_used(state, now) >= lic.seats:
                 self._purge_expired(state, now, out)
             if self._seats_used(state, now) >= lic.seats:
                 await self._commit(out)
                 return self._refuse(state, Reason.SESSION_LIMIT_REACHED)
-            session = self._start(state, auth_context, now, out)
+            session = self._start(state, auth_context, now, out, client_address, client_info)
         self._free_others_units(state, session, now, out)
         await self._commit(out)
         return self._success(state, product, session)
 
     def _start(
-        self, state: LicenseState, auth_context: str, now: float, out: list[Record]
+        self,
+        state: LicenseState,
+        auth_context: str,
+        now: float,
+        out: list[Record],
+        client_address: str | None = None,
+        client_info: ClientInfo | None = None,
     ) -> Session:
         token = state.license.token
         session = Session(
@@ -318,12 +340,23 @@ class Sessions:
             auth_context=auth_context,
             started_at=now,
             expires_at=now + state.license.session_window_s,
+            client_address=client_address,
+            client_info=client_info,
         )
         bind_on_start(state, auth_context, self.environments, now, out)
         state.sessions[auth_context] = session
         self.by_id[session.id] = session
+        self.changed.add(token)
         out.append(
-            StartSession(session.id, token, auth_context, session.started_at, session.expires_at)
+            StartSession(
+                session.id,
+                token,
+                auth_context,
+                session.started_at,
+                session.expires_at,
+                client_address,
+                client_info,
+            )
         )
         out.append(
             AppendEvent(
@@ -339,7 +372,15 @@ class Sessions:
             out.append(SetPeak(token, state.peak_sessions))
         return session
 
-    async def extend(self, token: str, product_codes: Sequence[str], auth_context: str) -> Outcome:
+    async def extend(
+        self,
+        token: str,
+        product_codes: Sequence[str],
+        auth_context: str,
+        *,
+        client_address: str | None = None,
+        client_info: ClientInfo | None = None,
+    ) -> Outcome:
         """Push a live session's expiry to now + window; an expired session is never revived."""
         state = self.licenses.get(token)
         if state is None:
@@ -358,6 +399,7 @@ class Sessions:
             return self._refuse(state, Reason.NO_ACTIVE_SESSION)
         session.expires_at = now + state.license.session_window_s
         out.append(TouchSession(session.id, session.expires_at))
+        _note_holder(session, client_address, client_info, out)
         self._free_others_units(state, session, now, out)
         await self._commit(out)
         return self._success(state, product, session)
@@ -384,6 +426,21 @@ class Sessions:
     async def _commit(self, out: list[Record]) -> None:
         if out:
             await self.store.commit(out)
+
+
+def _note_holder(
+    session: Session, address: str | None, info: ClientInfo | None, out: list[Record]
+) -> None:
+    """Record a new address or new clientInfo of a session's holder (rare: no write otherwise).
+
+    A call that says nothing (an old client, or no address) keeps what is known.
+    """
+    address = address if address is not None else session.client_address
+    info = info if info is not None else session.client_info
+    if address == session.client_address and info == session.client_info:
+        return
+    session.client_address, session.client_info = address, info
+    out.append(SetSessionClient(session.id, address, info))
 
 
 def _covered(lic: License, product_codes: Sequence[str] | None) -> str | None:

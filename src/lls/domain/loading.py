@@ -99,6 +99,7 @@ class Loading(Offline):
         )
         self.usage_seq = int(snap.meta.get(USAGE_SEQ_KEY, "0"))
         self.ack_event_id = int(snap.meta.get(ACK_EVENT_KEY, "0"))
+        self.last_usage_export = snap.last_export_at
         self.environments = dict(snap.environments)
         # What misuse detection saw and has not written yet lives in memory only: a rebuild
         # keeps it (the database never had it to give back).

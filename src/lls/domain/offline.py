@@ -128,6 +128,7 @@ class Offline(Features):
         outcome = self._offline_outcome(state, product)  # a temporary license has just started
         state.offline[activation.id] = activation
         self.offline_by_id[activation.id] = activation
+        self.changed.add(activation.license)
         out.append(_save(activation))
         out.append(self._offline_event("offline.activated", activation, now))
         sealed = self.codec.seal_response(activation, outcome, request.nonce, now)
@@ -154,6 +155,7 @@ class Offline(Features):
             )
         self.store.check_writable()
         activation.lease_expires_at = self._lease_end(state, now)
+        self.changed.add(activation.license)
         out: list[Record] = [
             _save(activation),
             self._offline_event("offline.refreshed", activation, now),
@@ -179,6 +181,7 @@ class Offline(Features):
         self.store.check_writable()
         now = self.clock.now()
         activation.deactivated_at = now
+        self.changed.add(activation.license)
         await self._commit(
             [_save(activation), self._offline_event("offline.deactivated", activation, now)]
         )

@@ -39,6 +39,7 @@ class Snapshot:
     flags: dict[str, tuple[str | None, float | None, float | None]] = field(default_factory=dict)
     environments: dict[str, str] = field(default_factory=dict)  # authContext -> org id
     offline: Sequence[OfflineActivation] = ()
+    last_export_at: float | None = None  # when the newest usage file was written
 
 
 class Store(Protocol):

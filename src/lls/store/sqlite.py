@@ -13,7 +13,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from lls.domain.models import AuditEvent, OfflineActivation, Session
+from lls.domain.models import AuditEvent, ClientInfo, OfflineActivation, Session
 from lls.domain.ports import Snapshot, StoredPool
 from lls.domain.records import (
     AppendEvent,
@@ -33,6 +33,7 @@ from lls.domain.records import (
     SetLicenseFlags,
     SetMeta,
     SetPeak,
+    SetSessionClient,
     StartSession,
     TouchSession,
 )
@@ -157,15 +158,25 @@ class SqliteStore:
                     )
                 case StartSession():
                     conn.execute(
-                        "INSERT INTO sessions (id, license, auth_context, started_at, expires_at)"
-                        " VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO sessions (id, license, auth_context, started_at, expires_at,"
+                        " client_address, client_hostname, client_user, client_application,"
+                        " client_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             record.id,
                             record.license,
                             record.auth_context,
                             record.started_at,
                             record.expires_at,
+                            record.client_address,
+                            *_client_columns(record.client_info),
                         ),
+                    )
+                case SetSessionClient():
+                    conn.execute(
+                        "UPDATE sessions SET client_address = ?, client_hostname = ?,"
+                        " client_user = ?, client_application = ?, client_version = ?"
+                        " WHERE id = ?",
+                        (record.client_address, *_client_columns(record.client_info), record.id),
                     )
                 case EndSession(id=sid):
                     conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
@@ -361,7 +372,8 @@ class SqliteStore:
                 seq=seq, raw=raw, ack_usage_seq=int(row[1]), imported_at=float(row[2])
             )
         async with db.execute(
-            "SELECT id, license, auth_context, started_at, expires_at FROM sessions"
+            "SELECT id, license, auth_context, started_at, expires_at, client_address,"
+            " client_hostname, client_user, client_application, client_version FROM sessions"
         ) as cur:
             sessions = [
                 Session(
@@ -370,6 +382,8 @@ class SqliteStore:
                     auth_context=str(r[2]),
                     started_at=float(r[3]),
                     expires_at=float(r[4]),
+                    client_address=r[5],
+                    client_info=ClientInfo(*r[6:10]) if any(r[6:10]) else None,
                 )
                 for r in await cur.fetchall()
             ]
@@ -405,7 +419,11 @@ class SqliteStore:
                 )
                 for r in await cur.fetchall()
             ]
+        async with db.execute("SELECT max(created_at) FROM usage_exports") as cur:
+            row = await cur.fetchone()
+            last_export_at = float(row[0]) if row is not None and row[0] is not None else None
         return Snapshot(
+            last_export_at=last_export_at,
             offline=offline,
             pool=pool,
             sessions=sessions,
@@ -530,6 +548,13 @@ def _probe_write(conn: sqlite3.Connection) -> None:
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (repr(time.time()),),
     )
+
+
+def _client_columns(info: ClientInfo | None) -> tuple[str | None, ...]:
+    """clientInfo as the sessions table's four columns."""
+    if info is None:
+        return (None, None, None, None)
+    return (info.hostname, info.user, info.application, info.version)
 
 
 def _event(row: Any) -> AuditEvent:

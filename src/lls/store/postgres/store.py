@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any
 
-from lls.domain.models import AuditEvent, OfflineActivation, Session
+from lls.domain.models import AuditEvent, ClientInfo, OfflineActivation, Session
 from lls.domain.ports import Snapshot, StoredPool
 from lls.domain.records import Record
 from lls.errors import StorageError
@@ -188,9 +188,11 @@ class PostgresStore:
                 list(known_pools),
             )
             sessions = await db.fetch(
-                "SELECT id, license, auth_context, started_at, expires_at FROM sessions"
+                "SELECT id, license, auth_context, started_at, expires_at, client_address,"
+                " client_hostname, client_user, client_application, client_version FROM sessions"
                 " ORDER BY started_at, id"
             )
+            last_export_at = await db.fetchval("SELECT max(created_at) FROM usage_exports")
             meta = await db.fetch("SELECT key, value FROM meta")
             peaks = await db.fetch("SELECT license, peak_sessions FROM license_stats")
             held = await db.fetch("SELECT session_id, feature, quantity FROM checkouts")
@@ -212,7 +214,19 @@ class PostgresStore:
             )
             if pool_row is not None
             else None,
-            sessions=[Session(r[0], r[1], r[2], r[3], r[4]) for r in sessions],
+            sessions=[
+                Session(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    client_address=r[5],
+                    client_info=ClientInfo(*r[6:10]) if any(r[6:10]) else None,
+                )
+                for r in sessions
+            ],
+            last_export_at=float(last_export_at) if last_export_at is not None else None,
             meta={r[0]: r[1] for r in meta},
             peaks={r[0]: int(r[1]) for r in peaks},
             held=[(r[0], r[1], int(r[2])) for r in held],
