@@ -118,7 +118,11 @@ def _refs(node: object) -> set[str]:
 
 def test_every_schema_reference_in_the_openapi_document_resolves() -> None:
     doc = document()
-    names = {f"#/components/schemas/{name}" for name in doc["components"]["schemas"]}
+    names = {
+        f"#/components/{kind}/{name}"
+        for kind, entries in doc["components"].items()
+        for name in entries
+    }
 
     assert _refs(doc) - names == set()
 

@@ -34,6 +34,7 @@ from lls.http.keys import (
     ADMIN_TOKEN,
     GUARD,
     INSTANCE,
+    LABELS,
     LICENSING,
     RELOAD,
     VENDOR_FIELDS_ONLY,
@@ -47,6 +48,7 @@ from lls.instance import SERVER_FILE, Instance, load_instance, viewer_token
 from lls.jobs.backup import MakeBackup
 from lls.jobs.scheduler import DaemonJobs
 from lls.ops.file_modes import FILE_MODE, private_umask, tighten_data_dir
+from lls.ops.labels import LicenseLabels, label_secret
 from lls.ops.lock import DataDirLock
 from lls.ops.logs import configure_logging
 from lls.ops.notify import Notifier
@@ -119,7 +121,7 @@ def build_app(
     instance = instance or load_instance(config.data_dir)
     clock = clock or SystemClock()
     licensing, store = build_licensing(instance, clock)
-    stats = RequestStats()
+    stats = RequestStats(per_license=config.metrics_per_license)
     guard = LiveGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
     reloader = Reloader(config, reread)
     reloader.add_hook("limits", limits_hook(guard))
@@ -137,6 +139,7 @@ def build_app(
     app[GUARD] = guard
     app[RELOADER] = reloader
     app[RELOAD] = reloader.reload
+    app[LABELS] = LicenseLabels(label_secret(instance.keys, instance.instance_id))
     app[ADMIN_TOKEN] = instance.admin_token.encode()
     admin_listen_host = config.admin_host if config.separate_admin else config.host
     app[ADMIN_ACCESS] = AdminAccess(
@@ -153,7 +156,7 @@ def build_app(
     client_api.add_routes(app)
     admin_api.add_routes(app)
     offline_api.add_routes(app)
-    ops_api.add_routes(app, licensing, stats)
+    ops_api.add_routes(app, licensing, stats, per_license=config.metrics_per_license)
     add_ui(app, config, viewer_token=viewer_token(instance.data_dir))  # the dashboard, /ui/
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -163,6 +166,7 @@ def build_app(
             # The licenses loaded now live as long as the daemon: keep them out of the
             # cyclic collector's full passes (they paused the loop ~70 ms under load).
             gc.freeze()
+            app[ops_api.METRICS].warm()  # renders every license once, on its own thread
             if jobs is not None:
                 jobs.apply(reloader.config)
                 jobs.start()

@@ -282,6 +282,14 @@ class Config:
         env="LLS_UI_SIGN_IN_FAILURES",
         low=1,
     )
+    # --- i12b settings ---
+    metrics_per_license: bool = setting(
+        "metrics.per_license",
+        True,
+        "per-license series in /metrics (seats, used, features, denials by license);"
+        " false keeps only the aggregates, for sites where that many series cost too much",
+        env="LLS_METRICS_PER_LICENSE",
+    )
     # --- i10 settings ---
     admin_allowed_hosts: str = setting(
         "admin.allowed_hosts",

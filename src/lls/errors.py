@@ -13,7 +13,7 @@
     │   └── PermissionDenied      422 PERMISSION_DENIED  (names the file, its owner and us)
     ├── TooManyRequests           429 TOO_MANY_REQUESTS  (+ retry_after_s)
     ├── NotReady                  503 NOT_READY
-    └── StorageError              503 STORAGE_ERROR
+    └── StorageError              503 STORAGE_ERROR      (+ retry_after_s)
 
 The domain raises these; the HTTP layer renders them in one place (the client
 API's `{"error", "code", "field"}` body, the admin API's problem+json), and the
@@ -35,6 +35,7 @@ class LLSError(Exception):
 
     status: ClassVar[int] = 500
     default_code: ClassVar[str] = "INTERNAL_ERROR"
+    retry_after_s: int | None = None  # sent as Retry-After when set
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -150,7 +151,11 @@ class NotReady(LLSError):
 
 
 class StorageError(LLSError):
-    """The database refused a write; nothing was acknowledged."""
+    """The database refused a write (or refuses writes for now); nothing was changed."""
 
     status = 503
     default_code = "STORAGE_ERROR"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from lls.errors import LLSError, PermissionDenied, Refused
-from lls.machine import fingerprint
+from lls.machine import (
+    MachineRecord,
+    Sources,
+    fingerprint,
+    legacy_matches,
+    machine_record,
+    read_material,
+    same_machine,
+)
 from lls.sealed import KeyPair, PublicKeys, load_private_jwks, write_atomic, write_private_jwks
 
 INSTANCE_FILE = "instance.json"
@@ -40,23 +48,48 @@ class Instance:
     admin_token: str
     fingerprint: str = ""
     rebound_at: float = 0.0  # pools issued before a re-registration are not trusted
+    machine: MachineRecord | None = None  # hashed components (None: written by an older lls)
 
-    def check_machine(self, stable_id: str = "") -> None:
-        """Refuse a data directory made on another machine (copied, or restored elsewhere)."""
-        here = fingerprint(stable_id or None)
-        if self.fingerprint and self.fingerprint != here:
-            raise Refused(
-                f"this data directory belongs to another machine (fingerprint"
-                f" {self.fingerprint[:12]}…, this machine {here[:12]}…): it was copied or moved."
-                f" To move the instance for real, run `lls registration --rebind --data-dir"
-                f" {self.data_dir} --out registration.lls` here, give the file to the vendor,"
-                " and import the pool file it issues",
-                code="MACHINE_MISMATCH",
-            )
+    def check_machine(self, stable_id: str = "", *, sources: Sources | None = None) -> None:
+        """Refuse a data directory made on another machine (copied, or restored elsewhere).
+
+        Tolerant (lls.machine): a new network interface or one replaced card is still this
+        machine. A record written by an older `lls init` is migrated on its first start here.
+        """
+        material = read_material(sources)
+        here = machine_record(material, self.instance_id, stable_id)
+        if self.machine is not None:
+            if same_machine(self.machine, here):
+                return
+        elif not self.fingerprint:
+            return  # nothing recorded to compare with
+        elif legacy_matches(self.fingerprint, stable_id, material):
+            _update_info(self.data_dir, machine=here.to_json())
+            return
+        current = fingerprint(stable_id or None, material)
+        raise Refused(
+            f"this data directory belongs to another machine (fingerprint"
+            f" {self.fingerprint[:12]}…, this machine {current[:12]}…): it was copied or moved."
+            f" To move the instance for real, run `lls registration --rebind --data-dir"
+            f" {self.data_dir} --out registration.lls` here, give the file to the vendor,"
+            " and import the pool file it issues",
+            code="MACHINE_MISMATCH",
+        )
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / DB_FILE
+
+
+def _write_info(data_dir: Path, info: dict[str, Any]) -> None:
+    write_atomic(data_dir / INSTANCE_FILE, json.dumps(info, indent=2).encode(), mode=0o600)
+
+
+def _update_info(data_dir: Path, **changes: Any) -> None:
+    """Rewrite instance.json with `changes` (atomically: the old file or the new, never half)."""
+    info = json.loads((data_dir / INSTANCE_FILE).read_text(encoding="utf-8"))
+    info.update(changes)
+    _write_info(data_dir, info)
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -82,7 +115,9 @@ def read_vendor_keys(path: Path) -> tuple[str, PublicKeys, dict[str, Any]]:
     return vendor_id, PublicKeys.from_jwks(doc), doc
 
 
-def init_instance(data_dir: Path, vendor_keys_file: Path, *, stable_id: str = "") -> Instance:
+def init_instance(
+    data_dir: Path, vendor_keys_file: Path, *, stable_id: str = "", sources: Sources | None = None
+) -> Instance:
     """Create a new instance in `data_dir`: id, key pair, admin token, pinned vendor keys."""
     if (data_dir / INSTANCE_FILE).exists():
         raise Refused(
@@ -99,12 +134,14 @@ def init_instance(data_dir: Path, vendor_keys_file: Path, *, stable_id: str = ""
     viewer_token(data_dir)
     pinned = {"vendorId": vendor_id, "keys": vendor_keys.to_jwks()["keys"]}
     write_atomic(data_dir / VENDOR_FILE, json.dumps(pinned, indent=2).encode(), mode=0o600)
+    material = read_material(sources)
     info = {
         "instanceId": instance_id,
         "keys": keys.public().to_jwks(),
-        "fingerprint": fingerprint(stable_id or None),
+        "fingerprint": fingerprint(stable_id or None, material),
+        "machine": machine_record(material, instance_id, stable_id).to_json(),
     }
-    write_atomic(data_dir / INSTANCE_FILE, json.dumps(info, indent=2).encode(), mode=0o600)
+    _write_info(data_dir, info)
     return load_instance(data_dir)
 
 
@@ -196,6 +233,7 @@ def load_instance(data_dir: Path) -> Instance:
         raise LLSError(f"cannot read the admin token: {exc.strerror}") from None
     return Instance(
         fingerprint=str(info.get("fingerprint", "")),
+        machine=MachineRecord.from_json(info.get("machine")),
         rebound_at=float(info.get("reboundAt", 0.0)),
         data_dir=data_dir,
         instance_id=str(info["instanceId"]),
@@ -209,9 +247,12 @@ def load_instance(data_dir: Path) -> Instance:
 def rebind_instance(data_dir: Path, *, stable_id: str = "", now: float) -> Instance:
     """Record this machine as the instance's home; until the vendor answers the new
     registration with a pool issued after `now`, the old pools are not trusted here."""
-    path = data_dir / INSTANCE_FILE
-    info = json.loads(path.read_text(encoding="utf-8"))
-    info["fingerprint"] = fingerprint(stable_id or None)
-    info["reboundAt"] = now
-    write_atomic(path, json.dumps(info, indent=2).encode(), mode=0o600)
+    instance_id = load_instance(data_dir).instance_id
+    material = read_material()
+    _update_info(
+        data_dir,
+        fingerprint=fingerprint(stable_id or None, material),
+        machine=machine_record(material, instance_id, stable_id).to_json(),
+        reboundAt=now,
+    )
     return load_instance(data_dir)

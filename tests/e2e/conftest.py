@@ -2,25 +2,53 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from lls.instance import Instance
 from lls.sealed import write_sealed_file
 from tests.pools import VendorKeys, make_pool
+
+T = TypeVar("T")
+CLONE_NEWNET = 0x40000000
+
+
+def in_netns(name: str, action: Callable[[], T]) -> T:
+    """Run `action` on a thread that entered network namespace `name` (/run/netns/NAME):
+    its sockets, and so its 127.0.0.1, are that namespace's."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            with Path(f"/run/netns/{name}").open("rb") as handle:
+                if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {name} failed")
+            box["value"] = action()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
 
 
 def free_port() -> int:
@@ -48,22 +76,39 @@ class Daemon:
     """A running `lls serve` process: the client API on `port`, the admin API on its own
     listener on `admin_port` (a free port of its own, so daemons never share 8081).
 
-    Every test that runs `lls serve` goes through here: `env` adds settings, `prefix`
-    wraps the command (e.g. `prlimit --nofile=1024:1024`), and `get`/`post` send
-    /admin/* paths to the admin listener, everything else to the client listener.
+    Every test that runs `lls serve` goes through here: `env` adds settings, `wrap`
+    prefixes its command line (e.g. `ip netns exec NAME`, `prlimit --nofile=1024:1024`),
+    `netns` names the network namespace its HTTP helpers call into (the one it was
+    started in), and `get`/`post`/`admin` send /admin/* paths to the admin listener,
+    everything else to the client listener.
     """
 
     data_dir: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    wrap: tuple[str, ...] = ()
+    netns: str | None = None
     config: Path | None = None  # `--config FILE`: then the log level is the file's
     admin_port: int = field(default_factory=lambda: free_port())
-    prefix: list[str] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
         return self.data_dir.parent / f"serve-{self.port}.log"
+
+    @property
+    def admin_token(self) -> str:
+        return (self.data_dir / "admin.token").read_text().strip()
+
+    def _open(self, request: urllib.request.Request, timeout: float) -> tuple[int, bytes]:
+        def call() -> tuple[int, bytes]:
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as resp:
+                    return resp.status, resp.read()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read()
+
+        return call() if self.netns is None else in_netns(self.netns, call)
 
     @property
     def url(self) -> str:
@@ -79,7 +124,7 @@ class Daemon:
 
     @property
     def argv(self) -> list[str]:
-        argv = [*self.prefix, sys.executable, "-m", "lls", "serve"]
+        argv = [*self.wrap, sys.executable, "-m", "lls", "serve"]
         argv += ["--data-dir", str(self.data_dir), "--port", str(self.port)]
         if self.config is not None:
             argv += ["--config", str(self.config)]
@@ -102,8 +147,8 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise AssertionError(f"lls serve exited: {self.log_path.read_text()}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
-                    return
+                self._open(urllib.request.Request(self.url + "/healthz"), timeout=1)
+                return
             except OSError:
                 time.sleep(0.05)
         raise AssertionError("lls serve did not come up")
@@ -137,17 +182,15 @@ class Daemon:
 
     def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        request = urllib.request.Request(self.url_for(path), headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as resp:
-                raw = resp.read()
-                status = resp.status
-        except urllib.error.HTTPError as exc:
-            raw, status = exc.read(), exc.code
+        status, raw = self._open(urllib.request.Request(self.url_for(path), headers=headers), 10)
         try:
             return status, json.loads(raw)
         except ValueError:
             return status, raw.decode()
+
+    def admin(self, path: str) -> tuple[int, Any]:
+        """GET an admin API path with this instance's token."""
+        return self.get(path, self.admin_token)
 
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         request = urllib.request.Request(
@@ -156,9 +199,10 @@ class Daemon:
             method="POST",
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
+        status, raw = self._open(request, 10)
+        if status >= 400:
+            raise urllib.error.HTTPError(self.url_for(path), status, raw.decode(), {}, None)  # type: ignore[arg-type]
+        return status, json.loads(raw) if raw else None
 
 
 @pytest.fixture

@@ -17,11 +17,13 @@ def served(daemon: Daemon, pool_file: Any) -> Iterator[Daemon]:
     pool = pool_file([grant("LIC-ONE", seats=1), grant("LIC-FIVE", seats=5)])
     lls("pool", "import", str(pool), "--data-dir", str(daemon.data_dir))
     daemon.start()
-    for ctx in ("pc-1", "pc-2"):
-        daemon.post(
-            "/licensing/activate",
-            {"licenseToken": "LIC-FIVE", "productCodes": [PRODUCT], "authContext": ctx},
-        )
+    session = {"licenseToken": "LIC-FIVE", "productCodes": [PRODUCT]}
+    info = {"hostname": "ws-07", "user": "ann", "application": "CAD"}
+    daemon.post("/licensing/activate", {**session, "authContext": "pc-1", "clientInfo": info})
+    daemon.post(  # an old client: nothing about itself
+        "/licensing/activate",
+        {"licenseToken": "LIC-FIVE", "productCodes": [PRODUCT], "authContext": "pc-2"},
+    )
     yield daemon
     daemon.stop()
 
@@ -82,8 +84,22 @@ def test_licenses_json_lists_each_license(served: Daemon) -> None:
 
 def test_sessions_table_and_json_show_the_live_sessions(served: Daemon) -> None:
     header, rows = table(view(served, "sessions"))
-    assert header == ["ID", "LICENSE", "AUTHCONTEXT", "STARTED", "EXPIRES"]
-    assert sorted(row[2] for row in rows) == ["pc-1", "pc-2"]
+    assert header == [
+        "ID",
+        "LICENSE",
+        "AUTHCONTEXT",
+        "USER",
+        "HOST",
+        "APPLICATION",
+        "ADDRESS",
+        "STARTED",
+        "EXPIRES",
+    ]
+    by_context = {row[2]: row[3:7] for row in rows}
+    assert by_context == {
+        "pc-1": ["ann", "ws-07", "CAD", "127.0.0.1"],
+        "pc-2": ["-", "-", "-", "127.0.0.1"],
+    }
     doc = json.loads(view(served, "sessions", "--json"))
     assert sorted(s["authContext"] for s in doc["sessions"]) == ["pc-1", "pc-2"]
     assert {row[0] for row in rows} == {s["id"] for s in doc["sessions"]}

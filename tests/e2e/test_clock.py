@@ -44,7 +44,7 @@ def test_clock_turned_back_across_restart_refuses_then_recovers(
     _, status = daemon.get("/admin/v1/status", instance.admin_token)
     assert status["clock"]["tampered"] is True
     assert daemon.get("/readyz")[0] == 503
-    assert "lls_clock_tampered 1.0" in daemon.get("/metrics")[1]
+    assert "\nlls_clock_tampered 1\n" in daemon.get("/metrics")[1]
     _, audit = daemon.get("/admin/v1/audit?limit=1000", instance.admin_token)
     assert [e["type"] for e in audit["events"]].count("clock.tampered") == 1
     assert daemon.stop() == 0

@@ -120,7 +120,7 @@ def test_1100_half_open_connections_from_one_host_leave_other_clients_served(
             pytest.skip(f"this process may open only {hard} files; the flood needs {need}")
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
     lls("pool", "import", str(pool_file([grant("A", seats=5)])), "--data-dir", str(daemon.data_dir))
-    daemon.prefix = ["prlimit", "--nofile=1024:1024", "--"]
+    daemon.wrap = ("prlimit", "--nofile=1024:1024", "--")
     daemon.start()
     answered = failed = 0
     errors: list[str] = []

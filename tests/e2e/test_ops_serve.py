@@ -21,7 +21,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from lls.ops.logs import redact_token
+from lls.instance import load_instance
+from lls.ops.labels import LicenseLabels, label_secret
 from tests.e2e.conftest import Daemon, free_port, lls
 from tests.pools import PRODUCT, grant
 from tests.tls import self_signed
@@ -291,7 +292,9 @@ def test_logs_of_a_session_with_refusals_never_show_a_license_token(
         "NO_ACTIVE_SESSION",
         "LICENSE_NOT_FOUND",
     ]
-    assert refusals[0]["license"] == redact_token(SECRET)
+    instance = load_instance(daemon.data_dir)
+    labels = LicenseLabels(label_secret(instance.keys, instance.instance_id))
+    assert refusals[0]["license"] == labels.of_token(SECRET)
     assert any(d["logger"] == "lls.access" for d in lines)  # access lines were written too
     assert SECRET not in text
     assert token not in text

@@ -52,6 +52,8 @@ REFUSALS = {
     "garbage": "BAD_ENVELOPE",
     "wrong_typ": "WRONG_TYP",
     "duplicate_token": "POOL_INVALID",
+    "bad_license_id": "POOL_INVALID",
+    "duplicate_license_id": "POOL_INVALID",
     "bad_payload": "BAD_PAYLOAD",
 }
 
@@ -88,6 +90,11 @@ def _bad_pool(kind: str, server: Server, first: str) -> str:
             return seal_doc(doc, signer=vendor.keys, recipient=inst.keys.public(), typ=TYP_USAGE)
         case "duplicate_token":
             return make_pool(vendor, inst, [grant("D"), grant("D")], seq=5, iat=now)
+        case "bad_license_id":
+            return make_pool(vendor, inst, [grant("A", id="two words")], seq=5, iat=now)
+        case "duplicate_license_id":
+            named = [grant("A", id="cad"), grant("B", id="cad")]
+            return make_pool(vendor, inst, named, seq=5, iat=now)
         case "bad_payload":
             doc = pool_payload(inst, [{"token": "X", "seats": "many"}], seq=5, iat=now)
             return seal_doc(doc, signer=vendor.keys, recipient=inst.keys.public())
@@ -111,6 +118,31 @@ async def test_bad_pool_is_refused_with_reason_and_state_unchanged(
     assert problem["code"] == REFUSALS[kind]
     assert problem["detail"]
     assert await _state(server) == before
+
+
+@pytest.mark.parametrize(
+    ("licenses", "named"),
+    [
+        ([grant("A", id="two words")], "'two words' (licenses[0])"),
+        ([grant("A", id="x" * 65)], "licenses[0]"),
+        ([grant("A", id="cad"), grant("B"), grant("C", id="cad")], "'cad'"),
+    ],
+)
+async def test_pool_with_a_bad_or_duplicate_license_id_is_refused_naming_it(
+    server: Server, licenses: list[dict[str, Any]], named: str
+) -> None:
+    status, problem = await server.import_pool(licenses, iat=server.clock.now())
+    assert (status, problem["code"]) == (422, "POOL_INVALID")
+    assert named in problem["detail"]
+
+
+async def test_license_documents_carry_the_pool_id(server: Server) -> None:
+    await server.import_pool([grant("LIC-ONE", id="cad-floor-2"), grant("LIC-TWO")])
+    resp = await server.client.get("/admin/v1/licenses", headers=server.admin_headers)
+    docs = {d["token"]: d for d in (await resp.json())["licenses"]}
+    assert (docs["LIC-ONE"]["id"], docs["LIC-TWO"]["id"]) == ("cad-floor-2", None)
+    assert docs["LIC-TWO"]["label"].startswith("h:")
+    assert docs["LIC-ONE"]["label"] == "cad-floor-2"
 
 
 async def test_oversized_pool_body_is_refused_before_reading(server: Server) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -67,3 +68,22 @@ async def test_usage_file_is_written_to_the_outbox(server: Server, tmp_path: Pat
     assert first.name.endswith("000001.lls") and second.name.endswith("000002.lls")
     assert read_sealed_file(second).count(".") == 4  # one compact JWE
     assert [p.name for p in (tmp_path / "outbox").iterdir() if p.name.startswith(".")] == []
+
+
+async def test_pool_dropped_while_the_disk_refuses_writes_stays_in_the_inbox(
+    server: Server, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    good = make_pool(server.vendor, server.instance, [grant("NEW")], seq=2, iat=server.clock.now())
+    _drop(inbox, "a-good.lls", good)
+    db = sqlite3.connect(server.instance.db_path)
+    db.execute("CREATE TRIGGER full BEFORE INSERT ON pools BEGIN SELECT RAISE(ABORT, 'full'); END")
+    db.commit()
+    lines = await import_dropped_pools(server.licensing, inbox, settle_s=5)
+    db.execute("DROP TRIGGER full")
+    db.commit()
+    db.close()
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == ["a-good.lls"]
+    assert list((inbox / "refused").iterdir()) == []  # not refused: the file is good
+    assert "STORAGE_ERROR" in lines[0]
+    assert set(server.licensing.licenses) == {t["token"] for t in DEFAULT_LICENSES}

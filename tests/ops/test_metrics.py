@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lls.ops.logs import redact_token
+from lls.http.keys import LABELS
+from lls.http.license_series import CHUNK, LicenseSeries
 from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT, grant
 
@@ -15,11 +19,10 @@ FEATURES = [
     {"code": "API_CALLS", "type": "consumption", "count": 5},
 ]
 LIC = "TOKEN-SECRET-4f1d9a"  # distinctive, so a leak is visible in the text
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-async def scrape(
-    server: Server,
-) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
+async def scrape(server: Server) -> tuple[str, Samples]:
     resp = await server.client.get("/metrics")
     assert resp.status == 200
     text = await resp.text()
@@ -30,72 +33,116 @@ async def scrape(
     return text, samples
 
 
-def lic(token: str, **more: str) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted({"license": redact_token(token), **more}.items()))
+def label(server: Server, token: str) -> str:
+    return server.client.app[LABELS].of_token(token)
 
 
-async def activate(server: Server, ctx: str, token: str = LIC) -> Any:
-    return await server.activate(token, ctx)
+def lic(name: str, **more: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted({"license": name, **more}.items()))
+
+
+def denials(m: Samples, endpoint: str, reason: str, license: str | None = None) -> float:
+    labels = {"endpoint": f"/licensing/{endpoint}", "reason": reason}
+    if license is not None:
+        labels["license"] = license
+    return m.get(("lls_denials_total", tuple(sorted(labels.items()))), 0)
 
 
 async def test_seat_metrics_follow_sessions_as_they_start_and_end(
     make_server: ServerFactory,
 ) -> None:
-    server = await make_server([grant(LIC, seats=2)])
-    await activate(server, "host-a")
+    server = await make_server([grant(LIC, seats=2, id="lic-a")])
+    await server.activate(LIC, "host-a")
     _, m = await scrape(server)
-    assert m[("lls_license_seats", lic(LIC))] == 2
-    assert m[("lls_license_seats_used", lic(LIC))] == 1
-    assert m[("lls_license_seats_free", lic(LIC))] == 1
-    assert m[("lls_live_sessions", ())] == 1
+    assert m[("lls_license_seats", lic("lic-a"))] == 2
+    assert m[("lls_license_seats_used", lic("lic-a"))] == 1
+    assert (m[("lls_live_sessions", ())], m[("lls_seats", ())], m[("lls_seats_free", ())]) == (
+        1,
+        2,
+        1,
+    )
     await server.call("deactivate", licenseToken=LIC, authContext="host-a")
     _, m = await scrape(server)
-    assert m[("lls_license_seats_used", lic(LIC))] == 0
-    assert m[("lls_license_seats_free", lic(LIC))] == 2
+    assert m[("lls_license_seats_used", lic("lic-a"))] == 0
     assert (m[("lls_live_sessions", ())], m[("lls_seats_free", ())]) == (0, 2)
 
 
-async def test_metrics_name_licenses_by_hash_never_by_token(make_server: ServerFactory) -> None:
+async def test_metrics_name_licenses_by_label_never_by_token(make_server: ServerFactory) -> None:
     server = await make_server([grant(LIC, seats=2)])
-    await activate(server, "host-a")
+    await server.activate(LIC, "host-a")
     text, _ = await scrape(server)
-    assert redact_token(LIC) in text
+    assert label(server, LIC) in text
     assert LIC not in text
 
 
 async def test_feature_units_used_follow_checkout_and_return(make_server: ServerFactory) -> None:
-    server = await make_server([grant(LIC, seats=2, features=FEATURES)])
-    await activate(server, "host-a")
+    server = await make_server([grant(LIC, seats=2, features=FEATURES, id="lic-a")])
+    await server.activate(LIC, "host-a")
     body = {"licenseToken": LIC, "authContext": "host-a", "featureCode": "EXPORT_PDF"}
     await server.call("features/checkout", **body, quantity=2)
     await server.call("features/checkout", **{**body, "featureCode": "API_CALLS"}, quantity=1)
     _, m = await scrape(server)
-    floating = lic(LIC, feature="EXPORT_PDF", type="floating")
+    floating = lic("lic-a", feature="EXPORT_PDF", type="floating")
     assert (m[("lls_feature_units", floating)], m[("lls_feature_units_used", floating)]) == (3, 2)
-    assert m[("lls_feature_units_used", lic(LIC, feature="API_CALLS", type="consumption"))] == 1
+    assert m[("lls_feature_units_used", lic("lic-a", feature="API_CALLS", type="consumption"))] == 1
     await server.call("features/return", **body, quantity=2)
     _, m = await scrape(server)
     assert m[("lls_feature_units_used", floating)] == 0
 
 
-async def test_denials_are_counted_by_endpoint_and_reason(make_server: ServerFactory) -> None:
-    server = await make_server([grant(LIC, seats=1)])
-    await activate(server, "host-a")
+async def test_denials_are_counted_by_endpoint_reason_and_license(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server([grant(LIC, seats=1, id="lic-a")])
+    await server.activate(LIC, "host-a")
     body = {"licenseToken": LIC, "productCodes": [PRODUCT], "authContext": "host-b"}
     await server.call("activate", **body)
     await server.call("activate", **body)
     await server.call("extend", **body)
     await server.call("validate", licenseToken="NO-SUCH-TOKEN")
     _, m = await scrape(server)
+    assert denials(m, "activate", "SESSION_LIMIT_REACHED", "lic-a") == 2
+    assert denials(m, "extend", "NO_ACTIVE_SESSION", "lic-a") == 1
+    assert denials(m, "validate", "LICENSE_NOT_FOUND") == 1  # no license label: bounded
+    assert denials(m, "activate", "NO_ACTIVE_SESSION", "lic-a") == 0
 
-    def denials(endpoint: str, reason: str) -> float:
-        labels = (("endpoint", f"/licensing/{endpoint}"), ("reason", reason))
-        return m.get(("lls_denials_total", labels), 0)
 
-    assert denials("activate", "SESSION_LIMIT_REACHED") == 2
-    assert denials("extend", "NO_ACTIVE_SESSION") == 1
-    assert denials("validate", "LICENSE_NOT_FOUND") == 1
-    assert denials("activate", "NO_ACTIVE_SESSION") == 0
+async def test_a_successful_instance_lookup_is_not_a_denial(server: Server) -> None:
+    resp = await server.client.get("/licensing/instance")
+    assert resp.status == 200
+    _, m = await scrape(server)
+    assert [k for k in m if k[0] == "lls_denials_total"] == []
+
+
+async def test_only_licenses_of_the_pool_have_series(make_server: ServerFactory) -> None:
+    server = await make_server([grant(LIC, seats=1, id="lic-a"), grant("OTHER", id="lic-b")])
+    await server.activate(LIC, "host-a")
+    body = {"licenseToken": LIC, "productCodes": [PRODUCT], "authContext": "host-b"}
+    await server.call("activate", **body)
+    await scrape(server)
+    await server.import_pool([grant("OTHER", id="lic-b")])
+    _, m = await scrape(server)
+    named = {dict(labels).get("license") for _, labels in m} - {None}
+    assert named == {"lic-b"}
+
+
+async def test_per_license_off_keeps_only_aggregates_under_the_same_names(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(
+        [grant(LIC, seats=1, features=FEATURES), grant("OTHER", seats=2, features=FEATURES)],
+        metrics_per_license=False,
+    )
+    await server.activate(LIC, "host-a")
+    await server.call("activate", licenseToken=LIC, productCodes=[PRODUCT], authContext="host-b")
+    body = {"licenseToken": LIC, "authContext": "host-a", "featureCode": "EXPORT_PDF"}
+    await server.call("features/checkout", **body, quantity=2)
+    _, m = await scrape(server)
+    assert [k for k in m if ("license", label(server, LIC)) in k[1]] == []
+    assert (m[("lls_seats", ())], m[("lls_seats_used", ())]) == (3, 1)
+    pdf = (("feature", "EXPORT_PDF"), ("type", "floating"))
+    assert (m[("lls_feature_units", pdf)], m[("lls_feature_units_used", pdf)]) == (6, 2)
+    assert denials(m, "activate", "SESSION_LIMIT_REACHED") == 1
 
 
 async def test_latency_histogram_and_status_counts_per_endpoint(server: Server) -> None:
@@ -116,7 +163,7 @@ async def test_pool_and_clock_gauges_describe_the_imported_pool(server: Server) 
     _, m = await scrape(server)
     assert m[("lls_pool_seq", ())] == 1
     assert m[("lls_pool_issued_timestamp_seconds", ())] == int(now)
-    assert 364.9 < m[("lls_pool_days_to_expiry", ())] <= 365
+    assert 364.9 * 86_400 < m[("lls_pool_time_to_expiry_seconds", ())] <= 365 * 86_400
     server.clock.advance(86_400)
     _, m = await scrape(server)
     assert m[("lls_pool_age_seconds", ())] == 86_400
@@ -124,12 +171,60 @@ async def test_pool_and_clock_gauges_describe_the_imported_pool(server: Server) 
     assert m[("lls_clock_floor_timestamp_seconds", ())] >= now
 
 
-async def test_usage_export_time_appears_once_a_usage_file_is_exported(server: Server) -> None:
+async def test_usage_export_time_appears_and_survives_a_restart(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server([grant(LIC)])
     _, m = await scrape(server)
     assert m[("lls_usage_export_timestamp_seconds", ())] == 0
     await server.licensing.export_usage()
     _, m = await scrape(server)
     assert m[("lls_usage_export_timestamp_seconds", ())] == server.clock.now()
+    again = await make_server()
+    _, m = await scrape(again)
+    assert m[("lls_usage_export_timestamp_seconds", ())] == server.clock.now()
+
+
+async def test_seats_of_many_chunks_are_counted_where_they_change(
+    make_server: ServerFactory,
+) -> None:
+    tokens = [f"MANY-{i:05d}" for i in range(CHUNK * 2 + 10)]
+    small = [{"token": t, "productCodes": [PRODUCT], "id": f"m{i}"} for i, t in enumerate(tokens)]
+    server = await make_server(small)
+    await scrape(server)  # every chunk rendered once
+    held = [0, CHUNK + 5, 2 * CHUNK + 9]
+    for i in held:
+        await server.activate(tokens[i], "host-a")
+    await server.call("deactivate", licenseToken=tokens[0], authContext="host-a")
+    _, m = await scrape(server)
+    used = {i for i in range(len(tokens)) if m[("lls_license_seats_used", lic(f"m{i}"))]}
+    assert used == {CHUNK + 5, 2 * CHUNK + 9}
+    assert (m[("lls_seats_used", ())], m[("lls_licenses", ())]) == (2, len(tokens))
+
+
+async def test_an_offline_seat_leaves_the_figures_when_its_lease_ends(
+    make_server: ServerFactory,
+) -> None:
+    from lls.sealed import KeyPair
+    from tests.http.test_offline import request_token
+
+    server = await make_server([grant(LIC, seats=2, id="lic-a", offlineLeaseSeconds=3600)])
+    request = request_token(server, KeyPair.generate(), license_token=LIC)
+    resp = await server.client.post(
+        "/admin/v1/offline/activate", json={"token": request}, headers=server.admin_headers
+    )
+    assert resp.status == 200, await resp.text()
+    _, m = await scrape(server)
+    assert (m[("lls_license_seats_used", lic("lic-a"))], m[("lls_offline_activations", ())]) == (
+        1,
+        1,
+    )
+    server.clock.advance(3601)  # no write happens when a lease ends: only time passes
+    _, m = await scrape(server)
+    assert (m[("lls_license_seats_used", lic("lic-a"))], m[("lls_offline_activations", ())]) == (
+        0,
+        0,
+    )
 
 
 async def test_readyz_fails_when_the_pool_expires_or_the_clock_is_turned_back(
@@ -145,3 +240,30 @@ async def test_readyz_fails_when_the_pool_expires_or_the_clock_is_turned_back(
     await server.call("validate", licenseToken="LIC-ONE")  # the clock is fine again
     resp = await server.client.get("/readyz")
     assert (resp.status, (await resp.json())["problems"]) == (503, ["the pool has expired"])
+
+
+async def test_healthz_and_licensing_answer_while_a_scrape_is_being_rendered(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    released_by_the_test: list[bool] = []
+    original = LicenseSeries.update
+
+    def slow_update(self: LicenseSeries, *args: Any, **kwargs: Any) -> Any:
+        # A scrape of a huge pool, held until the test has had its answers. Were it
+        # rendered on the event loop, those answers could not come: the wait would
+        # run out instead, and the test would see it.
+        released_by_the_test.append(release.wait(timeout=8))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LicenseSeries, "update", slow_update)
+    scraping = asyncio.ensure_future(server.client.get("/metrics"))
+    await asyncio.sleep(0.05)
+    try:
+        health = await server.client.get("/healthz")
+        status, answer = await server.call("validate", licenseToken="LIC-ONE")
+    finally:
+        release.set()
+    assert (await scraping).status == 200
+    assert released_by_the_test == [True]
+    assert (health.status, status, answer["authStatus"]) == (200, 200, "Success")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from lls.domain.models import ClientInfo
 from lls.domain.records import (
     AppendEvent,
     BindEnvironment,
@@ -27,6 +28,7 @@ from lls.domain.records import (
     SetLicenseFlags,
     SetMeta,
     SetPeak,
+    SetSessionClient,
     StartSession,
     TouchSession,
 )
@@ -66,13 +68,15 @@ class Mix:
             sid = f"s{self.n}"
             self.live[sid] = (lic, ctx)
             out += [
-                StartSession(sid, lic, ctx, self.at, self.at + 600),
+                StartSession(sid, lic, ctx, self.at, self.at + 600, *self._holder()),
                 self._event("session.started", lic, ctx, {"session": sid, "n": self.n}),
                 SetPeak(lic, rng.randint(1, 5)),
             ]
         elif kind == "touch":
             sid = rng.choice(sorted(self.live))
             out += [TouchSession(sid, self.at + 600), self._event("session.extended")]
+            if rng.random() < 0.3:  # its client moved, or said more about itself
+                out.append(SetSessionClient(sid, *self._holder()))
         elif kind == "end":
             sid = rng.choice(sorted(self.live))
             lic, ctx = self.live.pop(sid)
@@ -117,6 +121,14 @@ class Mix:
         if self.events:
             return [PruneEvents(rng.randint(0, self.events))]
         return [self._event("noop")]
+
+    def _holder(self) -> tuple[str | None, ClientInfo | None]:
+        """Who holds a session: nothing (an old client), an address, or an address and info."""
+        rng = self.rng
+        address = rng.choice([None, "10.0.0.7", "::1"])
+        if address is None or rng.random() < 0.5:
+            return address, None
+        return address, ClientInfo(rng.choice(["ws-1", None]), "ann", "CAD ✓", None)
 
     def _offline(self) -> SaveOffline:
         rng = self.rng

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from lls.domain.ports import Snapshot
-from lls.domain.records import AppendEvent, PruneEvents, RecordExport, StartSession
+from lls.domain.records import AppendEvent, PruneEvents, RecordExport, SavePool, StartSession
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from tests.store.conftest import open_store
 from tests.store.records_mix import Mix
@@ -122,3 +122,14 @@ async def _writable(store: Any) -> None:
     wait = getattr(store, "wait_writable", None)
     if wait is not None:
         assert await wait(5.0)
+
+
+async def test_snapshot_leaves_out_the_raw_pool_the_caller_already_verified(
+    backend_store: Any,
+) -> None:
+    await backend_store.commit([SavePool(7, 1, 2, "org", 0, 3.0, "RAW-POOL-7")])
+    full = await backend_store.snapshot()
+    known = await backend_store.snapshot(wait=False, known_pools=[7])
+    other = await backend_store.snapshot(known_pools=[6])
+    assert (full.pool.raw, known.pool.raw, other.pool.raw) == ("RAW-POOL-7", "", "RAW-POOL-7")
+    assert known.pool.seq == 7 and backend_store.writable

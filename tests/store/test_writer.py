@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +85,116 @@ async def test_pruning_every_event_keeps_the_chain_head_across_reopen(tmp_path: 
     [event] = await second.events_after(0)
     await second.close()
     assert (event.id, event.prev_hash) == (3, head[1])
+
+
+class FlakyConnection(sqlite3.Connection):
+    """A real connection whose COMMIT can be made slow and failing, as a full disk fails it:
+    SQLite reports the error and leaves the transaction open."""
+
+    commit_delay_s = 0.0
+    fail_commits = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if sql == "COMMIT":
+            time.sleep(FlakyConnection.commit_delay_s)  # on the commit thread
+            if FlakyConnection.fail_commits:
+                raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+@pytest.fixture
+async def flaky(tmp_path: Path):  # type: ignore[no-untyped-def]
+    FlakyConnection.commit_delay_s, FlakyConnection.fail_commits = 0.0, False
+    s = SqliteStore(tmp_path / "lls.db", probe_interval_s=0.05, connection_factory=FlakyConnection)
+    await s.open()
+    yield s
+    FlakyConnection.fail_commits = False
+    await s.close()
+
+
+def _session_ids(store: SqliteStore) -> list[str]:
+    db = sqlite3.connect(store.path)
+    try:
+        return [str(r[0]) for r in db.execute("SELECT id FROM sessions ORDER BY id")]
+    finally:
+        db.close()
+
+
+async def test_failed_commit_fails_every_job_queued_behind_it(flaky: SqliteStore) -> None:
+    FlakyConnection.commit_delay_s, FlakyConnection.fail_commits = 0.1, True
+    first = asyncio.ensure_future(flaky.commit([_start(1)]))
+    await asyncio.sleep(0.03)  # the first batch's COMMIT is in flight now
+    behind = [asyncio.ensure_future(flaky.commit([_start(i)])) for i in (2, 3)]
+    results = await asyncio.gather(first, *behind, return_exceptions=True)
+    assert [type(r) for r in results] == [StorageError] * 3
+    assert _session_ids(flaky) == []
+
+
+async def test_failed_commit_rebuilds_memory_once_before_anything_is_answered(
+    flaky: SqliteStore,
+) -> None:
+    seen: list[tuple[bool, bool]] = []  # (writable, any caller answered yet) during rebuilds
+    answered: list[object] = []
+
+    async def rebuild() -> None:
+        seen.append((flaky.writable, bool(answered)))
+
+    flaky.set_rebuild(rebuild)
+    FlakyConnection.commit_delay_s, FlakyConnection.fail_commits = 0.05, True
+
+    async def job(i: int) -> None:
+        try:
+            await flaky.commit([_start(i)])
+        except StorageError as exc:
+            answered.append(exc)
+
+    first = asyncio.ensure_future(job(1))
+    await asyncio.sleep(0.02)
+    await asyncio.gather(first, *(job(i) for i in range(2, 6)))
+    assert seen == [(False, False)]
+    assert len(answered) == 5
+
+
+async def test_writes_are_refused_until_a_probe_commits_then_taken_again(
+    flaky: SqliteStore,
+) -> None:
+    FlakyConnection.fail_commits = True
+    with pytest.raises(StorageError):
+        await flaky.commit([_start(1)])
+    refused_at_once = not flaky.writable
+    with pytest.raises(StorageError):
+        flaky.check_writable()
+    FlakyConnection.fail_commits = False
+    for _ in range(100):  # bounded: the probe interval is 0.05 s here
+        if flaky.writable:
+            break
+        await asyncio.sleep(0.02)
+    await flaky.commit([_start(2)])
+    assert refused_at_once
+    assert _session_ids(flaky) == ["s2"]
+
+
+async def test_barrier_during_a_failure_returns_without_raising(flaky: SqliteStore) -> None:
+    FlakyConnection.commit_delay_s, FlakyConnection.fail_commits = 0.05, True
+    write = asyncio.ensure_future(flaky.commit([_start(1)]))
+    await asyncio.sleep(0.01)
+    await flaky.barrier()  # waits for the failed batch and the rebuild, then returns
+    await flaky.barrier()  # while writes are still refused: returns at once
+    with pytest.raises(StorageError):
+        await write
+
+
+async def test_chain_continues_from_the_database_after_a_failed_commit(flaky: SqliteStore) -> None:
+    await flaky.commit([AppendEvent(at=1.0, type="ok")])
+    FlakyConnection.fail_commits = True
+    with pytest.raises(StorageError):
+        await flaky.commit([AppendEvent(at=1.0, type="lost"), AppendEvent(at=1.0, type="lost")])
+    FlakyConnection.fail_commits = False
+    for _ in range(100):
+        if flaky.writable:
+            break
+        await asyncio.sleep(0.02)
+    await flaky.commit([AppendEvent(at=2.0, type="next")])
+    events = await flaky.audit(after=0, limit=10)
+    assert [(e.id, e.type) for e in events] == [(1, "ok"), (2, "next")]
+    assert events[1].prev_hash == events[0].hash

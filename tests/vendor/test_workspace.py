@@ -227,6 +227,17 @@ def test_issue_without_record_does_not_consume_seq(ws: VendorWorkspace, inst: Ke
         ({"valid_days": 3}, "valid_days"),
         ({"licenses": [{"productCodes": ["P"]}]}, "licenses[0].token"),
         ({"org": None}, "org"),
+        ({"licenses": [{"token": "T-1", "productCodes": ["P"], "id": "a b"}]}, "licenses[0].id"),
+        ({"licenses": [{"token": "T-1", "productCodes": ["P"], "id": "x" * 65}]}, "licenses[0].id"),
+        (
+            {
+                "licenses": [
+                    {"token": "T-1", "productCodes": ["P"], "id": "cad"},
+                    {"token": "T-2", "productCodes": ["P"], "id": "cad"},
+                ]
+            },
+            "licenses[1].id",
+        ),
     ],
 )
 def test_issue_bad_grants_refused_naming_field(
@@ -246,6 +257,15 @@ def test_issue_duplicate_license_token_refused(ws: VendorWorkspace, inst: KeyPai
     error = refusal_code(ws.issue, "inst-1", twice, NOW)
 
     assert getattr(error, "field", None) == "licenses[1].token" and "T-1" in error.message
+
+
+def test_issue_carries_each_license_id_into_the_pool(ws: VendorWorkspace, inst: KeyPair) -> None:
+    ws.register(registration(inst, ws.keys.public()), now=NOW)
+    named = {**GRANTS, "licenses": [{**GRANTS["licenses"][0], "id": "cad-floor.2"}]}
+
+    token, _ = ws.issue("inst-1", named, NOW)
+
+    assert [lic.id for lic in open_pool(token, inst, ws).licenses] == ["cad-floor.2"]
 
 
 def test_issue_unknown_instance_refused(ws: VendorWorkspace) -> None:

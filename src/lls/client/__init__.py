@@ -24,8 +24,11 @@ code on a thread of its own so keep-alive goes on while the application works::
         ...
 
 `authContext` defaults to `default_auth_context()` (this machine, or
-`$LLS_AUTH_CONTEXT`). Devices that never reach the server use `OfflineDevice`
-(sync-format.md §4). Errors: see `lls.client.errors` for the tree.
+`$LLS_AUTH_CONTEXT`). activate and extend also tell the server who holds the
+seat (`clientInfo`: host, user, `application=`/`version=` or the program's
+name; `client_info=` replaces it, `send_client_info=False` sends none). Devices
+that never reach the server use `OfflineDevice` (sync-format.md §4). Errors:
+see `lls.client.errors` for the tree.
 """
 
 from __future__ import annotations
@@ -41,7 +44,13 @@ from lls.client.errors import (
     ServerUnreachable,
     SessionLost,
 )
-from lls.client.identity import AUTH_CONTEXT_ENV, auth_context_from, default_auth_context
+from lls.client.identity import (
+    AUTH_CONTEXT_ENV,
+    ClientInfo,
+    auth_context_from,
+    default_auth_context,
+    default_client_info,
+)
 from lls.client.models import (
     AuthStatus,
     Contact,
@@ -60,6 +69,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "AuthStatus",
     "CertificateError",
+    "ClientInfo",
     "Contact",
     "FeatureCheckout",
     "FeatureInfo",
@@ -84,5 +94,6 @@ __all__ = [
     "ValidationResult",
     "auth_context_from",
     "default_auth_context",
+    "default_client_info",
     "keepalive_delay",
 ]

@@ -20,7 +20,7 @@ from lls.client.errors import (
     ServerError,
     ServerUnreachable,
 )
-from lls.client.identity import default_auth_context
+from lls.client.identity import ClientInfo, default_auth_context, default_client_info
 from lls.client.models import FeatureResult, InstanceInfo, ValidationResult
 
 if TYPE_CHECKING:
@@ -88,6 +88,12 @@ class LicenseClient:
     `auth_context` defaults to `default_auth_context()` — this machine — in
     every call that takes one.
 
+    activate and extend also send `clientInfo` (an LLS extension: who holds the
+    seat, shown to the admin): `default_client_info(application, version)` —
+    host name, user, and the application's name (default: the program's file
+    name) and version — unless `client_info` replaces it; `send_client_info=False`
+    sends none.
+
     Refusals (`authStatus` Failed or Locked) raise LicenseRefused from every
     call except `validate()`, which returns them: "no" is its answer.
     """
@@ -99,6 +105,10 @@ class LicenseClient:
         timeout: float = DEFAULT_TIMEOUT_S,
         session: aiohttp.ClientSession | None = None,
         auth_context: str | None = None,
+        application: str | None = None,
+        version: str | None = None,
+        client_info: ClientInfo | None = None,
+        send_client_info: bool = True,
         ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.url = url.rstrip("/")
@@ -107,6 +117,9 @@ class LicenseClient:
         self._http = session
         self._owns_http = session is None
         self._auth_context = auth_context
+        self._client_info = client_info
+        self._client_names = (application, version)
+        self._send_client_info = send_client_info
 
     async def __aenter__(self) -> LicenseClient:
         return self
@@ -131,6 +144,15 @@ class LicenseClient:
         if self._auth_context is None:
             self._auth_context = default_auth_context()
         return self._auth_context
+
+    @property
+    def client_info(self) -> ClientInfo | None:
+        """The clientInfo sent with activate and extend (None: none is sent)."""
+        if not self._send_client_info:
+            return None
+        if self._client_info is None:
+            self._client_info = default_client_info(*self._client_names)
+        return self._client_info
 
     # --- the endpoints ---------------------------------------------------------
 
@@ -225,11 +247,14 @@ class LicenseClient:
         auth_context: str | None,
     ) -> tuple[ValidationResult, float | None]:
         """activate or extend; also returns the server's `Date` (to measure the window by)."""
-        body = {
+        body: dict[str, Any] = {
             "licenseToken": token,
             "productCodes": _codes(product_codes),
             "authContext": auth_context or self.auth_context,
         }
+        info = self.client_info
+        if info is not None and (wire := info.to_wire()):
+            body["clientInfo"] = wire
         answer = await self._post(endpoint, body)
         result = self._decode(answer, ValidationResult)
         self._refused_unless_ok(result)

@@ -9,17 +9,33 @@ network interfaces — hashed, so the identifier reveals neither.
 Order of precedence: an explicit value, then the `LLS_AUTH_CONTEXT` environment
 variable (for containers and VMs cloned from one image, whose machine id is not
 unique), then the machine derivation.
+
+Separately, `ClientInfo` says who holds a seat in words an admin reads (host,
+user, application, version): the SDK sends it with activate and extend (an LLS
+extension the server shows in `lls sessions`); it identifies nothing.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import os
 import socket
+import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AUTH_CONTEXT_ENV", "auth_context_from", "default_auth_context"]
+__all__ = [
+    "AUTH_CONTEXT_ENV",
+    "CLIENT_INFO_MAX",
+    "ClientInfo",
+    "auth_context_from",
+    "default_auth_context",
+    "default_client_info",
+]
+
+CLIENT_INFO_MAX = 128  # the server refuses longer clientInfo strings (api.md §1)
 
 AUTH_CONTEXT_ENV = "LLS_AUTH_CONTEXT"
 AUTH_CONTEXT_PREFIX = "mid-"
@@ -94,3 +110,50 @@ def _read_macs() -> list[str]:
         except (OSError, UnicodeDecodeError):
             continue
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who holds a seat, for the admin: sent as `clientInfo` with activate and extend."""
+
+    hostname: str | None = None
+    user: str | None = None
+    application: str | None = None
+    version: str | None = None
+
+    def to_wire(self) -> dict[str, str]:
+        """The members that are set, each cut to what the server accepts."""
+        members = {
+            "hostname": self.hostname,
+            "user": self.user,
+            "application": self.application,
+            "version": self.version,
+        }
+        return {k: v[:CLIENT_INFO_MAX] for k, v in members.items() if v}
+
+
+def default_client_info(application: str | None = None, version: str | None = None) -> ClientInfo:
+    """This host's name, the user running the process, and the application's name and version.
+
+    The application name defaults to the program's file name (`sys.argv[0]`); what
+    cannot be found is left out rather than guessed.
+    """
+    return ClientInfo(
+        hostname=socket.gethostname() or None,
+        user=_user(),
+        application=application or _program(),
+        version=version,
+    )
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser() or None
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (some containers)
+        return None
+
+
+def _program() -> str | None:
+    argv0 = sys.argv[0] if sys.argv else ""
+    name = Path(argv0).name if argv0 and argv0 != "-c" else ""
+    return name or None

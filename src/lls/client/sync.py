@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from lls.client.api import DEFAULT_TIMEOUT_S, LicenseClient, ProductCodes
+from lls.client.identity import ClientInfo
 from lls.client.models import FeatureResult, InstanceInfo, ValidationResult
 from lls.client.session import FeatureCheckout, LicenseSession, OnLost
 
@@ -35,14 +36,28 @@ class SyncLicenseClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         auth_context: str | None = None,
+        application: str | None = None,
+        version: str | None = None,
+        client_info: ClientInfo | None = None,
+        send_client_info: bool = True,
         ssl: SSLContext | None = None,
     ) -> None:
+        """See LicenseClient for the options."""
         self._loop = asyncio.new_event_loop()
         # Daemon: a forgotten close() must not keep the application from exiting.
         self._thread = threading.Thread(target=self._run_loop, name="lls-client", daemon=True)
         self._closed = False
         self._thread.start()
-        self._client = LicenseClient(url, timeout=timeout, auth_context=auth_context, ssl=ssl)
+        self._client = LicenseClient(
+            url,
+            timeout=timeout,
+            auth_context=auth_context,
+            application=application,
+            version=version,
+            client_info=client_info,
+            send_client_info=send_client_info,
+            ssl=ssl,
+        )
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lls.domain.licensing import Sessions
+from lls.domain.housekeeping import Housekeeping
 from lls.domain.models import MESSAGES, AuthStatus, Feature, FeatureOutcome, Reason, Session
 from lls.domain.records import AppendEvent, Record, SetConsumed, SetHeld
 from lls.domain.state import LicenseState
@@ -22,7 +22,7 @@ def _available(state: LicenseState, feature: Feature) -> int | None:
     return max(0, feature.count - used.get(feature.code, 0))
 
 
-class Features(Sessions):
+class Features(Housekeeping):
     """Checkout/return on top of the session rules: units live and die with their session."""
 
     def _feature_refusal(
@@ -43,9 +43,12 @@ class Features(Sessions):
         )
 
     def _feature_context(
-        self, token: str, auth_context: str, code: str, *, checkout: bool
+        self, token: str, auth_context: str, code: str, out: list[Record], *, checkout: bool
     ) -> tuple[FeatureOutcome | None, LicenseState | None, Session | None, Feature | None]:
-        """The checks both calls share: license, clock, live session, feature exists."""
+        """The checks both calls share: license, clock, live session, feature exists.
+
+        The caller's own session, when its window has passed, is ended here (into `out`).
+        """
         state = self.licenses.get(token)
         if state is None:
             return self._feature_refusal(code, Reason.LICENSE_NOT_FOUND), None, None, None
@@ -61,8 +64,9 @@ class Features(Sessions):
                 None,
                 None,
             )
-        session = state.sessions.get(auth_context)
-        if session is None or session.expires_at <= now:
+        self.store.check_writable()
+        session = self._live(state, auth_context, now, out)
+        if session is None:
             return self._feature_refusal(code, Reason.NO_ACTIVE_SESSION, state), None, None, None
         feature = _feature(state, code)
         if feature is None:
@@ -85,26 +89,29 @@ class Features(Sessions):
         self, token: str, auth_context: str, code: str, quantity: int
     ) -> FeatureOutcome:
         """Take `quantity` units for the caller's live session, all or nothing."""
+        out: list[Record] = []
         refusal, state, session, feature = self._feature_context(
-            token, auth_context, code, checkout=True
+            token, auth_context, code, out, checkout=True
         )
         if refusal is not None:
             if refusal.reason is Reason.CLOCK_TAMPERED:
                 await self._record_tamper()
+            await self._commit(out)
             return refusal
         assert state is not None and session is not None and feature is not None
         if feature.type == "boolean":
             return self._figures(state, session, feature, 0)  # on: nothing to hold
+        now = self.clock.now()
+        self._free_others_units(state, session, now, out)  # units of expired sessions come back
         available = _available(state, feature) or 0
         if quantity > available:
+            await self._commit(out)
             return self._feature_refusal(
                 code,
                 Reason.FEATURE_EXHAUSTED,
                 state,
                 f"{quantity} units of {code} asked for, {available} left",
             )
-        out: list[Record] = []
-        now = self.clock.now()
         if feature.type == "floating":
             held = state.held.setdefault(session.id, {})
             held[code] = held.get(code, 0) + quantity
@@ -114,6 +121,7 @@ class Features(Sessions):
             state.consumed[code] = state.consumed.get(code, 0) + quantity
             out.append(SetConsumed(token, code, state.consumed[code]))
         state.refresh_views()
+        self.changed.add(token)
         out.append(
             AppendEvent(
                 at=now,
@@ -130,32 +138,37 @@ class Features(Sessions):
         self, token: str, auth_context: str, code: str, quantity: int
     ) -> FeatureOutcome:
         """Give back up to `quantity` floating units the caller's session holds."""
+        out: list[Record] = []
         refusal, state, session, feature = self._feature_context(
-            token, auth_context, code, checkout=False
+            token, auth_context, code, out, checkout=False
         )
         if refusal is not None:
+            await self._commit(out)
             return refusal
         assert state is not None and session is not None and feature is not None
         if feature.type == "consumption":
             return self._feature_refusal(code, Reason.FEATURE_NOT_RETURNABLE, state)
+        self._free_others_units(state, session, self.clock.now(), out)
         held = state.held.get(session.id, {})
         moved = min(quantity, held.get(code, 0))
         if moved == 0:
+            await self._commit(out)
             return self._figures(state, session, feature, 0)
         held[code] -= moved
         state.in_use[code] -= moved
         if held[code] == 0:
             del held[code]
         state.refresh_views()
-        out: list[Record] = [
-            SetHeld(session.id, code, held.get(code, 0)),
+        self.changed.add(token)
+        out.append(SetHeld(session.id, code, held.get(code, 0)))
+        out.append(
             AppendEvent(
                 at=self.clock.now(),
                 type="feature.return",
                 license=token,
                 auth_context=auth_context,
                 data={"feature": code, "quantity": moved, "sessionId": session.id},
-            ),
-        ]
+            )
+        )
         await self._commit(out)
         return self._figures(state, session, feature, moved)

@@ -3,10 +3,18 @@
 Every decision is taken synchronously on the event loop against in-memory
 state (so two activates for the last seat cannot both win), its write records
 are queued to the store, and the caller gets its answer only after they commit.
+A rule that changes anything first calls `store.check_writable()`, in the same
+tick as its decision: while a failed write is being undone (lls.store.writer)
+it is refused with StorageError before it touches memory.
+
+A session whose window has passed ends when a request meets it — its seat and
+its floating units at once, with one `session.ended` (reason `expired`); the
+sweep only tidies up what nobody asked about.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Sequence
@@ -20,6 +28,7 @@ from lls.domain.models import (
     ORDER_LOCKED_MESSAGE,
     TRIAL_EXPIRED_MESSAGE,
     AuthStatus,
+    ClientInfo,
     EndReason,
     License,
     Outcome,
@@ -32,11 +41,12 @@ from lls.domain.records import (
     EndSession,
     Record,
     SetPeak,
+    SetSessionClient,
     StartSession,
     TouchSession,
 )
 from lls.domain.state import LicenseState
-from lls.errors import NotFound
+from lls.errors import StorageError
 
 NOT_FOUND = Outcome(
     status=AuthStatus.FAILED,
@@ -74,6 +84,9 @@ class Sessions:
         self.floor: float = 0.0  # trusted-time floor (sync-format §5), raised by clock and pools
         self.tampered = False
         self._tamper_recorded = False
+        # Licenses whose seat or feature figures changed since /metrics last looked: it
+        # renders only those again (O(1) here, bounded by the pool's size).
+        self.changed: set[str] = set()
 
     # -- checks shared by every call ----------------------------------------------------
 
@@ -89,18 +102,21 @@ class Sessions:
 
     async def _record_tamper(self) -> None:
         """Record a `clock.tampered` event once per episode of a clock below the floor."""
-        if self.tampered and not self._tamper_recorded:
+        if self.tampered and not self._tamper_recorded and self.store.writable:
             self._tamper_recorded = True
             now = self.clock.now()
-            await self._commit(
-                [
-                    AppendEvent(
-                        at=now,
-                        type="clock.tampered",
-                        data={"clock": rfc3339(now), "floor": rfc3339(self.floor)},
-                    )
-                ]
-            )
+            try:
+                await self._commit(
+                    [
+                        AppendEvent(
+                            at=now,
+                            type="clock.tampered",
+                            data={"clock": rfc3339(now), "floor": rfc3339(self.floor)},
+                        )
+                    ]
+                )
+            except StorageError:  # the refusal stands; a later call records the episode
+                self._tamper_recorded = False
 
     async def _clock_refusal(self, state: LicenseState) -> Outcome:
         await self._record_tamper()
@@ -176,6 +192,7 @@ class Sessions:
         """End a session: free its seat and return every feature unit it held."""
         del state.sessions[session.auth_context]
         self.by_id.pop(session.id, None)
+        self.changed.add(session.license)
         held = state.held.pop(session.id, None)
         if held:
             for code, quantity in held.items():
@@ -203,6 +220,36 @@ class Sessions:
         for session in [s for s in state.sessions.values() if s.expires_at <= now]:
             self._end(state, session, EndReason.EXPIRED, now, out)
 
+    def _free_others_units(
+        self, state: LicenseState, own: Session | None, now: float, out: list[Record]
+    ) -> None:
+        """Before an answer that reports the license's units: end the expired sessions that
+        still hold some. On the hot path this is a length check: usually no other session
+        holds units of the license."""
+        if len(state.held) > (own is not None and own.id in state.held):
+            self._purge_expired_holders(state, now, out)
+
+    def _purge_expired_holders(self, state: LicenseState, now: float, out: list[Record]) -> None:
+        """End the expired sessions that still hold floating units of this license (few:
+        `state.held` has one entry per session that ever checked out)."""
+        by_id = self.by_id
+        expired = [
+            s for sid in state.held if (s := by_id.get(sid)) is not None and s.expires_at <= now
+        ]
+        for session in expired:
+            self._end(state, session, EndReason.EXPIRED, now, out)
+
+    async def _free_expired_units(self, state: LicenseState, now: float) -> None:
+        """On a read: end expired holders of this license's units, if writes are taken now
+        (else the figures stay as the database has them, and a later request frees them)."""
+        if not self.store.writable:
+            return
+        out: list[Record] = []
+        self._purge_expired_holders(state, now, out)
+        if out:
+            with contextlib.suppress(StorageError):  # memory was rebuilt; answer from it
+                await self._commit(out)
+
     # -- the four calls -----------------------------------------------------------------
 
     async def validate(
@@ -221,6 +268,8 @@ class Sessions:
             refusal = self._refuse(state, reason) if reason is not None else None
         if refusal is not None:
             return refusal
+        if state.held:  # it reports the license's features: free what expired sessions hold
+            await self._free_expired_units(state, now)
         session = state.sessions.get(auth_context) if auth_context is not None else None
         if session is not None and session.expires_at <= now:
             session = None
@@ -229,9 +278,18 @@ class Sessions:
         return self._success(state, product, session)
 
     async def activate(
-        self, token: str, product_codes: Sequence[str], auth_context: str
+        self,
+        token: str,
+        product_codes: Sequence[str],
+        auth_context: str,
+        *,
+        client_address: str | None = None,
+        client_info: ClientInfo | None = None,
     ) -> Outcome:
-        """Start a session, or refresh the caller's own; exactly one wins the last seat."""
+        """Start a session, or refresh the caller's own; exactly one wins the last seat.
+
+        `client_address` and `client_info` say who holds it (shown to admins only).
+        """
         state = self.licenses.get(token)
         if state is None:
             return NOT_FOUND
@@ -244,6 +302,7 @@ class Sessions:
             refusal = self._refuse(state, reason) if reason is not None else None
         if refusal is not None:
             return refusal
+        self.store.check_writable()
         out: list[Record] = []
         if note_context(state, auth_context, now, out):
             await self._commit(out)
@@ -253,18 +312,26 @@ class Sessions:
         if session is not None:
             session.expires_at = now + lic.session_window_s
             out.append(TouchSession(session.id, session.expires_at))
+            _note_holder(session, client_address, client_info, out)
         else:
             if self._seats_used(state, now) >= lic.seats:
                 self._purge_expired(state, now, out)
             if self._seats_used(state, now) >= lic.seats:
                 await self._commit(out)
                 return self._refuse(state, Reason.SESSION_LIMIT_REACHED)
-            session = self._start(state, auth_context, now, out)
+            session = self._start(state, auth_context, now, out, client_address, client_info)
+        self._free_others_units(state, session, now, out)
         await self._commit(out)
         return self._success(state, product, session)
 
     def _start(
-        self, state: LicenseState, auth_context: str, now: float, out: list[Record]
+        self,
+        state: LicenseState,
+        auth_context: str,
+        now: float,
+        out: list[Record],
+        client_address: str | None = None,
+        client_info: ClientInfo | None = None,
     ) -> Session:
         token = state.license.token
         session = Session(
@@ -273,12 +340,23 @@ class Sessions:
             auth_context=auth_context,
             started_at=now,
             expires_at=now + state.license.session_window_s,
+            client_address=client_address,
+            client_info=client_info,
         )
         bind_on_start(state, auth_context, self.environments, now, out)
         state.sessions[auth_context] = session
         self.by_id[session.id] = session
+        self.changed.add(token)
         out.append(
-            StartSession(session.id, token, auth_context, session.started_at, session.expires_at)
+            StartSession(
+                session.id,
+                token,
+                auth_context,
+                session.started_at,
+                session.expires_at,
+                client_address,
+                client_info,
+            )
         )
         out.append(
             AppendEvent(
@@ -294,7 +372,15 @@ class Sessions:
             out.append(SetPeak(token, state.peak_sessions))
         return session
 
-    async def extend(self, token: str, product_codes: Sequence[str], auth_context: str) -> Outcome:
+    async def extend(
+        self,
+        token: str,
+        product_codes: Sequence[str],
+        auth_context: str,
+        *,
+        client_address: str | None = None,
+        client_info: ClientInfo | None = None,
+    ) -> Outcome:
         """Push a live session's expiry to now + window; an expired session is never revived."""
         state = self.licenses.get(token)
         if state is None:
@@ -305,6 +391,7 @@ class Sessions:
         refusal, product = self._check(state, product_codes, now)
         if refusal is not None:
             return refusal
+        self.store.check_writable()
         out: list[Record] = []
         session = self._live(state, auth_context, now, out)
         if session is None:
@@ -312,6 +399,8 @@ class Sessions:
             return self._refuse(state, Reason.NO_ACTIVE_SESSION)
         session.expires_at = now + state.license.session_window_s
         out.append(TouchSession(session.id, session.expires_at))
+        _note_holder(session, client_address, client_info, out)
+        self._free_others_units(state, session, now, out)
         await self._commit(out)
         return self._success(state, product, session)
 
@@ -324,35 +413,11 @@ class Sessions:
         out: list[Record] = []
         session = state.sessions.get(auth_context)
         if session is not None:
+            self.store.check_writable()
             reason = EndReason.EXPIRED if session.expires_at <= now else EndReason.DEACTIVATED
             self._end(state, session, reason, now, out)
         await self._commit(out)
         return Outcome(status=AuthStatus.SUCCESS, license=state.license)
-
-    # -- housekeeping and admin ---------------------------------------------------------
-
-    async def expire_due(self) -> int:
-        """End every session whose window has passed (the sweep job); returns how many."""
-        now = self.clock.now()
-        out: list[Record] = []
-        due = [s for s in self.by_id.values() if s.expires_at <= now]
-        for session in due:
-            state = self.licenses.get(session.license)
-            if state is not None and state.sessions.get(session.auth_context) is session:
-                self._end(state, session, EndReason.EXPIRED, now, out)
-        await self._commit(out)
-        return len(due)
-
-    async def end_session(self, session_id: str) -> Session:
-        """End a session now at an admin's request (recorded in the audit log)."""
-        session = self.by_id.get(session_id)
-        state = self.licenses.get(session.license) if session is not None else None
-        if session is None or state is None:
-            raise NotFound(f"no live session with id {session_id!r}")
-        out: list[Record] = []
-        self._end(state, session, EndReason.ADMIN, self.clock.now(), out)
-        await self._commit(out)
-        return session
 
     def live_sessions(self) -> list[Session]:
         now = self.clock.now()
@@ -361,6 +426,21 @@ class Sessions:
     async def _commit(self, out: list[Record]) -> None:
         if out:
             await self.store.commit(out)
+
+
+def _note_holder(
+    session: Session, address: str | None, info: ClientInfo | None, out: list[Record]
+) -> None:
+    """Record a new address or new clientInfo of a session's holder (rare: no write otherwise).
+
+    A call that says nothing (an old client, or no address) keeps what is known.
+    """
+    address = address if address is not None else session.client_address
+    info = info if info is not None else session.client_info
+    if address == session.client_address and info == session.client_info:
+        return
+    session.client_address, session.client_info = address, info
+    out.append(SetSessionClient(session.id, address, info))
 
 
 def _covered(lic: License, product_codes: Sequence[str] | None) -> str | None:

@@ -108,6 +108,9 @@ class License:
     org_id: str
     misuse: Misuse | None
     features: tuple[Feature, ...]
+    # The pool's optional non-secret name of the license (sync-format §2): what metrics,
+    # logs and admin views call it instead of anything derived from the token.
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,16 @@ class Pool:
     licenses: tuple[License, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """What a client says about itself (`clientInfo`, an LLS extension): shown, never trusted."""
+
+    hostname: str | None = None
+    user: str | None = None
+    application: str | None = None
+    version: str | None = None
+
+
 @dataclass(slots=True)
 class Session:
     """A live session: mutable in memory because extend moves its expiry."""
@@ -134,6 +147,10 @@ class Session:
     auth_context: str
     started_at: float
     expires_at: float
+    # Who holds the seat, for the admin: the address the call came from (a NAT
+    # gateway's, behind one) and the clientInfo it sent; None from old clients.
+    client_address: str | None = None
+    client_info: ClientInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,7 @@ class Offline(Features):
                 return OfflineGrant(
                     existing, self.codec.seal_response(existing, outcome, request.nonce, now)
                 )
+        self.store.check_writable()
         out: list[Record] = []
         if self._seats_used(state, now) >= state.license.seats:
             self._purge_expired(state, now, out)
@@ -127,6 +128,7 @@ class Offline(Features):
         outcome = self._offline_outcome(state, product)  # a temporary license has just started
         state.offline[activation.id] = activation
         self.offline_by_id[activation.id] = activation
+        self.changed.add(activation.license)
         out.append(_save(activation))
         out.append(self._offline_event("offline.activated", activation, now))
         sealed = self.codec.seal_response(activation, outcome, request.nonce, now)
@@ -151,7 +153,9 @@ class Offline(Features):
                 Reason.SESSION_LIMIT_REACHED,
                 "the lease ended and its seat was taken since; activate again when one is free",
             )
+        self.store.check_writable()
         activation.lease_expires_at = self._lease_end(state, now)
+        self.changed.add(activation.license)
         out: list[Record] = [
             _save(activation),
             self._offline_event("offline.refreshed", activation, now),
@@ -174,8 +178,10 @@ class Offline(Features):
             )
         if activation.deactivated_at is not None:
             return activation
+        self.store.check_writable()
         now = self.clock.now()
         activation.deactivated_at = now
+        self.changed.add(activation.license)
         await self._commit(
             [_save(activation), self._offline_event("offline.deactivated", activation, now)]
         )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from lls.clock import rfc3339
 from lls.domain.models import CLOCK_SKEW_S, Pool, PoolSummary
 from lls.domain.records import AppendEvent
 from lls.errors import Refused
+
+# sync-format §2: a license's optional non-secret name; no `:`, so it never looks like
+# the `h:<hex>` label of a license without one.
+LICENSE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def check_pool(
@@ -51,6 +57,28 @@ def check_pool(
             code="POOL_OTHER_ORG",
         )
     _check_unique(pool)
+    check_license_ids(pool)
+
+
+def check_license_ids(pool: Pool) -> None:
+    """Each license `id` present is well-formed and names one license only."""
+    seen: dict[str, int] = {}
+    for index, lic in enumerate(pool.licenses):
+        if lic.id is None:
+            continue
+        if not LICENSE_ID.fullmatch(lic.id):
+            raise Refused(
+                f"license id {lic.id[:80]!r} (licenses[{index}]) is not 1-64 characters"
+                " of A-Z, a-z, 0-9, '.', '_' or '-'",
+                code="POOL_INVALID",
+            )
+        if lic.id in seen:
+            raise Refused(
+                f"license id {lic.id!r} is given to two licenses"
+                f" (licenses[{seen[lic.id]}] and licenses[{index}])",
+                code="POOL_INVALID",
+            )
+        seen[lic.id] = index
 
 
 def _check_unique(pool: Pool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,17 +39,38 @@ class Snapshot:
     flags: dict[str, tuple[str | None, float | None, float | None]] = field(default_factory=dict)
     environments: dict[str, str] = field(default_factory=dict)  # authContext -> org id
     offline: Sequence[OfflineActivation] = ()
+    last_export_at: float | None = None  # when the newest usage file was written
 
 
 class Store(Protocol):
-    """Durable state: a batch of records is committed before `commit` returns."""
+    """Durable state: a batch of records is committed before `commit` returns.
+
+    When a batch fails, the store refuses writes (`check_writable` raises
+    StorageError) until it has rebuilt memory through the callback given to
+    `set_rebuild` and a write commits again; see lls.store.writer.
+    """
 
     async def commit(self, records: Sequence[Record]) -> None: ...
 
-    async def barrier(self) -> None:
-        """Return once every write queued so far is committed."""
+    def check_writable(self) -> None:
+        """Raise StorageError while writes are refused; every mutating rule calls this
+        before it touches memory (cheap: a bool)."""
 
-    async def snapshot(self) -> Snapshot: ...
+    @property
+    def writable(self) -> bool:
+        """Whether writes are taken right now (what check_writable checks)."""
+        ...
+
+    def set_rebuild(self, rebuild: Callable[[], Awaitable[None]]) -> None:
+        """Who rebuilds memory from `snapshot(wait=False)` after a failed batch."""
+
+    async def barrier(self) -> None:
+        """Return once what memory shows is durable (queued writes committed, or failed
+        and memory rebuilt); never raises."""
+
+    async def snapshot(self, *, wait: bool = True, known_pools: Collection[int] = ()) -> Snapshot:
+        """The committed state; a pool whose seq is in `known_pools` comes with `raw == ""`."""
+        ...
 
     async def audit(
         self,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lls.domain.models import ClientInfo
+
 
 @dataclass(frozen=True, slots=True)
 class StartSession:
@@ -18,12 +20,23 @@ class StartSession:
     auth_context: str
     started_at: float
     expires_at: float
+    client_address: str | None = None
+    client_info: ClientInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TouchSession:
     id: str
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetSessionClient:
+    """A live session is now held from another address, or its client said more about itself."""
+
+    id: str
+    client_address: str | None
+    client_info: ClientInfo | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +172,7 @@ class ForgetContexts:
 Record = (
     StartSession
     | TouchSession
+    | SetSessionClient
     | EndSession
     | AppendEvent
     | SavePool

@@ -1,4 +1,4 @@
-"""The licensing service: all the rules, plus loading state and importing pools (sync-format §2)."""
+"""The licensing service: all the rules, plus importing pools (sync-format §2) and usage files."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import time
 
 from lls.clock import Clock
 from lls.domain.bindings import flags_record
+from lls.domain.loading import ENDING_STATUSES, FLOOR_KEY, Loading
 from lls.domain.misuse import lock_overused, take_noted
 from lls.domain.models import EndReason, Pool, PoolSummary
-from lls.domain.offline import Offline
 from lls.domain.pool_rules import check_pool, pool_imported_event
-from lls.domain.ports import OfflineCodec, PoolReader, Snapshot, Store
+from lls.domain.ports import OfflineCodec, PoolReader, Store
 from lls.domain.records import (
     AppendEvent,
-    EndSession,
     ForgetContexts,
+    NoteContexts,
     PruneEvents,
     Record,
     RecordExport,
@@ -39,15 +39,8 @@ from lls.progress import ProgressHook, quiet
 
 log = logging.getLogger(__name__)
 
-FLOOR_KEY = "clock_floor"
-# Statuses the vendor set that end a license's sessions at once (at import, and at start).
-# `locked` (the vendor locked the order) ends them too: only a newer pool lifts it, every
-# call answers Locked meanwhile, and ending them frees seats and feature units now and
-# records it for the vendor — unlike a misuse lock, which an admin may lift at once.
-ENDING_STATUSES = frozenset({"revoked", "suspended", "locked"})
 
-
-class Licensing(Offline):
+class Licensing(Loading):
     """What the HTTP handlers, jobs and CLI call; owns the in-memory state."""
 
     def __init__(
@@ -79,106 +72,22 @@ class Licensing(Offline):
         # Usage of licenses no longer in the pool, kept so a license that comes back
         # finds its consumption, binding and lock as the database still holds them.
         self.retired: dict[str, Carry] = {}
+        self.verified_pools = {}
         self._import_lock = asyncio.Lock()
+        self._export_lock = asyncio.Lock()
+        # After a failed write the store's writer rebuilds memory through this, once.
+        store.set_rebuild(self.rebuild)
 
     @property
     def ready(self) -> bool:
         return self.pool is not None
-
-    # -- start ------------------------------------------------------------------------
-
-    async def load(self) -> None:
-        """Rebuild memory from the database; the stored pool is verified again, never trusted."""
-        snap = await self.store.snapshot()
-        pool: Pool | None = None
-        if snap.pool is not None:
-            pool = await asyncio.to_thread(self.reader.read, snap.pool.raw)
-            if pool.seq != snap.pool.seq or pool.aud != self.instance_id:
-                raise Refused(
-                    f"the stored pool (seq {snap.pool.seq}) does not match its signed content;"
-                    " the database was edited — import the newest pool file again",
-                    code="STORED_POOL_MISMATCH",
-                )
-            self.pool_imported_at = snap.pool.imported_at
-            if pool.iat < self.trust_pools_from:
-                log.warning(
-                    "the stored pool predates this instance's re-registration; import a new one"
-                )
-                pool = None
-        self.pool = pool
-        self.pool_exp = float(pool.exp) if pool is not None else None
-        self.floor = max(float(snap.meta.get(FLOOR_KEY, "0")), float(pool.iat) if pool else 0.0)
-        self.usage_seq = int(snap.meta.get(USAGE_SEQ_KEY, "0"))
-        self.ack_event_id = int(snap.meta.get(ACK_EVENT_KEY, "0"))
-        self.environments = dict(snap.environments)
-        self._rebuild_states(pool, snap)
-        out: list[Record] = []
-        now = self._observe_clock()
-        for session in snap.sessions:
-            state = self.licenses.get(session.license)
-            if state is None:
-                out.append(EndSession(session.id))  # its license is gone from the pool
-                continue
-            state.sessions[session.auth_context] = session
-            self.by_id[session.id] = session
-        self.offline_by_id = {}
-        for activation in snap.offline:
-            self.offline_by_id[activation.id] = activation
-            owner = self.licenses.get(activation.license)
-            if owner is not None:
-                owner.offline[activation.id] = activation
-        for sid, code, quantity in snap.held:
-            holder = self.by_id.get(sid)
-            if holder is not None:
-                state = self.licenses[holder.license]
-                state.held.setdefault(sid, {})[code] = quantity
-                state.in_use[code] = state.in_use.get(code, 0) + quantity
-        for state in self.licenses.values():
-            state.refresh_views()
-            ending = state.license.status in ENDING_STATUSES
-            for session in list(state.sessions.values()):
-                if session.expires_at <= now:
-                    self._end(state, session, EndReason.EXPIRED, now, out)
-                elif ending:
-                    self._end(state, session, EndReason.REVOKED, now, out)
-        await self._commit(out)
-
-    def _rebuild_states(self, pool: Pool | None, snap: Snapshot) -> None:
-        self.licenses, self.by_id, self.retired = {}, {}, {}
-        granted = {lic.token: lic for lic in pool.licenses} if pool else {}
-        consumed: dict[str, dict[str, int]] = {}
-        for (token, code), count in snap.consumed.items():
-            consumed.setdefault(token, {})[code] = count
-        for token in set(granted) | set(snap.flags) | set(consumed):
-            carry = Carry(
-                *snap.flags.get(token, (None, None, None)),
-                consumed=consumed.get(token, {}),
-                peak_sessions=snap.peaks.get(token, 0),
-            )
-            lic = granted.get(token)
-            if lic is None:
-                self.retired[token] = carry
-                continue
-            state = LicenseState(license=lic)
-            state.restore(carry)
-            self.licenses[token] = state
-
-    async def _commit(self, out: list[Record]) -> None:
-        """Commit; if the database refuses, memory is rebuilt from what it holds."""
-        if not out:
-            return
-        try:
-            await self.store.commit(out)
-        except StorageError:
-            log.error("a write failed; reloading state from the database")
-            await self.load()
-            raise
 
     async def persist_floor(self) -> None:
         """Persist the trusted-time floor (a job calls this; requests raise it in memory only),
         and record a clock turned back even when no request noticed it yet."""
         self._observe_clock()
         await self._record_tamper()
+        self.store.check_writable()
         await self._commit([SetMeta(FLOOR_KEY, repr(self.floor))])
 
     # -- pool import --------------------------------------------------------------------
@@ -229,6 +138,7 @@ class Licensing(Offline):
     async def _apply_pool(
         self, pool: Pool, raw: str, now: float, ack_event: int | None
     ) -> PoolSummary:
+        self.store.check_writable()  # nothing below awaits until the records are queued
         out: list[Record] = [
             SavePool(pool.seq, pool.iat, pool.exp, pool.org_id, pool.ack_usage_seq, now, raw)
         ]
@@ -277,45 +187,54 @@ class Licensing(Offline):
         self.pool = pool
         self.pool_exp = float(pool.exp)
         self.pool_imported_at = now
+        # Until its write commits the database still holds the previous pool: keep both.
+        self.verified_pools[pool.seq] = pool
         await self._commit(out)
+        self.verified_pools = {pool.seq: pool}
         return summary
 
     # -- usage files ------------------------------------------------------------------
 
     async def export_usage(self) -> tuple[UsageReport, str]:
         """A new sealed usage file with every event after the vendor's last acknowledgement."""
-        events = tuple(await self.store.events_after(self.ack_event_id))
-        head = events[-1].hash if events else (await self.store.chain_head())[1]
-        now = self._observe_clock()
-        live: dict[str, int] = {}
-        for session in self.by_id.values():
-            if session.expires_at > now:
-                live[session.license] = live.get(session.license, 0) + 1
-        self.usage_seq += 1
-        report = UsageReport(
-            seq=self.usage_seq,
-            pool_seq=self.pool.seq if self.pool else 0,
-            issued_at=now,
-            events=events,
-            chain_head=head,
-            licenses=tuple(
-                license_usage(s, live.get(t, 0) + sum(1 for a in s.offline.values() if a.live(now)))
-                for t, s in self.licenses.items()
-            ),
-            tampered=self.tampered,
-            floor=self.floor,
-        )
-        token = await asyncio.to_thread(self.sealer.seal_usage, report)
-        last_id = events[-1].id if events else self.ack_event_id
-        await self._commit(
-            [
-                SetMeta(USAGE_SEQ_KEY, str(report.seq)),
-                RecordExport(report.seq, last_id, head, now),
-                AppendEvent(at=now, type="usage.exported", data={"seq": report.seq}),
-            ]
-        )
-        self.last_usage_export = now
-        return report, token
+        async with self._export_lock:  # one seq per file, also while sealing runs
+            self.store.check_writable()
+            events = tuple(await self.store.events_after(self.ack_event_id))
+            head = events[-1].hash if events else (await self.store.chain_head())[1]
+            now = self._observe_clock()
+            live: dict[str, int] = {}
+            for session in self.by_id.values():
+                if session.expires_at > now:
+                    live[session.license] = live.get(session.license, 0) + 1
+            report = UsageReport(
+                seq=self.usage_seq + 1,
+                pool_seq=self.pool.seq if self.pool else 0,
+                issued_at=now,
+                events=events,
+                chain_head=head,
+                licenses=tuple(
+                    license_usage(
+                        s, live.get(t, 0) + sum(1 for a in s.offline.values() if a.live(now))
+                    )
+                    for t, s in self.licenses.items()
+                ),
+                tampered=self.tampered,
+                floor=self.floor,
+            )
+            token = await asyncio.to_thread(self.sealer.seal_usage, report)
+            last_id = events[-1].id if events else self.ack_event_id
+            # Memory changes only now, in the tick the records are queued.
+            self.store.check_writable()
+            self.usage_seq = report.seq
+            await self._commit(
+                [
+                    SetMeta(USAGE_SEQ_KEY, str(report.seq)),
+                    RecordExport(report.seq, last_id, head, now),
+                    AppendEvent(at=now, type="usage.exported", data={"seq": report.seq}),
+                ]
+            )
+            self.last_usage_export = now
+            return report, token
 
     # -- admin actions on bindings and locks ----------------------------------------------
 
@@ -337,6 +256,7 @@ class Licensing(Offline):
                 code="NOT_BOUND",
             )
         now = self.clock.now()
+        self.store.check_writable()
         out: list[Record] = []
         session = state.sessions.get(bound)
         if session is not None:
@@ -354,6 +274,7 @@ class Licensing(Offline):
         state = self._state(token)
         if state.locked_at is None:
             raise Refused(f"license {token} is not locked", code="NOT_LOCKED")
+        self.store.check_writable()
         state.locked_at = None
         state.seen.clear()
         state.noted.clear()
@@ -369,9 +290,10 @@ class Licensing(Offline):
 
     async def release_environment(self, auth_context: str) -> str:
         """Release an environment from the organisation that bound it."""
-        org = self.environments.pop(auth_context, None)
-        if org is None:
+        if auth_context not in self.environments:
             raise NotFound(f"environment {auth_context!r} is not bound to any organisation")
+        self.store.check_writable()
+        org = self.environments.pop(auth_context)
         await self._commit(
             [
                 ReleaseEnvironment(auth_context),
@@ -394,15 +316,35 @@ class Licensing(Offline):
         """The scheduled check: lock licenses whose recent sessions or validates came from too
         many machines. It first writes the contexts validate noted since its last run (in
         transactions of up to NOTED_BATCH rows), so they count after a restart too."""
+        if not self.store.writable:
+            return []  # what validate noted stays noted for the next run
         now = self.clock.now()
-        for batch in take_noted(self.licenses, now):
-            await self._commit(batch)
+        batches = take_noted(self.licenses, now)
+        for i, batch in enumerate(batches):
+            try:
+                await self._commit(batch)
+            except StorageError:
+                self._note_again(batches[i:])  # not written: the next run writes them
+                raise
         watched = [s for s in self.licenses.values() if s.license.misuse and s.locked_at is None]
         if not watched:
             return []
         longest = max(s.license.misuse.window_s for s in watched if s.license.misuse)
         seen = await self.store.contexts_seen(since=now - longest)
+        try:
+            self.store.check_writable()  # a write failed meanwhile: the next run counts again
+        except StorageError:
+            return []
         out: list[Record] = []
         locked = lock_overused(watched, seen, now, out)
         await self._commit(out)
         return locked
+
+    def _note_again(self, batches: list[list[Record]]) -> None:
+        for batch in batches:
+            for record in batch:
+                if isinstance(record, NoteContexts):
+                    for token, ctx, at in record.seen:
+                        state = self.licenses.get(token)
+                        if state is not None:
+                            state.noted[ctx] = max(at, state.noted.get(ctx, 0.0))

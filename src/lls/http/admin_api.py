@@ -14,7 +14,7 @@ from lls.domain.models import PoolSummary, Session
 from lls.domain.state import LicenseState
 from lls.errors import BadRequest, NotFound, Refused
 from lls.http.body import CLIENT_BODY_LIMIT, LARGE_BODY_TIMEOUT_S, read_limited
-from lls.http.keys import INSTANCE, LICENSING, RELOAD
+from lls.http.keys import INSTANCE, LABELS, LICENSING, RELOAD
 from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
 from lls.sealed.usage_codec import usage_file_text
@@ -41,21 +41,35 @@ def _ts(value: float | None) -> str | None:
 
 
 def session_doc(session: Session) -> dict[str, Any]:
+    """A live session for the admin, with who holds it: the address and what the client said."""
+    info = session.client_info
     return {
         "id": session.id,
         "licenseToken": session.license,
         "authContext": session.auth_context,
         "startedAt": rfc3339(session.started_at),
         "expiresAt": rfc3339(session.expires_at),
+        "clientAddress": session.client_address,
+        "clientInfo": {
+            "hostname": info.hostname if info else None,
+            "user": info.user if info else None,
+            "application": info.application if info else None,
+            "version": info.version if info else None,
+        },
     }
 
 
-def license_doc(state: LicenseState, now: float, *, detail: bool = False) -> dict[str, Any]:
+def license_doc(
+    state: LicenseState, now: float, label: str, *, detail: bool = False
+) -> dict[str, Any]:
+    """A license for the admin: its grant, what is in use, and the label metrics and logs use."""
     lic = state.license
     live = [s for s in state.sessions.values() if s.expires_at > now]
     offline = [a for a in state.offline.values() if a.live(now)]
     doc: dict[str, Any] = {
         "token": lic.token,
+        "id": lic.id,
+        "label": label,
         "productCodes": list(lic.product_codes),
         "type": lic.type,
         "status": lic.status,
@@ -190,12 +204,14 @@ async def usage(request: web.Request) -> web.Response:
 async def licenses(request: web.Request) -> web.Response:
     """Every license, or those of `product` and/or `status` (comma-separated lists)."""
     licensing = request.app[LICENSING]
+    await licensing.end_expired()  # no seat or unit shown held by an expired session
     now = licensing.clock.now()
     products = _list_query(request, "product")
     statuses = _list_query(request, "status")
+    labels = request.app[LABELS]
     found = [
-        license_doc(s, now)
-        for s in licensing.licenses.values()
+        license_doc(s, now, labels.of_token(t, s.license.id))
+        for t, s in licensing.licenses.items()
         if (not products or products & set(s.license.product_codes))
         and (not statuses or s.license.status in statuses)
     ]
@@ -212,16 +228,19 @@ def _list_query(request: web.Request, name: str) -> set[str]:
 async def license_detail(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     token = request.match_info["token"]
+    await licensing.end_expired(token)
     state = licensing.licenses.get(token)
     if state is None:
         raise NotFound("no such license on this server")
-    return _json(license_doc(state, licensing.clock.now(), detail=True))
+    label = request.app[LABELS].of_token(token, state.license.id)
+    return _json(license_doc(state, licensing.clock.now(), label, detail=True))
 
 
 async def sessions(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     want_license = request.query.get("license")
     want_context = request.query.get("authContext")
+    await licensing.end_expired(want_license)
     found = [
         session_doc(s)
         for s in licensing.live_sessions()

@@ -11,12 +11,12 @@ from typing import TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lls.domain.models import AuthStatus, FeatureOutcome, Outcome, Reason
+from lls.domain.models import FeatureOutcome, Outcome, Reason
 from lls.errors import LLSError, TooManyRequests
 from lls.http.body import read_json
 from lls.http.caller import caller_context
 from lls.http.keys import GUARD, INSTANCE, LICENSING, VENDOR_FIELDS_ONLY
-from lls.http.observe import RefusalResponse
+from lls.http.observe import ClientAnswer, Refusal
 from lls.http.routes import add_route
 from lls.http.schemas import (
     DeactivateRequest,
@@ -39,39 +39,51 @@ def _json(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE})
 
 
+def _answered(body: bytes, refusal: Refusal | None) -> ClientAnswer:
+    """A 200 answer carrying the refusal it reports, for the metrics wrapper to count and log
+    (the body may not say it: strict vendor mode, or any order of its fields)."""
+    answer = ClientAnswer(body=body, headers={"Content-Type": JSON_TYPE})
+    answer.refusal = refusal
+    return answer
+
+
 async def _parse(request: web.Request, schema: type[T]) -> T:
-    """Refuse a throttled address first, then read and decode the body strictly."""
-    request.app[GUARD].check(request.remote or "")
+    """Read and decode the body strictly (415/413/400 on bad input)."""
     return decode(await read_json(request), schema)
 
 
-def _count_guess(request: web.Request, reason: Reason | None) -> None:
-    if reason is Reason.LICENSE_NOT_FOUND:
-        request.app[GUARD].record_failure(request.remote or "")
+def _refusal(
+    request: web.Request, reason: Reason | None, token: str, auth_context: str | None
+) -> Refusal | None:
+    """The refusal to count and log; an unknown token is also a guess to throttle.
+
+    Only lookups of unknown tokens are throttled: a valid token is never refused for
+    what other users behind the same address (a NAT gateway, a terminal server) did.
+    """
+    if reason is None:
+        return None
+    unknown = reason is Reason.LICENSE_NOT_FOUND
+    if unknown:
+        request.app[GUARD].note_unknown(request.remote or "")  # 429 once over the limit
+    return Refusal(reason.value, token, not unknown, auth_context)
 
 
-def _rendered(body: bytes, status: AuthStatus, reason: Reason | None) -> web.Response:
-    """A 200 answer; a refusal names its reason for the metrics wrapper (the body may not
-    carry it: strict vendor mode)."""
-    if status is AuthStatus.SUCCESS:
-        return _json(body)
-    response = RefusalResponse(body=body, headers={"Content-Type": JSON_TYPE})
-    response.refusal_reason = reason.value if reason is not None else status.value.upper()
-    return response
-
-
-def _answer(request: web.Request, outcome: Outcome) -> web.Response:
-    _count_guess(request, outcome.reason)
+def _answer(
+    request: web.Request, outcome: Outcome, token: str, auth_context: str | None
+) -> web.Response:
+    refusal = None if outcome.ok else _refusal(request, outcome.reason, token, auth_context)
     if request.app[VENDOR_FIELDS_ONLY]:
         body = encode(vendor_response(outcome))
     else:
         body = encode(validation_response(outcome))
-    return _rendered(body, outcome.status, outcome.reason)
+    return _answered(body, refusal)
 
 
-def _feature_answer(request: web.Request, outcome: FeatureOutcome) -> web.Response:
-    _count_guess(request, outcome.reason)
-    return _rendered(encode(feature_response(outcome)), outcome.status, outcome.reason)
+def _feature_answer(
+    request: web.Request, outcome: FeatureOutcome, token: str, auth_context: str
+) -> web.Response:
+    refusal = _refusal(request, outcome.reason, token, auth_context)
+    return _answered(encode(feature_response(outcome)), refusal)
 
 
 def _vendor_errors(handler: Handler) -> Handler:
@@ -93,23 +105,36 @@ def _vendor_errors(handler: Handler) -> Handler:
 async def validate(request: web.Request) -> web.Response:
     req = await _parse(request, ValidateRequest)
     licensing = request.app[LICENSING]
-    return _answer(
-        request, await licensing.validate(req.licenseToken, req.productCodes, req.authContext)
-    )
+    outcome = await licensing.validate(req.licenseToken, req.productCodes, req.authContext)
+    return _answer(request, outcome, req.licenseToken, req.authContext)
 
 
 async def activate(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
     ctx = caller_context(request, req.authContext)
-    return _answer(request, await licensing.activate(req.licenseToken, req.productCodes, ctx))
+    outcome = await licensing.activate(
+        req.licenseToken,
+        req.productCodes,
+        ctx,
+        client_address=request.remote,
+        client_info=req.clientInfo.to_domain() if req.clientInfo is not None else None,
+    )
+    return _answer(request, outcome, req.licenseToken, ctx)
 
 
 async def extend(request: web.Request) -> web.Response:
     req = await _parse(request, SessionRequest)
     licensing = request.app[LICENSING]
     ctx = caller_context(request, req.authContext)
-    return _answer(request, await licensing.extend(req.licenseToken, req.productCodes, ctx))
+    outcome = await licensing.extend(
+        req.licenseToken,
+        req.productCodes,
+        ctx,
+        client_address=request.remote,
+        client_info=req.clientInfo.to_domain() if req.clientInfo is not None else None,
+    )
+    return _answer(request, outcome, req.licenseToken, ctx)
 
 
 async def deactivate(request: web.Request) -> web.Response:
@@ -118,27 +143,25 @@ async def deactivate(request: web.Request) -> web.Response:
     outcome = await request.app[LICENSING].deactivate(req.licenseToken, ctx)
     if outcome.ok:
         return web.Response(status=204)
-    return _answer(request, outcome)
+    return _answer(request, outcome, req.licenseToken, ctx)
 
 
 async def checkout(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
     ctx = caller_context(request, req.authContext)
-    return _feature_answer(
-        request,
-        await licensing.checkout(req.licenseToken, ctx, req.featureCode, int(req.quantity)),
-    )
+    outcome = await licensing.checkout(req.licenseToken, ctx, req.featureCode, int(req.quantity))
+    return _feature_answer(request, outcome, req.licenseToken, ctx)
 
 
 async def return_units(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
     ctx = caller_context(request, req.authContext)
-    return _feature_answer(
-        request,
-        await licensing.return_units(req.licenseToken, ctx, req.featureCode, int(req.quantity)),
+    outcome = await licensing.return_units(
+        req.licenseToken, ctx, req.featureCode, int(req.quantity)
     )
+    return _feature_answer(request, outcome, req.licenseToken, ctx)
 
 
 async def instance(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from aiohttp import web
 from lls.config import ReloadReport
 from lls.domain.guard import TokenGuessGuard
 from lls.domain.service import Licensing
+from lls.ops.labels import LicenseLabels
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +29,4 @@ INSTANCE = web.AppKey("instance", InstanceInfo)
 VENDOR_FIELDS_ONLY = web.AppKey("vendor_fields_only", bool)
 # Re-reads the config file and applies what can change live (SIGHUP does the same).
 RELOAD = web.AppKey[Callable[[], Awaitable[ReloadReport]]]("reload")
+LABELS = web.AppKey("labels", LicenseLabels)

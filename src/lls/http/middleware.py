@@ -13,7 +13,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lls.errors import BadRequest, LLSError, TooManyRequests, Unauthorized
+from lls.errors import BadRequest, LLSError, Unauthorized
 from lls.http.admin_access import admit_admin
 from lls.http.observe import redacted_path
 from lls.http.schemas import ErrorBody, ProblemBody, encode
@@ -46,7 +46,7 @@ def _client_error(error: LLSError) -> web.Response:
     response = web.Response(
         body=body, status=error.status, headers={"Content-Type": "application/json; charset=utf-8"}
     )
-    if isinstance(error, TooManyRequests):
+    if error.retry_after_s is not None:  # 429 throttle, 503 storage: when to try again
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response
 
@@ -64,7 +64,7 @@ def _problem(error: LLSError) -> web.Response:
     response = web.Response(body=encode(doc), status=error.status, content_type=PROBLEM_TYPE)
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="lls-admin"'
-    elif isinstance(error, TooManyRequests):
+    if error.retry_after_s is not None:  # 429 throttles, 503 storage: when to try again
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response
 

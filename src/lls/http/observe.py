@@ -1,32 +1,28 @@
 """What the daemon measures about its own requests, cheaply, and how it logs them.
 
-The wrapper around each route's handler adds two `perf_counter` calls, a bisect into a fixed bucket
-array and a few integer increments per request; the Prometheus collector turns
-those plain numbers into histograms only when /metrics is scraped. A refusal
-(`authStatus` other than Success on a client call) is rarer: the handler, which
-holds the outcome, answers it as a `RefusalResponse` naming the reason (the body
-may not carry it, e.g. in strict vendor mode; telling it by the response's type
-costs nothing on a success); it is counted by reason and logged as one line,
-the license named by `redact_token` only.
+The wrapper around each route's handler adds two `perf_counter` calls, a bisect
+into a fixed bucket array and a few integer increments per request; /metrics
+turns those plain numbers into text only when it is scraped. A refusal
+(`authStatus` Failed or Locked on a client call) is rarer: the client handler
+that decided it answers with a `ClientAnswer` carrying the `Refusal` (reason,
+token, authContext), and this wrapper counts it by reason and license and logs
+one line naming the license by its label (`lls.ops.labels`). Nothing here reads
+a response body back, so the order of its fields does not matter.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import msgspec
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
 
-from lls.ops.logs import fields, redact_token
+from lls.http.keys import LABELS, LICENSING
+from lls.ops.logs import fields
 
 refusals_log = logging.getLogger("lls.refusals")
 
@@ -50,34 +46,42 @@ LATENCY_BOUNDS_S: tuple[float, ...] = (
 CLIENT_PREFIX = "/licensing/"
 
 
-class RefusalResponse(web.Response):
-    """A client call's 200 answer that refuses; `refusal_reason` is counted and logged."""
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A business refusal as the handler decided it: no body is decoded to learn it."""
 
-    refusal_reason: str = ""
+    reason: str
+    token: str
+    known: bool  # the token names a license of the pool (every reason but LICENSE_NOT_FOUND)
+    auth_context: str | None
 
 
-class _Caller(msgspec.Struct):
-    licenseToken: str | None = None
-    authContext: str | None = None
+class ClientAnswer(web.Response):
+    """A client API answer that carries the refusal it reports (None for a success)."""
+
+    refusal: Refusal | None = None
 
 
 @dataclass(slots=True)
 class RouteStats:
-    """Plain counters for one route; only the collector turns them into metrics."""
+    """Plain counters for one route; only the /metrics renderer turns them into text."""
 
     endpoint: str
     client_call: bool
     buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_S) + 1))
     sum_s: float = 0.0
     statuses: dict[int, int] = field(default_factory=dict)
-    denials: dict[str, int] = field(default_factory=dict)
+    # (reason, license token or None): the token only for licenses of the pool, and only
+    # with per-license metrics on, so the count of series stays bounded by the pool.
+    denials: dict[tuple[str, str | None], int] = field(default_factory=dict)
 
 
 class RequestStats:
-    """Per-route latency buckets, status counts and refusals by reason."""
+    """Per-route latency buckets, status counts and refusals by reason (and license)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, per_license: bool = True) -> None:
         self.routes: dict[str, RouteStats] = {}
+        self.per_license = per_license
 
     def route(self, endpoint: str) -> RouteStats:
         stats = self.routes.get(endpoint)
@@ -98,11 +102,9 @@ def observed(handler: Handler, stats: RequestStats, endpoint: str) -> Handler:
         except web.HTTPException as exc:  # e.g. /admin/* on the client listener: 404
             _record(route, exc.status, time.perf_counter() - start)
             raise
-        elapsed = time.perf_counter() - start
-        status = response.status
-        _record(route, status, elapsed)
-        if type(response) is RefusalResponse and route.client_call:
-            await _note_refusal(request, route, response.refusal_reason)
+        _record(route, response.status, time.perf_counter() - start)
+        if isinstance(response, ClientAnswer) and response.refusal is not None:
+            _count_refusal(request, route, response.refusal, stats.per_license)
         return response
 
     return observe
@@ -114,68 +116,37 @@ def _record(route: RouteStats, status: int, elapsed: float) -> None:
     route.statuses[status] = route.statuses.get(status, 0) + 1
 
 
-async def _note_refusal(request: web.Request, route: RouteStats, reason: str) -> None:
-    """Count and log one refusal; the request body was read (and cached) by the handler."""
-    route.denials[reason] = route.denials.get(reason, 0) + 1
-    caller = _Caller()
-    with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
-        caller = msgspec.json.decode(await request.read(), type=_Caller)
+def _count_refusal(
+    request: web.Request, route: RouteStats, refusal: Refusal, per_license: bool
+) -> None:
+    key = (refusal.reason, refusal.token if refusal.known and per_license else None)
+    route.denials[key] = route.denials.get(key, 0) + 1
     refusals_log.info(
         "refused",
         extra=fields(
             endpoint=route.endpoint,
-            reason=reason,
-            license=redact_token(caller.licenseToken) if caller.licenseToken else None,
-            authContext=caller.authContext,
+            reason=refusal.reason,
+            license=license_label(request.app, refusal.token),
+            authContext=refusal.auth_context,
             remote=request.remote,
         ),
     )
 
 
-class RequestCollector(Collector):
-    """Exports `RequestStats` at scrape time."""
-
-    def __init__(self, stats: RequestStats) -> None:
-        self._stats = stats
-
-    def collect(self) -> Iterator[Metric]:
-        latency = HistogramMetricFamily(
-            "lls_http_request_duration_seconds",
-            "Time to answer a request, by route",
-            labels=["endpoint"],
-        )
-        requests = CounterMetricFamily(
-            "lls_http_requests",
-            "Requests answered, by route and status",
-            labels=["endpoint", "status"],
-        )
-        denials = CounterMetricFamily(
-            "lls_denials",
-            "Client calls refused, by route and reason",
-            labels=["endpoint", "reason"],
-        )
-        for route in list(self._stats.routes.values()):
-            cumulative = 0
-            buckets: list[tuple[str, float]] = []
-            for bound, count in zip((*LATENCY_BOUNDS_S, float("inf")), route.buckets, strict=True):
-                cumulative += count
-                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-            latency.add_metric([route.endpoint], buckets, route.sum_s)
-            for status, count in list(route.statuses.items()):
-                requests.add_metric([route.endpoint, str(status)], count)
-            for reason, count in list(route.denials.items()):
-                denials.add_metric([route.endpoint, reason], count)
-        yield latency
-        yield requests
-        yield denials
+def license_label(app: web.Application, token: str) -> str:
+    """How metrics and logs name `token`: its pool id, else its keyed hash (`lls.ops.labels`)."""
+    state = app[LICENSING].licenses.get(token)
+    if state is None:  # a guess, or a license gone from the pool: hashed, not remembered
+        return app[LABELS].of_token(token, remember=False)
+    return app[LABELS].of_token(token, state.license.id)
 
 
 def redacted_path(request: web.Request) -> str:
-    """The request path with any `{token}` path segment replaced by its redacted form."""
+    """The request path with any `{token}` path segment replaced by the license's label."""
     token = request.match_info.get("token")
     if not token:
         return request.path
-    return request.path.replace(token, redact_token(token))
+    return request.path.replace(token, license_label(request.app, token))
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from lls.clock import rfc3339
-from lls.domain.models import FeatureOutcome, Outcome
+from lls.domain.models import ClientInfo, FeatureOutcome, Outcome
 from lls.errors import BadRequest
 from lls.json_depth import depth_message, too_deep
 
@@ -16,6 +16,7 @@ Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 AuthContext = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 ProductCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ProductCodes = Annotated[list[ProductCode], msgspec.Meta(min_length=1, max_length=32)]
+ClientText = Annotated[str, msgspec.Meta(max_length=128)]
 
 
 class Quantity(int):
@@ -36,12 +37,26 @@ class ValidateRequest(msgspec.Struct):
     authContext: AuthContext | None = None
 
 
+class ClientInfoIn(msgspec.Struct):
+    """`clientInfo` (LLS extension): who the caller is, for the admin; unknown members ignored."""
+
+    hostname: ClientText | None = None
+    user: ClientText | None = None
+    application: ClientText | None = None
+    version: ClientText | None = None
+
+    def to_domain(self) -> ClientInfo:
+        return ClientInfo(self.hostname, self.user, self.application, self.version)
+
+
 class SessionRequest(msgspec.Struct):
-    """activate and extend; without authContext the session is the caller's address's."""
+    """activate and extend; without authContext the session is the caller's address's.
+    `clientInfo` (LLS) is optional: who holds the seat, for the admin."""
 
     licenseToken: Token
     productCodes: ProductCodes
     authContext: AuthContext | None = None
+    clientInfo: ClientInfoIn | None = None
 
 
 class DeactivateRequest(msgspec.Struct):
@@ -137,13 +152,15 @@ class ProblemBody(msgspec.Struct, omit_defaults=True):
 T = TypeVar("T")
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 _encoder = msgspec.json.Encoder()
-_PATH = re.compile(r" - at `\$\.?([A-Za-z_]*)[^`]*`$")
+# The field a msgspec error names: `$.authContext` → authContext, `$.productCodes[0]` →
+# productCodes, `$.clientInfo.user` → clientInfo.user (a member of an LLS object).
+_PATH = re.compile(r" - at `\$\.?([A-Za-z_]*(?:\.[A-Za-z_]+)*)[^`]*`$")
 _MISSING = re.compile(r"^Object missing required field `([^`]+)`")
 
 
 def _human(name: str) -> str:
     """`licenseToken` → `license token`, as the online API words its messages."""
-    return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+    return " ".join(re.sub(r"(?<!^)(?=[A-Z])", " ", part).lower() for part in name.split("."))
 
 
 def _decode_hook(kind: type[Any], value: Any) -> Any:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lls.domain.service import Licensing
-from lls.errors import LLSError
+from lls.errors import LLSError, StorageError
 from lls.sealed import read_sealed_file, write_atomic
 from lls.sealed.files import file_kind
 from lls.sealed.usage_codec import usage_file_text
@@ -178,6 +178,8 @@ async def _handle(licensing: Licensing, folders: _Folders, entry: Dropped) -> st
             )
         raw = await asyncio.to_thread(_read, folders, entry)
         summary = await licensing.import_pool(raw)
+    except StorageError:
+        raise  # not the file's fault: it stays in the inbox (import_dropped_pools)
     except LLSError as error:
         reason = f"{error.code}: {error.message}\n"
         code = error.code
@@ -204,6 +206,9 @@ async def import_dropped_pools(licensing: Licensing, inbox: Path, *, settle_s: f
         for entry in await asyncio.to_thread(_ready_entries, folders, settle_s):
             try:
                 results.append(await _handle(licensing, folders, entry))
+            except StorageError as error:  # the disk's fault, not the file's: retried next run
+                results.append(f"{entry.name}: left in the inbox ({error.code}: {error.message})")
+                break
             except OSError as exc:  # the move itself failed: say so, go on with the next
                 log.warning("drop folder: cannot move %s: %s", entry.name, exc.strerror or exc)
         return results
@@ -240,5 +245,9 @@ async def sync_inbox(licensing: Licensing, inbox: Path, settle_s: float) -> None
 
 
 async def sync_outbox(licensing: Licensing, outbox: Path) -> None:
-    path = await write_usage_to_outbox(licensing, outbox)
+    try:
+        path = await write_usage_to_outbox(licensing, outbox)
+    except StorageError:  # nothing was exported: the next run writes the next file
+        log.warning("drop folder: no usage file written, the database refuses writes")
+        return
     log.info("drop folder: wrote %s", path.name)

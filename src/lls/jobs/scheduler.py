@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from lls.config import Config
 from lls.domain.service import Licensing
+from lls.errors import StorageError
 from lls.jobs.backup import MakeBackup, run_backup
 from lls.jobs.drop_folders import sync_inbox, sync_outbox
 
@@ -37,12 +38,19 @@ async def expire_sessions(licensing: Licensing) -> None:
 
 async def persist_clock_floor(licensing: Licensing) -> None:
     """Save the trusted-time floor so a clock turned back is noticed across restarts too."""
-    await licensing.persist_floor()
+    try:
+        await licensing.persist_floor()
+    except StorageError:  # the disk is full: the writer said so once; the next run retries
+        log.debug("clock floor not persisted: the database refuses writes")
 
 
 async def detect_misuse(licensing: Licensing) -> None:
     """Lock licenses whose recent sessions came from more machines than their misuse limit."""
-    locked = await licensing.detect_misuse()
+    try:
+        locked = await licensing.detect_misuse()
+    except StorageError:  # what was noted is kept for the next run
+        log.debug("misuse check skipped: the database refuses writes")
+        return
     if locked:
         log.warning("%d license(s) locked for suspected misuse; see the audit log", len(locked))
 

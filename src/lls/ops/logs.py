@@ -1,14 +1,14 @@
-"""Log output for operators: text, logfmt or JSON lines, and the one way to name a token in a log.
+"""Log output for operators: text, logfmt or JSON lines.
 
 A log line never carries a license token or key in clear: code that wants to say
-which license refers to it as `redact_token(token)` (`sha256:` and 12 hex digits,
-stable, so lines about one license can be grepped together). Structured fields
-go in `extra={"fields": {...}}`; every format prints them.
+which license refers to it by its label (`lls.ops.labels`: the pool's license
+id, or a keyed hash of the token — stable, so lines about one license can be
+grepped together, and the same label /metrics uses). Structured fields go in
+`extra={"fields": {...}}`; every format prints them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
@@ -17,13 +17,6 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 FIELDS_ATTR = "fields"
-REDACTED_HEX = 12
-
-
-def redact_token(token: str) -> str:
-    """How a license token appears in logs and metric labels: `sha256:<first 12 hex>`."""
-    digest = hashlib.sha256(token.encode("utf-8", errors="surrogatepass")).hexdigest()
-    return f"sha256:{digest[:REDACTED_HEX]}"
 
 
 def fields(**values: Any) -> dict[str, Any]:

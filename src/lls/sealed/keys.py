@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
@@ -130,6 +132,18 @@ class KeyPair:
     def private_jwks(self) -> dict[str, Any]:
         """The private JWKS, as stored in a 0600 key file."""
         return {"keys": [self.signing.as_dict(private=True), self.encryption.as_dict(private=True)]}
+
+    def derive_secret(self, *, info: bytes, salt: bytes, length: int = 32) -> bytes:
+        """A secret for one purpose (`info`) derived from the signing key with HKDF-SHA256.
+
+        The output reveals nothing about the key (HKDF is one-way), a different `info`
+        gives an unrelated secret, and it is the same for as long as the key file is.
+        """
+        native = self.signing.private_key
+        if not isinstance(native, Ed25519PrivateKey):  # pragma: no cover - _normalise ensures it
+            raise _bad_keys("the signing key is not an Ed25519 private key")
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info)
+        return hkdf.derive(native.private_bytes_raw())
 
     def public(self) -> PublicKeys:
         """The public half, to hand to the other parties."""

@@ -70,6 +70,9 @@ class LicenseGrant(_Wire, frozen=True):
     orgId: str | None = None
     misuse: Misuse | None = None
     features: list[FeatureGrant] = []
+    # A non-secret name for metrics, logs and admin views ([A-Za-z0-9._-]{1,64}, unique
+    # in the pool); checked by the import rules so a bad one is refused by name.
+    id: str | None = None
 
 
 class PoolPayload(_Wire, frozen=True):

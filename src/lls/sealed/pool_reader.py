@@ -103,6 +103,7 @@ def to_license(grant: LicenseGrant, default_org: str) -> License:
         if grant.misuse
         else None,
         features=tuple(features),
+        id=grant.id,
     )
 
 

@@ -28,9 +28,11 @@ class SchemaTooNew(Refused):
     default_code = "SCHEMA_TOO_NEW"
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(
+    path: Path, *, factory: type[sqlite3.Connection] = sqlite3.Connection
+) -> sqlite3.Connection:
     """A connection with our pragmas, in autocommit mode (we issue BEGIN ourselves)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=factory)
     for name, value in PRAGMAS:
         conn.execute(f"PRAGMA {name}={value}")
     return conn

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import msgspec
 
-from lls.domain.models import AuditEvent, OfflineActivation, Session
+from lls.domain.models import AuditEvent, ClientInfo, OfflineActivation, Session
 from lls.domain.ports import Snapshot, StoredPool
 from lls.domain.records import (
     AppendEvent,
@@ -32,54 +33,85 @@ from lls.domain.records import (
     SetLicenseFlags,
     SetMeta,
     SetPeak,
+    SetSessionClient,
     StartSession,
     TouchSession,
 )
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.store.connection import PRAGMAS, connect, migrate
-from lls.store.writer import GroupCommitWriter
+from lls.store.writer import PROBE_INTERVAL_S, PROBE_MAX_INTERVAL_S, GroupCommitWriter, Rebuild
 
 
 class SqliteStore:
     """Durable state in one SQLite file: writes via the group-commit writer, reads via aiosqlite."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        probe_interval_s: float = PROBE_INTERVAL_S,
+        probe_max_interval_s: float = PROBE_MAX_INTERVAL_S,
+        connection_factory: type[sqlite3.Connection] = sqlite3.Connection,
+    ) -> None:
         self.path = path
         self._writer: GroupCommitWriter | None = None
         self._reader: aiosqlite.Connection | None = None
-        # The head of the audit chain; owned by the writer thread once started.
+        self._probe_interval_s = probe_interval_s
+        self._probe_max_interval_s = probe_max_interval_s
+        self._factory = connection_factory  # tests pass one whose COMMIT fails
+        self._rebuild: Rebuild | None = None
+        # The head of the audit chain; owned by the writer once started.
         self._last_id = 0
         self._last_hash = GENESIS_HASH
-        self._saved_head = (0, GENESIS_HASH)
+        self._head_unknown = False
 
     async def open(self) -> None:
         """Create or migrate the file, then start the writer and open a reader."""
         conn = await asyncio.to_thread(self._open_writer_connection)
         self._writer = GroupCommitWriter(
-            conn, self._apply, on_begin=self._remember_head, on_rollback=self._restore_head
+            conn,
+            self._apply,
+            probe=_probe_write,
+            on_rollback=self._reread_head,
+            probe_interval_s=self._probe_interval_s,
+            probe_max_interval_s=self._probe_max_interval_s,
         )
+        if self._rebuild is not None:
+            self._writer.set_rebuild(self._rebuild)
         self._writer.start()
         self._reader = await aiosqlite.connect(self.path)
         for name, value in PRAGMAS:
             await self._reader.execute(f"PRAGMA {name}={value}")
 
     def _open_writer_connection(self) -> sqlite3.Connection:
-        conn = connect(self.path)
+        conn = connect(self.path, factory=self._factory)
         try:
             migrate(conn, self.path)
         except BaseException:
             conn.close()
             raise
-        row = conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:  # every event pruned after acknowledgement: the head lives in meta
-            row = conn.execute(
-                "SELECT (SELECT value FROM meta WHERE key = 'pruned_id'),"
-                " (SELECT value FROM meta WHERE key = 'pruned_hash')"
-            ).fetchone()
-            row = row if row[0] is not None else None
-        if row is not None:
-            self._last_id, self._last_hash = int(row[0]), str(row[1])
+        self._last_id, self._last_hash = _chain_head(conn)
         return conn
+
+    def set_rebuild(self, rebuild: Rebuild) -> None:
+        """Who rebuilds memory from the database when a batch fails (see GroupCommitWriter)."""
+        self._rebuild = rebuild
+        if self._writer is not None:
+            self._writer.set_rebuild(rebuild)
+
+    @property
+    def writable(self) -> bool:
+        """False from a failed write until a probe write commits again."""
+        return self._writer is None or self._writer.writable
+
+    def check_writable(self) -> None:
+        """Raise StorageError while writes are refused; cheap: the rules call it first."""
+        if self._writer is not None:
+            self._writer.check_writable()
+
+    @property
+    def writer(self) -> GroupCommitWriter | None:
+        return self._writer
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -105,13 +137,18 @@ class SqliteStore:
 
     # -- the writer thread ------------------------------------------------------------
 
-    def _remember_head(self) -> None:
-        self._saved_head = (self._last_id, self._last_hash)
-
-    def _restore_head(self) -> None:
-        self._last_id, self._last_hash = self._saved_head
+    def _reread_head(self, conn: sqlite3.Connection) -> None:
+        """After a rollback the chain continues from what the database holds, nothing else."""
+        try:
+            self._last_id, self._last_hash = _chain_head(conn)
+            self._head_unknown = False
+        except sqlite3.Error:  # unreadable now: the next batch reads it first
+            self._head_unknown = True
 
     def _apply(self, conn: sqlite3.Connection, records: Sequence[Record]) -> None:
+        if self._head_unknown:  # raises while unreadable: the batch fails, nothing is chained
+            self._last_id, self._last_hash = _chain_head(conn)
+            self._head_unknown = False
         for record in records:
             match record:
                 case TouchSession(id=sid, expires_at=expires_at):
@@ -121,15 +158,25 @@ class SqliteStore:
                     )
                 case StartSession():
                     conn.execute(
-                        "INSERT INTO sessions (id, license, auth_context, started_at, expires_at)"
-                        " VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO sessions (id, license, auth_context, started_at, expires_at,"
+                        " client_address, client_hostname, client_user, client_application,"
+                        " client_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             record.id,
                             record.license,
                             record.auth_context,
                             record.started_at,
                             record.expires_at,
+                            record.client_address,
+                            *_client_columns(record.client_info),
                         ),
+                    )
+                case SetSessionClient():
+                    conn.execute(
+                        "UPDATE sessions SET client_address = ?, client_hostname = ?,"
+                        " client_user = ?, client_application = ?, client_version = ?"
+                        " WHERE id = ?",
+                        (record.client_address, *_client_columns(record.client_info), record.id),
                     )
                 case EndSession(id=sid):
                     conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
@@ -291,24 +338,42 @@ class SqliteStore:
         assert self._reader is not None, "store is not open"
         return self._reader
 
-    async def snapshot(self) -> Snapshot:
-        """Load what the rules keep in memory: newest pool, live sessions, meta, peaks."""
-        await self.barrier()
+    async def snapshot(self, *, wait: bool = True, known_pools: Collection[int] = ()) -> Snapshot:
+        """Load what the rules keep in memory: newest pool, live sessions, meta, peaks.
+
+        `wait=False` reads at once (the writer's own rebuild); a pool whose seq is in
+        `known_pools` comes without its raw file (`raw == ""`): the caller verified it.
+        """
+        if wait:
+            await self.barrier()
         db = self._db()
+        await db.execute("BEGIN")  # one read transaction: every table as of one commit
+        try:
+            return await self._read_snapshot(db, known_pools)
+        finally:
+            await db.execute("ROLLBACK")
+
+    async def _read_snapshot(
+        self, db: aiosqlite.Connection, known_pools: Collection[int]
+    ) -> Snapshot:
         pool: StoredPool | None = None
         async with db.execute(
-            "SELECT seq, raw, ack_usage_seq, imported_at FROM pools ORDER BY seq DESC LIMIT 1"
+            "SELECT seq, ack_usage_seq, imported_at FROM pools ORDER BY seq DESC LIMIT 1"
         ) as cur:
             row = await cur.fetchone()
-            if row is not None:
-                pool = StoredPool(
-                    seq=int(row[0]),
-                    raw=str(row[1]),
-                    ack_usage_seq=int(row[2]),
-                    imported_at=float(row[3]),
-                )
+        if row is not None:
+            seq = int(row[0])
+            raw = ""
+            if seq not in known_pools:
+                async with db.execute("SELECT raw FROM pools WHERE seq = ?", (seq,)) as cur:
+                    raw_row = await cur.fetchone()
+                raw = str(raw_row[0]) if raw_row is not None else ""
+            pool = StoredPool(
+                seq=seq, raw=raw, ack_usage_seq=int(row[1]), imported_at=float(row[2])
+            )
         async with db.execute(
-            "SELECT id, license, auth_context, started_at, expires_at FROM sessions"
+            "SELECT id, license, auth_context, started_at, expires_at, client_address,"
+            " client_hostname, client_user, client_application, client_version FROM sessions"
         ) as cur:
             sessions = [
                 Session(
@@ -317,6 +382,8 @@ class SqliteStore:
                     auth_context=str(r[2]),
                     started_at=float(r[3]),
                     expires_at=float(r[4]),
+                    client_address=r[5],
+                    client_info=ClientInfo(*r[6:10]) if any(r[6:10]) else None,
                 )
                 for r in await cur.fetchall()
             ]
@@ -352,7 +419,11 @@ class SqliteStore:
                 )
                 for r in await cur.fetchall()
             ]
+        async with db.execute("SELECT max(created_at) FROM usage_exports") as cur:
+            row = await cur.fetchone()
+            last_export_at = float(row[0]) if row is not None and row[0] is not None else None
         return Snapshot(
+            last_export_at=last_export_at,
             offline=offline,
             pool=pool,
             sessions=sessions,
@@ -455,6 +526,35 @@ class SqliteStore:
 
 
 _json_encode = msgspec.json.Encoder().encode
+
+
+def _chain_head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """Id and hash of the newest event ever committed (kept in meta once all are pruned)."""
+    row = conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:  # every event pruned after acknowledgement: the head lives in meta
+        row = conn.execute(
+            "SELECT (SELECT value FROM meta WHERE key = 'pruned_id'),"
+            " (SELECT value FROM meta WHERE key = 'pruned_hash')"
+        ).fetchone()
+        if row[0] is None:
+            return 0, GENESIS_HASH
+    return int(row[0]), str(row[1])
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    """The writer's probe after a failure: one small real write, to see the disk takes it."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('writer_probe', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (repr(time.time()),),
+    )
+
+
+def _client_columns(info: ClientInfo | None) -> tuple[str | None, ...]:
+    """clientInfo as the sessions table's four columns."""
+    if info is None:
+        return (None, None, None, None)
+    return (info.hostname, info.user, info.application, info.version)
 
 
 def _event(row: Any) -> AuditEvent:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import msgspec
 import yaml
 
+from lls.domain.pool_rules import LICENSE_ID
 from lls.errors import BadRequest
 from lls.sealed.payloads import (
     Contact,
@@ -113,8 +114,9 @@ def _refuse_unknown(value: Any, schema: type[msgspec.Struct], where: str) -> Non
 
 
 def _check_rules(grants: Grants) -> None:
-    """Rules the schema cannot say: unique tokens, counts where needed, sane dates."""
+    """Rules the schema cannot say: unique tokens and ids, counts where needed, sane dates."""
     seen: set[str] = set()
+    ids: dict[str, str] = {}
     for i, lic in enumerate(grants.licenses):
         at = f"licenses[{i}]"
         if lic.token in seen:
@@ -122,6 +124,7 @@ def _check_rules(grants: Grants) -> None:
                 f"invalid grants: license token {lic.token} appears twice", field=f"{at}.token"
             )
         seen.add(lic.token)
+        _check_id(lic.id, at, ids)
         if lic.type == "temporary" and lic.temporaryDays is None:
             raise BadRequest(
                 f"invalid grants: temporary license {lic.token} needs temporaryDays",
@@ -150,6 +153,24 @@ def _check_rules(grants: Grants) -> None:
                     f"invalid grants: {feature.type} feature {feature.code} needs a count",
                     field=f"{where}.count",
                 )
+
+
+def _check_id(license_id: str | None, at: str, seen: dict[str, str]) -> None:
+    """A license id is optional, well-formed and unique (sync-format §2)."""
+    if license_id is None:
+        return
+    if not LICENSE_ID.fullmatch(license_id):
+        raise BadRequest(
+            f"invalid grants: license id {license_id!r} must be 1-64 characters of"
+            " A-Z, a-z, 0-9, '.', '_' or '-'",
+            field=f"{at}.id",
+        )
+    if license_id in seen:
+        raise BadRequest(
+            f"invalid grants: license id {license_id!r} is given to {seen[license_id]} too",
+            field=f"{at}.id",
+        )
+    seen[license_id] = at
 
 
 def _time(value: str | None, field: str) -> dt.datetime | None:

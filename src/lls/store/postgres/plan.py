@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from lls.domain.models import ClientInfo
 from lls.domain.records import (
     AppendEvent,
     BindEnvironment,
@@ -42,6 +43,7 @@ from lls.domain.records import (
     SetLicenseFlags,
     SetMeta,
     SetPeak,
+    SetSessionClient,
     StartSession,
     TouchSession,
 )
@@ -52,8 +54,13 @@ Head = tuple[int, str]  # (id, hash) of the newest audit event ever appended
 
 TOUCH = "UPDATE sessions SET expires_at = $2, extends = extends + 1 WHERE id = $1"
 START = (
-    "INSERT INTO sessions (id, license, auth_context, started_at, expires_at)"
-    " VALUES ($1, $2, $3, $4, $5)"
+    "INSERT INTO sessions (id, license, auth_context, started_at, expires_at, client_address,"
+    " client_hostname, client_user, client_application, client_version)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+)
+HOLDER = (
+    "UPDATE sessions SET client_address = $2, client_hostname = $3, client_user = $4,"
+    " client_application = $5, client_version = $6 WHERE id = $1"
 )
 END = "DELETE FROM sessions WHERE id = $1"
 EVENT = (
@@ -182,13 +189,17 @@ def _statements(record: Record) -> list[tuple[str, tuple[Any, ...], list[Key]]]:
     match record:
         case StartSession():
             row = (record.id, record.license, record.auth_context, record.started_at)
+            holder = (record.client_address, *client_columns(record.client_info))
             return [
                 (
                     START,
-                    (*row, record.expires_at),
+                    (*row, record.expires_at, *holder),
                     [("sessions", record.id), ("slots", (record.license, record.auth_context))],
                 )
             ]
+        case SetSessionClient():
+            holder = (record.client_address, *client_columns(record.client_info))
+            return [(HOLDER, (record.id, *holder), [("sessions", record.id)])]
         case TouchSession(id=sid, expires_at=expires_at):
             return [(TOUCH, (sid, expires_at), [("sessions", sid)])]
         case EndSession(id=sid):
@@ -244,6 +255,13 @@ def _event_row(event: AppendEvent, head: Head) -> tuple[Any, ...]:
     )
     data = _json.encode(event.data).decode()
     return (event_id, event.at, event.type, event.license, event.auth_context, data, prev, digest)
+
+
+def client_columns(info: ClientInfo | None) -> tuple[str | None, ...]:
+    """clientInfo as the sessions table's four columns (the same in both stores)."""
+    if info is None:
+        return (None, None, None, None)
+    return (info.hostname, info.user, info.application, info.version)
 
 
 def _offline_row(record: SaveOffline) -> tuple[Any, ...]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any
 
-from lls.domain.models import AuditEvent, OfflineActivation, Session
+from lls.domain.models import AuditEvent, ClientInfo, OfflineActivation, Session
 from lls.domain.ports import Snapshot, StoredPool
 from lls.domain.records import Record
 from lls.errors import StorageError
@@ -128,6 +128,19 @@ class PostgresStore:
         """Raise StorageError unless this node leads and its writer is healthy (cheap, sync)."""
         self._writer.check_writable()
 
+    @property
+    def writable(self) -> bool:
+        """What check_writable checks, as a bool (the port's; /readyz and metrics read it)."""
+        try:
+            self._writer.check_writable()
+        except StorageError:
+            return False
+        return True
+
+    def set_rebuild(self, rebuild: Callable[[], Awaitable[None]]) -> None:
+        """The port's way to give `reload` (the rules register their rebuild this way)."""
+        self.reload = rebuild
+
     async def commit(self, records: Sequence[Record]) -> None:
         """Make `records` durable (one group-committed transaction with others queued)."""
         await self._writer.submit(records)
@@ -160,17 +173,26 @@ class PostgresStore:
                     conn.terminate()
                 raise StorageError(f"the database refused the read: {describe(exc)}") from exc
 
-    async def snapshot(self) -> Snapshot:
-        """Load what the rules keep in memory, from one consistent database snapshot."""
-        await self.barrier()
+    async def snapshot(self, *, wait: bool = True, known_pools: Collection[int] = ()) -> Snapshot:
+        """Load what the rules keep in memory, from one consistent database snapshot.
+
+        `wait=False` reads at once (a rebuild inside the writer's recovery); a pool whose
+        seq is in `known_pools` comes without its raw file (`raw == ""`): already verified.
+        """
+        if wait:
+            await self.barrier()
         async with self._read() as db, db.transaction(isolation="repeatable_read", readonly=True):
             pool_row = await db.fetchrow(
-                "SELECT seq, raw, ack_usage_seq, imported_at FROM pools ORDER BY seq DESC LIMIT 1"
+                "SELECT seq, CASE WHEN seq = ANY($1::bigint[]) THEN '' ELSE raw END,"
+                " ack_usage_seq, imported_at FROM pools ORDER BY seq DESC LIMIT 1",
+                list(known_pools),
             )
             sessions = await db.fetch(
-                "SELECT id, license, auth_context, started_at, expires_at FROM sessions"
+                "SELECT id, license, auth_context, started_at, expires_at, client_address,"
+                " client_hostname, client_user, client_application, client_version FROM sessions"
                 " ORDER BY started_at, id"
             )
+            last_export_at = await db.fetchval("SELECT max(created_at) FROM usage_exports")
             meta = await db.fetch("SELECT key, value FROM meta")
             peaks = await db.fetch("SELECT license, peak_sessions FROM license_stats")
             held = await db.fetch("SELECT session_id, feature, quantity FROM checkouts")
@@ -192,7 +214,19 @@ class PostgresStore:
             )
             if pool_row is not None
             else None,
-            sessions=[Session(r[0], r[1], r[2], r[3], r[4]) for r in sessions],
+            sessions=[
+                Session(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    client_address=r[5],
+                    client_info=ClientInfo(*r[6:10]) if any(r[6:10]) else None,
+                )
+                for r in sessions
+            ],
+            last_export_at=float(last_export_at) if last_export_at is not None else None,
             meta={r[0]: r[1] for r in meta},
             peaks={r[0]: int(r[1]) for r in peaks},
             held=[(r[0], r[1], int(r[2])) for r in held],
