@@ -5,8 +5,12 @@
 #   docker run --rm -e LLS_MACHINE_ID=… -v lls-data:/var/lib/lls \
 #       -v ./vendor.jwks:/etc/lls/vendor.jwks:ro \
 #       lls init --vendor-keys /etc/lls/vendor.jwks          # once: instance keys, admin token
-#   docker run -d --name lls -e LLS_MACHINE_ID=… -p 8080:8080 -v lls-data:/var/lib/lls lls
+#   docker run -d --name lls -e LLS_MACHINE_ID=… -p 8080:8080 -v lls-data:/var/lib/lls \
+#       --ulimit nofile=65536:65536 lls                     # a descriptor per connection
 #   docker exec lls lls status                               # admin views inside the container
+#
+# The admin API listens on 127.0.0.1:8081 inside the container (the CLI there finds
+# it): publish it only with LLS_ADMIN_HOST=0.0.0.0 and TLS (LLS_TLS_CERT/LLS_TLS_KEY).
 #
 # Settings come from LLS_* variables (config/lls.yaml lists them all), or mount a
 # config file and run `serve --config /etc/lls/lls.yaml`. See compose.yaml. Pass the

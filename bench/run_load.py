@@ -629,6 +629,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
         env = {**env, "LLS_MISUSE_INTERVAL_S": VALIDATE_MISUSE_INTERVAL_S}
 
     port = free_port()
+    # The admin API has a listener of its own (127.0.0.1:8081 by default): a free port
+    # too, so the benchmark never collides with a server already running here.
+    env["LLS_ADMIN_PORT"] = str(free_port())
     serve = lls_command("serve", "--data-dir", str(data_dir), "--host", HOST, "--port", str(port))
     if not args.json:
         print("measuring lls serve …", file=sys.stderr)

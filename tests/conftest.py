@@ -93,6 +93,10 @@ async def make_server(
     aiohttp_client: Any, instance: Instance, clock: FakeClock, vendor: VendorKeys
 ) -> AsyncIterator[ServerFactory]:
     async def factory(licenses: list[dict[str, Any]] | None = None, **config: Any) -> Server:
+        # One port serves both APIs here (admin.port 0, the shared mode): the test client
+        # talks to one listener. tests/http/test_admin_listener.py covers the default,
+        # a listener of its own.
+        config.setdefault("admin_port", 0)
         app = build_app(
             Config(data_dir=instance.data_dir, **config),
             instance=instance,

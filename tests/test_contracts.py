@@ -11,6 +11,7 @@ import pytest
 
 from lls.app import build_app
 from lls.config import SETTINGS, Config
+from lls.http.openapi import document
 from lls.instance import Instance
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lls"
@@ -81,7 +82,7 @@ def test_only_store_imports_aiosqlite_and_sqlite3() -> None:
 
 
 def _openapi_routes() -> set[tuple[str, str]]:
-    doc = json.loads((SRC / "http" / "openapi.json").read_text(encoding="utf-8"))
+    doc = document()
     return {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
 
 
@@ -104,3 +105,37 @@ def test_example_config_documents_every_setting() -> None:
         leaf = setting.key.split(".")[-1]
         assert re.search(rf"^\s*{leaf}:.*{setting.env}", text, re.M), setting.key
     assert {s.attr for s in SETTINGS} <= set(Config.__dataclass_fields__)
+
+
+def _refs(node: object) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node))
+    return set()
+
+
+def test_every_schema_reference_in_the_openapi_document_resolves() -> None:
+    doc = document()
+    names = {
+        f"#/components/{kind}/{name}"
+        for kind, entries in doc["components"].items()
+        for name in entries
+    }
+
+    assert _refs(doc) - names == set()
+
+
+def test_openapi_hand_file_holds_no_schema_of_a_struct() -> None:
+    """Shapes come from the msgspec structs (http.openapi): a hand copy would drift."""
+    from lls.http.openapi import COMPONENTS
+
+    hand = json.loads((SRC / "http" / "openapi.json").read_text(encoding="utf-8"))
+    kept = set(hand["components"].get("schemas", {}))
+    generated = {struct.__name__ for struct in COMPONENTS}
+
+    assert kept & generated == set()
+    assert {"ValidationResponse", "FeatureResponse", "ProblemBody"} <= set(
+        document()["components"]["schemas"]
+    )

@@ -47,10 +47,14 @@ async def test_a_hook_that_refuses_stops_every_hook_from_applying() -> None:
     assert reloader.config.guess_limit == 30
 
 
+# The test client talks to one port: the admin API shares it (admin.port 0).
+ONE_PORT = "admin:\n  port: 0\n"
+
+
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "lls.yaml"
-    path.write_text("limits:\n  unknown_token_failures: 1\n")
+    path.write_text(ONE_PORT + "limits:\n  unknown_token_failures: 1\n")
     return path
 
 
@@ -62,7 +66,7 @@ async def test_reload_endpoint_changes_the_unknown_token_limit(
     client = await aiohttp_client(app)
     statuses = [(await client.post("/licensing/validate", json={"licenseToken": "X"})).status]
     statuses.append((await client.post("/licensing/validate", json={"licenseToken": "Y"})).status)
-    config_file.write_text("limits:\n  unknown_token_failures: 50\n")
+    config_file.write_text(ONE_PORT + "limits:\n  unknown_token_failures: 50\n")
     headers = {"Authorization": f"Bearer {instance.admin_token}"}
     answer = await client.post("/admin/v1/reload", headers=headers)
     doc = await answer.json()
@@ -83,13 +87,13 @@ async def test_reload_endpoint_refuses_a_bad_file_with_its_line(
     client = await aiohttp_client(
         build_app(reread(), instance=instance, run_jobs=False, reread=reread)
     )
-    config_file.write_text("limits:\n  unknown_token_failures: -1\n")
+    config_file.write_text(ONE_PORT + "limits:\n  unknown_token_failures: -1\n")
     answer = await client.post(
         "/admin/v1/reload", headers={"Authorization": f"Bearer {instance.admin_token}"}
     )
     problem = await answer.json()
     assert (answer.status, problem["code"]) == (422, "RELOAD_REFUSED")
-    assert "limits.unknown_token_failures" in problem["detail"] and "line 2" in problem["detail"]
+    assert "limits.unknown_token_failures" in problem["detail"] and "line 4" in problem["detail"]
 
 
 async def test_an_apply_that_fails_is_reported_not_raised() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import gc
+import ipaddress
 import json
 import logging
 import os
@@ -25,7 +26,10 @@ from lls.config import Config
 from lls.domain.service import Licensing
 from lls.errors import LLSError, whoami
 from lls.http import admin_api, client_api, offline_api, ops_api
+from lls.http.admin_access import ADMIN_ACCESS, AdminAccess, allowed_hosts
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
+from lls.http.admin_throttle import AdminTokenThrottle
+from lls.http.connections import MAX_REQUEST_LINE, ConnectionGuard, GuardedSite
 from lls.http.keys import (
     ADMIN_TOKEN,
     GUARD,
@@ -43,6 +47,7 @@ from lls.http.ui import add_ui
 from lls.instance import SERVER_FILE, Instance, load_instance, viewer_token
 from lls.jobs.backup import MakeBackup
 from lls.jobs.scheduler import DaemonJobs
+from lls.ops.file_modes import FILE_MODE, private_umask, tighten_data_dir
 from lls.ops.labels import LicenseLabels, label_secret
 from lls.ops.lock import DataDirLock
 from lls.ops.logs import configure_logging
@@ -73,6 +78,7 @@ def build_licensing(instance: Instance, clock: Clock) -> tuple[Licensing, Sqlite
         clock=clock,
         instance_id=instance.instance_id,
         trust_pools_from=instance.rebound_at,
+        vendor_id=instance.vendor_id,
     )
     return licensing, store
 
@@ -135,6 +141,13 @@ def build_app(
     app[RELOAD] = reloader.reload
     app[LABELS] = LicenseLabels(label_secret(instance.keys, instance.instance_id))
     app[ADMIN_TOKEN] = instance.admin_token.encode()
+    admin_listen_host = config.admin_host if config.separate_admin else config.host
+    app[ADMIN_ACCESS] = AdminAccess(
+        hosts=allowed_hosts(admin_listen_host, config.admin_allowed_hosts),
+        throttle=AdminTokenThrottle(
+            clock, limit=config.admin_failure_limit, window_s=config.admin_failure_window_s
+        ),
+    )
     app[INSTANCE] = InstanceInfo(
         instance_id=instance.instance_id,
         public_jwks=instance.keys.public().to_jwks(),
@@ -222,9 +235,40 @@ def _write_server_file(data_dir: Path, url: str, cafile: str | None = None) -> P
     info: dict[str, object] = {"pid": os.getpid(), "url": url}
     if cafile:  # the CLI pins this certificate when it calls the admin API over TLS
         info["cafile"] = str(Path(cafile).resolve())
-    tmp.write_text(json.dumps(info), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, FILE_MODE)
+        handle.write(json.dumps(info))
     tmp.replace(path)
     return path
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_about_admin_exposure(config: Config, *, tls: bool) -> None:
+    """Say so at start when the admin API is reachable beyond this machine, or in clear."""
+    if not config.separate_admin:
+        log.warning(
+            "admin.port is 0: the admin API shares the client listener on %s:%d;"
+            " not recommended (give it a listener of its own, the default 127.0.0.1:8081)",
+            config.host,
+            config.port,
+        )
+        exposed = not _is_loopback(config.host)
+    else:
+        exposed = not _is_loopback(config.admin_host)
+    if exposed and not tls:
+        log.warning(
+            "the admin API is reachable from the network without TLS: the admin token"
+            " crosses it in clear; set tls.cert and tls.key"
+        )
 
 
 def _local_url(scheme: str, host: str, port: int) -> str:
@@ -235,12 +279,17 @@ def _local_url(scheme: str, host: str, port: int) -> str:
 async def _serve(
     config: Config, ready: asyncio.Event | None = None, reread: Callable[[], Config] | None = None
 ) -> None:
+    old_umask = private_umask()  # the database, its WAL and SHM, server.json: all 0600
     lock = DataDirLock(config.data_dir, "starting another server on it")
-    lock.acquire()  # before the database is opened: one daemon per data directory
     try:
-        await _serve_locked(config, ready, reread)
+        lock.acquire()  # before the database is opened: one daemon per data directory
+        try:
+            tighten_data_dir(config.data_dir)
+            await _serve_locked(config, ready, reread)
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        os.umask(old_umask)  # as it was (the daemon's own process ends here anyway)
 
 
 async def _listen(
@@ -249,10 +298,12 @@ async def _listen(
     port: int,
     setting: str,
     context: ssl.SSLContext | None,
-    backlog: int = 128,
+    guard: ConnectionGuard,
+    backlog: int = 1024,
 ) -> None:
-    """Bind one listener; a port in use or an address not here is one line that says why."""
-    site = web.TCPSite(runner, host, port, backlog=backlog, reuse_address=True, ssl_context=context)
+    """Bind one listener, behind the connection guard (header deadline, per-address cap);
+    a port in use or an address not here is one line that says why."""
+    site = GuardedSite(runner, host, port, guard=guard, ssl_context=context, backlog=backlog)
     try:
         await site.start()
     except OSError as exc:
@@ -285,13 +336,20 @@ async def _serve_locked(
         access_log=logging.getLogger("lls.access") if config.access_log else None,
         access_log_class=AccessLogger,
         handle_signals=False,
+        keepalive_timeout=config.keepalive_s,
+        max_line_size=MAX_REQUEST_LINE,
     )
     await runner.setup()
+    guard = ConnectionGuard(
+        per_address=config.max_connections_per_address, header_timeout_s=config.header_timeout_s
+    )
     try:
-        await _listen(runner, config.host, config.port, "listen.port", context, backlog=1024)
+        await _listen(runner, config.host, config.port, "listen.port", context, guard, backlog=1024)
         admin_url = _local_url(scheme, config.host, config.port)
         if config.separate_admin:
-            await _listen(runner, config.admin_host, config.admin_port, "admin.port", context)
+            await _listen(
+                runner, config.admin_host, config.admin_port, "admin.port", context, guard
+            )
             admin_url = _local_url(scheme, config.admin_host, config.admin_port)
     except BaseException:
         await runner.cleanup()
@@ -300,6 +358,7 @@ async def _serve_locked(
     log.info("LLS %s serving on %s://%s:%d", __version__, scheme, config.host, config.port)
     if config.separate_admin:
         log.info("admin API on %s only", admin_url)
+    _warn_about_admin_exposure(config, tls=context is not None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

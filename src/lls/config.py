@@ -198,13 +198,14 @@ class Config:
     admin_host: str = setting(
         "admin.host",
         "127.0.0.1",
-        "address of the separate admin listener (used when admin.port is set)",
+        "address of the admin listener (loopback: only this machine; a LAN address: use TLS)",
         env="LLS_ADMIN_HOST",
     )
     admin_port: int = setting(
         "admin.port",
-        0,
-        "port of a separate listener for /admin/*; 0: the admin API is on the client listener",
+        8081,
+        "port of the admin listener, the only one serving /admin/*; 0: the admin API shares"
+        " the client listener (not recommended)",
         env="LLS_ADMIN_PORT",
         low=0,
         high=65535,
@@ -288,6 +289,50 @@ class Config:
         "per-license series in /metrics (seats, used, features, denials by license);"
         " false keeps only the aggregates, for sites where that many series cost too much",
         env="LLS_METRICS_PER_LICENSE",
+    )
+    # --- i10 settings ---
+    admin_allowed_hosts: str = setting(
+        "admin.allowed_hosts",
+        "",
+        "more names or addresses (comma-separated) the admin API answers to in the Host"
+        " header, besides admin.host, localhost, 127.0.0.1 and [::1] (DNS rebinding)",
+        env="LLS_ADMIN_ALLOWED_HOSTS",
+    )
+    admin_failure_limit: int = setting(
+        "limits.admin_token_failures",
+        20,
+        "wrong admin tokens one address may send per window before it gets 429",
+        env="LLS_ADMIN_TOKEN_FAILURES",
+        low=1,
+    )
+    admin_failure_window_s: float = setting(
+        "limits.admin_window_s",
+        60.0,
+        "the window of the admin-token limit, in seconds",
+        env="LLS_ADMIN_WINDOW_S",
+        positive=True,
+    )
+    header_timeout_s: float = setting(
+        "listen.header_timeout_s",
+        10.0,
+        "a connection whose request headers are not complete this long after it opened"
+        " is closed (slow or half-open clients)",
+        env="LLS_HEADER_TIMEOUT_S",
+        positive=True,
+    )
+    keepalive_s: float = setting(
+        "listen.keepalive_s",
+        60.0,
+        "an idle keep-alive connection is closed after this many seconds",
+        env="LLS_KEEPALIVE_S",
+        positive=True,
+    )
+    max_connections_per_address: int = setting(
+        "listen.max_connections_per_address",
+        256,
+        "open connections one client address may hold; more are answered 503 and closed",
+        env="LLS_MAX_CONNECTIONS_PER_ADDRESS",
+        low=1,
     )
 
     @property

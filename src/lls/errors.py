@@ -3,7 +3,9 @@
     LLSError                      500 INTERNAL_ERROR
     ├── BadRequest                400 VALIDATION_ERROR   (+ field)
     ├── Unauthorized              401 UNAUTHORIZED
+    ├── Forbidden                 403 FORBIDDEN          (e.g. an admin Host not allowed)
     ├── NotFound                  404 NOT_FOUND
+    ├── RequestTimeout            408 REQUEST_TIMEOUT    (a body that does not arrive in time)
     ├── PayloadTooLarge           413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType      415 UNSUPPORTED_MEDIA_TYPE
     ├── Refused                   422 <reason>           (a file or request refused by a rule)
@@ -57,9 +59,19 @@ class Unauthorized(LLSError):
     default_code = "UNAUTHORIZED"
 
 
+class Forbidden(LLSError):
+    status = 403
+    default_code = "FORBIDDEN"
+
+
 class NotFound(LLSError):
     status = 404
     default_code = "NOT_FOUND"
+
+
+class RequestTimeout(LLSError):
+    status = 408
+    default_code = "REQUEST_TIMEOUT"
 
 
 class PayloadTooLarge(LLSError):

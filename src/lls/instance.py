@@ -133,7 +133,7 @@ def init_instance(
     _write_secret(data_dir / TOKEN_FILE, token + "\n")
     viewer_token(data_dir)
     pinned = {"vendorId": vendor_id, "keys": vendor_keys.to_jwks()["keys"]}
-    write_atomic(data_dir / VENDOR_FILE, json.dumps(pinned, indent=2).encode())
+    write_atomic(data_dir / VENDOR_FILE, json.dumps(pinned, indent=2).encode(), mode=0o600)
     material = read_material(sources)
     info = {
         "instanceId": instance_id,

@@ -37,7 +37,10 @@ async def live_server(aiohttp_client: Any, instance: Instance, vendor: VendorKey
     """A server on the wall clock with a 10 s window: real time and server time agree."""
     clock = SystemClock()
     app = build_app(
-        Config(data_dir=instance.data_dir), instance=instance, clock=clock, run_jobs=False
+        Config(data_dir=instance.data_dir, admin_port=0),  # one listener: see tests/conftest
+        instance=instance,
+        clock=clock,
+        run_jobs=False,
     )
     server = Server(
         client=await aiohttp_client(app),

@@ -73,10 +73,14 @@ def lls(
 
 @dataclass
 class Daemon:
-    """A running `lls serve` process.
+    """A running `lls serve` process: the client API on `port`, the admin API on its own
+    listener on `admin_port` (a free port of its own, so daemons never share 8081).
 
-    `wrap` prefixes its command line (e.g. `ip netns exec NAME`); `netns` names the network
-    namespace its HTTP helpers call into (the one it was started in).
+    Every test that runs `lls serve` goes through here: `env` adds settings, `wrap`
+    prefixes its command line (e.g. `ip netns exec NAME`, `prlimit --nofile=1024:1024`),
+    `netns` names the network namespace its HTTP helpers call into (the one it was
+    started in), and `get`/`post`/`admin` send /admin/* paths to the admin listener,
+    everything else to the client listener.
     """
 
     data_dir: Path
@@ -86,6 +90,7 @@ class Daemon:
     wrap: tuple[str, ...] = ()
     netns: str | None = None
     config: Path | None = None  # `--config FILE`: then the log level is the file's
+    admin_port: int = field(default_factory=lambda: free_port())
 
     @property
     def log_path(self) -> Path:
@@ -109,18 +114,33 @@ class Daemon:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        argv = [sys.executable, "-m", "lls", "serve", "--data-dir", str(self.data_dir)]
-        argv += ["--port", str(self.port)]
-        quiet = {} if self.config is not None else {"LLS_LOG_LEVEL": "WARNING"}
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def url_for(self, path: str) -> str:
+        """Where `path` is served: /admin/* on the admin listener, the rest on the client's."""
+        return (self.admin_url if path.startswith("/admin/") else self.url) + path
+
+    @property
+    def argv(self) -> list[str]:
+        argv = [*self.wrap, sys.executable, "-m", "lls", "serve"]
+        argv += ["--data-dir", str(self.data_dir), "--port", str(self.port)]
         if self.config is not None:
             argv += ["--config", str(self.config)]
+        return argv
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The process environment `start` uses: quiet logs (unless a config file sets the
+        level), and this daemon's admin port (a variable: it wins over a config file)."""
+        quiet = {} if self.config is not None else {"LLS_LOG_LEVEL": "WARNING"}
+        return {**os.environ, **quiet, "LLS_ADMIN_PORT": str(self.admin_port), **self.env}
+
+    def start(self) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
             self.proc = subprocess.Popen(
-                [*self.wrap, *argv],
-                env={**os.environ, **quiet, **self.env},
-                stdout=subprocess.DEVNULL,
-                stderr=log,
+                self.argv, env=self.environ, stdout=subprocess.DEVNULL, stderr=log
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -162,7 +182,7 @@ class Daemon:
 
     def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        status, raw = self._open(urllib.request.Request(self.url + path, headers=headers), 10)
+        status, raw = self._open(urllib.request.Request(self.url_for(path), headers=headers), 10)
         try:
             return status, json.loads(raw)
         except ValueError:
@@ -174,14 +194,14 @@ class Daemon:
 
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         request = urllib.request.Request(
-            self.url + path,
+            self.url_for(path),
             data=json.dumps(body).encode(),
             method="POST",
             headers={"Content-Type": "application/json"},
         )
         status, raw = self._open(request, 10)
         if status >= 400:
-            raise urllib.error.HTTPError(self.url + path, status, raw.decode(), {}, None)  # type: ignore[arg-type]
+            raise urllib.error.HTTPError(self.url_for(path), status, raw.decode(), {}, None)  # type: ignore[arg-type]
         return status, json.loads(raw) if raw else None
 
 

@@ -113,6 +113,8 @@ def test_demo_prints_curl_lines_that_work(tmp_path: Path) -> None:
                 "demo",
                 "--port",
                 str(port),
+                "--admin-port",
+                str(free_port()),
                 "--dir",
                 str(tmp_path / "demo"),
             ],

@@ -52,7 +52,7 @@ def test_sigterm_exits_zero_and_removes_server_file(daemon: Daemon, pool_file: A
     lls("pool", "import", str(pool_file([grant("A")])), "--data-dir", str(daemon.data_dir))
     daemon.start()
     server_file = daemon.data_dir / "server.json"
-    assert json.loads(server_file.read_text())["url"] == daemon.url
+    assert json.loads(server_file.read_text())["url"] == daemon.admin_url
     assert daemon.stop() == 0
     assert not server_file.exists()
 

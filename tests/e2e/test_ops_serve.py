@@ -10,7 +10,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -31,20 +30,12 @@ from tests.tls import self_signed
 SECRET = "TOKEN-SECRET-b7e3c2d9"  # distinctive: any leak into a log is a plain substring
 
 
-def spawn(data_dir: Path, port: int, log: Path, env: dict[str, str] | None = None) -> Any:
+def spawn(daemon: Daemon, log: Path, env: dict[str, str] | None = None) -> Any:
+    """`daemon`'s command with `env` added, logging to `log` (the test watches the process)."""
     with log.open("ab") as handle:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lls",
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-            ],
-            env={**os.environ, "LLS_LOG_LEVEL": "WARNING", **(env or {})},
+            daemon.argv,
+            env={**daemon.environ, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=handle,
         )
@@ -146,7 +137,7 @@ def test_serve_notifies_ready_pings_the_watchdog_and_says_stopping(
     sock.bind("\0" + address[1:] if abstract else address)
     sock.settimeout(10)
     env = {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"}  # ping every 0.1 s
-    proc = spawn(daemon.data_dir, daemon.port, tmp_path / "serve.log", env)
+    proc = spawn(daemon, tmp_path / "serve.log", env)
     try:
         first = sock.recv(4096).decode()
         assert first.startswith("READY=1\nSTATUS=serving on http://")
@@ -172,7 +163,7 @@ def test_serve_notifies_ready_pings_the_watchdog_and_says_stopping(
 
 def test_second_server_on_the_same_data_dir_is_refused(daemon: Daemon, tmp_path: Path) -> None:
     daemon.start()
-    other = spawn(daemon.data_dir, free_port(), tmp_path / "second.log")
+    other = spawn(Daemon(daemon.data_dir, free_port()), tmp_path / "second.log")
     assert other.wait(20) == 1
     assert "in use by a running `lls serve`" in (tmp_path / "second.log").read_text()
     assert get_status(daemon.url + "/healthz") == 200
@@ -181,12 +172,12 @@ def test_second_server_on_the_same_data_dir_is_refused(daemon: Daemon, tmp_path:
 # -- separate admin listener ------------------------------------------------------------------
 
 
-def test_separate_admin_listener_serves_admin_only_there(daemon: Daemon, pool_file: Any) -> None:
+def test_admin_listener_of_its_own_by_default_serves_admin_only_there(
+    daemon: Daemon, pool_file: Any
+) -> None:
     lls("pool", "import", str(pool_file([grant("BIG")])), "--data-dir", str(daemon.data_dir))
-    admin_port = free_port()
-    daemon.env = {"LLS_ADMIN_PORT": str(admin_port), "LLS_ADMIN_HOST": "127.0.0.1"}
-    daemon.start()
-    admin = f"http://127.0.0.1:{admin_port}"
+    daemon.start()  # no admin setting but the port: admin.host defaults to 127.0.0.1
+    admin = daemon.admin_url
     auth = {"Authorization": f"Bearer {(daemon.data_dir / 'admin.token').read_text().strip()}"}
     assert get_status(daemon.url + "/admin/v1/status", auth) == 404
     assert get_status(daemon.url + "/admin/v1/status") == 404  # 404 before any token check
@@ -209,7 +200,7 @@ def test_tls_serves_the_client_api_to_a_client_trusting_the_certificate(
     lls("pool", "import", str(pool_file([grant("BIG")])), "--data-dir", str(daemon.data_dir))
     cert, key = self_signed(tmp_path)
     env = {"LLS_TLS_CERT": str(cert), "LLS_TLS_KEY": str(key)}
-    proc = spawn(daemon.data_dir, daemon.port, tmp_path / "tls.log", env)
+    proc = spawn(daemon, tmp_path / "tls.log", env)
     base = f"https://127.0.0.1:{daemon.port}"
     trusting = ssl.create_default_context(cafile=str(cert))
     try:
@@ -240,7 +231,8 @@ def test_tls_serves_the_client_api_to_a_client_trusting_the_certificate(
         with pytest.raises(OSError):  # plain HTTP on the TLS port gets no answer
             urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/healthz", timeout=5)
         server_json = json.loads((daemon.data_dir / "server.json").read_text())
-        assert server_json["url"] == base and server_json["cafile"] == str(cert.resolve())
+        admin_base = f"https://127.0.0.1:{daemon.admin_port}"
+        assert server_json["url"] == admin_base and server_json["cafile"] == str(cert.resolve())
         out = lls("sessions", "--data-dir", str(daemon.data_dir)).stdout  # CLI pins the cert
         assert "pc-tls" in out
     finally:
@@ -252,7 +244,7 @@ def test_tls_with_an_unreadable_key_fails_at_start_with_one_line(
 ) -> None:
     cert, _ = self_signed(tmp_path)
     env = {"LLS_TLS_CERT": str(cert), "LLS_TLS_KEY": str(tmp_path / "missing.pem")}
-    proc = spawn(daemon.data_dir, daemon.port, tmp_path / "bad.log", env)
+    proc = spawn(daemon, tmp_path / "bad.log", env)
     assert proc.wait(20) == 1
     assert "lls: cannot load tls.cert" in (tmp_path / "bad.log").read_text()
 
@@ -272,7 +264,7 @@ def test_logs_of_a_session_with_refusals_never_show_a_license_token(
     )
     log = tmp_path / "serve.log"
     env = {"LLS_LOG_LEVEL": "DEBUG", "LLS_LOG_FORMAT": "json", "LLS_ACCESS_LOG": "true"}
-    proc = spawn(daemon.data_dir, daemon.port, log, env)
+    proc = spawn(daemon, log, env)
     try:
         wait_ok(daemon.url + "/healthz", proc)
         url = daemon.url + "/licensing/"
@@ -288,8 +280,8 @@ def test_logs_of_a_session_with_refusals_never_show_a_license_token(
         post(url + "deactivate", {"licenseToken": SECRET, "authContext": "pc-1"})
         token = (daemon.data_dir / "admin.token").read_text().strip()
         auth = {"Authorization": f"Bearer {token}"}
-        assert get_status(f"{daemon.url}/admin/v1/licenses/{SECRET}", auth) == 200
-        assert get_status(f"{daemon.url}/admin/v1/licenses/{SECRET}") == 401
+        assert get_status(f"{daemon.admin_url}/admin/v1/licenses/{SECRET}", auth) == 200
+        assert get_status(f"{daemon.admin_url}/admin/v1/licenses/{SECRET}") == 401
     finally:
         assert stop(proc) == 0
     text = log.read_text()

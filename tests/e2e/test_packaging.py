@@ -84,6 +84,7 @@ def test_unit_declares_notify_watchdog_state_user_and_hardening() -> None:
     assert one("CapabilityBoundingSet") == ""
     assert "@system-service" in service["SystemCallFilter"]
     assert int(one("TimeoutStopSec").rstrip("s")) > 60  # longer than aiohttp's drain
+    assert one("LimitNOFILE") == "65536"  # not the 1,024 one LAN host could exhaust
 
 
 @pytest.fixture
@@ -149,6 +150,7 @@ def test_serve_works_with_write_xor_execute_memory_as_the_unit_enforces(
             "--port",
             str(daemon.port),
         ],
+        env=daemon.environ,  # its own admin port, as every test daemon
         stderr=log,
     )
     try:
@@ -245,6 +247,7 @@ def test_image_entrypoint_env_and_healthcheck_work_outside_a_container(
         **image_env(),
         "LLS_DATA_DIR": str(instance.data_dir),
         "LLS_PORT": str(port),
+        "LLS_ADMIN_PORT": str(free_port()),  # the image keeps the default 8081
     }
     log = tmp_path / "image.log"
     with log.open("wb") as handle:
@@ -286,6 +289,7 @@ def test_compose_example_runs_the_image_with_a_volume_for_the_data_dir() -> None
     assert "8080:8080" in service["ports"]
     assert all(k.startswith("LLS_") for k in service["environment"])
     assert "LLS_MACHINE_ID" in service["environment"]  # containers have no stable hardware id
+    assert service["ulimits"]["nofile"] == {"soft": 65536, "hard": 65536}
     assert set(doc["volumes"]) >= {
         v.split(":")[0] for v in service["volumes"] if "/" not in v.split(":")[0]
     }

@@ -257,8 +257,10 @@ async def test_session_cookie_is_secure_under_tls(
     cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    app = build_app(
-        Config(data_dir=server.instance.data_dir), instance=server.instance, run_jobs=False
+    app = build_app(  # one listener for the test client (admin.port 0), as tests/conftest
+        Config(data_dir=server.instance.data_dir, admin_port=0),
+        instance=server.instance,
+        run_jobs=False,
     )
     tls_server = TestServer(app)
     await tls_server.start_server(ssl=context)

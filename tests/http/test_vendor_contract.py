@@ -201,7 +201,7 @@ async def test_where_the_vendor_is_silent_names_and_paths_stay_exact(server: Ser
     ("name", "struct"),
     [
         ("ValidationResponse", schemas.ValidationResponse),
-        ("VendorValidationResponse", schemas.VendorResponse),
+        ("VendorResponse", schemas.VendorResponse),  # generated: named after the struct
         ("ValidateRequest", schemas.ValidateRequest),
         ("SessionRequest", schemas.SessionRequest),
         ("DeactivateRequest", schemas.DeactivateRequest),

@@ -83,6 +83,7 @@ async def test_pool_dropped_while_the_disk_refuses_writes_stays_in_the_inbox(
     db.execute("DROP TRIGGER full")
     db.commit()
     db.close()
-    assert [p.name for p in inbox.iterdir()] == ["a-good.lls"]  # no refused/: the file is good
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == ["a-good.lls"]
+    assert list((inbox / "refused").iterdir()) == []  # not refused: the file is good
     assert "STORAGE_ERROR" in lines[0]
     assert set(server.licensing.licenses) == {t["token"] for t in DEFAULT_LICENSES}

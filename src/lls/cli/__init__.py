@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from lls import __version__
 from lls.cli.args import Command, add_instance_options
 from lls.errors import LLSError
+from lls.ops.file_modes import private_umask
 
 __all__ = ["build_parser", "main"]
 
@@ -58,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Command = args.func
+    # Instance commands write into the data directory: every file they create is 0600.
+    # The old umask comes back afterwards (main() also runs in-process, e.g. in tests).
+    old_umask = private_umask() if args.command != "vendor" else None
     try:
         return func(args)
     except LLSError as error:
@@ -68,3 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
+    finally:
+        if old_umask is not None:
+            os.umask(old_umask)

@@ -211,7 +211,12 @@ def cmd_usage_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from lls.demo import run_demo
 
-    return run_demo(host=args.host, port=args.port, workdir=Path(args.dir) if args.dir else None)
+    return run_demo(
+        host=args.host,
+        port=args.port,
+        admin_port=args.admin_port,
+        workdir=Path(args.dir) if args.dir else None,
+    )
 
 
 def add_instance_parsers(sub: Any) -> None:
@@ -243,6 +248,9 @@ def add_instance_parsers(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--admin-port", type=int, default=8081, help="port of the admin listener on 127.0.0.1"
+    )
     p.add_argument("--dir", help="keep the demo's files here (default: a temporary folder)")
     p.set_defaults(func=cmd_demo)
 

@@ -21,7 +21,7 @@ DEMO_TOKEN = "DEMO-FLOAT-0001"  # noqa: S105 - a demo license key, printed on pu
 DEMO_PRODUCT = "DEMO_PRO"
 
 
-def _curl_lines(url: str, admin_token: str) -> str:
+def _curl_lines(url: str, admin_url: str, admin_token: str) -> str:
     body = (
         f'{{"licenseToken":"{DEMO_TOKEN}","productCodes":["{DEMO_PRODUCT}"],"authContext":"my-pc"}}'
     )
@@ -34,8 +34,8 @@ def _curl_lines(url: str, admin_token: str) -> str:
             f"  curl -s {url}/licensing/extend {json_header} -d '{body}'",
             f"  curl -s -i {url}/licensing/deactivate {json_header}"
             f' -d \'{{"licenseToken":"{DEMO_TOKEN}","authContext":"my-pc"}}\'',
-            f"  curl -s {url}/admin/v1/status -H 'Authorization: Bearer {admin_token}'",
-            f"  curl -s {url}/admin/v1/sessions -H 'Authorization: Bearer {admin_token}'",
+            f"  curl -s {admin_url}/admin/v1/status -H 'Authorization: Bearer {admin_token}'",
+            f"  curl -s {admin_url}/admin/v1/sessions -H 'Authorization: Bearer {admin_token}'",
         ]
     )
 
@@ -75,17 +75,23 @@ def prepare_demo(workdir: Path) -> Config:
     return config
 
 
-def run_demo(*, host: str, port: int, workdir: Path | None) -> int:
+def _url(host: str, port: int) -> str:
+    return f"http://{'127.0.0.1' if host in {'0.0.0.0', '::'} else host}:{port}"  # noqa: S104
+
+
+def run_demo(*, host: str, port: int, workdir: Path | None, admin_port: int = 8081) -> int:
     """Prepare the demo, print how to use it, and serve until Ctrl-C."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="lls-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    config = prepare_demo(workdir).with_overrides(host=host, port=port)
-    url = f"http://{'127.0.0.1' if host in {'0.0.0.0', '::'} else host}:{port}"  # noqa: S104
+    config = prepare_demo(workdir).with_overrides(host=host, port=port, admin_port=admin_port)
+    url = _url(host, port)
+    admin_url = _url(config.admin_host, admin_port) if admin_port else url
     admin_token = (config.data_dir / "admin.token").read_text(encoding="utf-8").strip()
     print(f"LLS demo in {workdir} (vendor workspace, instance data, pool file)")
     print(f"demo licenses: {DEMO_TOKEN} (3 seats, features), DEMO-TRIAL-0001, DEMO-NODE-0001")
+    print(f"admin API on {admin_url} (this machine only), token {admin_token}")
     print(f"serving on {url} — try:")
-    print(_curl_lines(url, admin_token))
+    print(_curl_lines(url, admin_url, admin_token))
     print(_dashboard_lines(config, admin_token), flush=True)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     serve(config)

@@ -14,12 +14,24 @@ from lls.errors import Refused
 LICENSE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-def check_pool(pool: Pool, current: Pool | None, instance_id: str, now: float) -> None:
-    """Raise Refused unless `pool` may replace `current` on this instance at `now`."""
+def check_pool(
+    pool: Pool, current: Pool | None, instance_id: str, now: float, vendor_id: str | None = None
+) -> None:
+    """Raise Refused unless `pool` may replace `current` on this instance at `now`.
+
+    `vendor_id` is the pinned vendor's id: a pool signed by the pinned key but
+    naming another issuer is refused (rule 1), so one key can never speak for two.
+    """
     if pool.aud != instance_id:
         raise Refused(
             f"this pool file is for instance {pool.aud!r}, not this one ({instance_id!r})",
             code="POOL_WRONG_INSTANCE",
+        )
+    if vendor_id is not None and pool.iss != vendor_id:
+        raise Refused(
+            f"this pool file was issued by {pool.iss!r}, but this instance trusts pools"
+            f" of {vendor_id!r} only",
+            code="POOL_WRONG_ISSUER",
         )
     if current is not None and pool.seq <= current.seq:
         raise Refused(
@@ -44,9 +56,7 @@ def check_pool(pool: Pool, current: Pool | None, instance_id: str, now: float) -
             f" to {current.org_id!r}",
             code="POOL_OTHER_ORG",
         )
-    tokens = [lic.token for lic in pool.licenses]
-    if len(set(tokens)) != len(tokens):
-        raise Refused("the pool lists a license token twice", code="POOL_INVALID")
+    _check_unique(pool)
     check_license_ids(pool)
 
 
@@ -69,6 +79,26 @@ def check_license_ids(pool: Pool) -> None:
                 code="POOL_INVALID",
             )
         seen[lic.id] = index
+
+
+def _check_unique(pool: Pool) -> None:
+    """License tokens are unique in a pool, feature codes in a license (sync-format §2)."""
+    tokens: set[str] = set()
+    for lic in pool.licenses:
+        if lic.token in tokens:
+            raise Refused(
+                f"the pool lists license {lic.token} twice; nothing was imported",
+                code="POOL_INVALID",
+            )
+        tokens.add(lic.token)
+        codes: set[str] = set()
+        for feature in lic.features:
+            if feature.code in codes:
+                raise Refused(
+                    f"license {lic.token} lists feature {feature.code} twice; nothing was imported",
+                    code="POOL_INVALID",
+                )
+            codes.add(feature.code)
 
 
 def pool_imported_event(summary: PoolSummary, pool: Pool, now: float) -> AppendEvent:

@@ -53,6 +53,7 @@ class Licensing(Loading):
         clock: Clock,
         instance_id: str,
         trust_pools_from: float = 0.0,
+        vendor_id: str | None = None,
     ) -> None:
         super().__init__(store=store, clock=clock)
         self.reader = reader
@@ -63,6 +64,7 @@ class Licensing(Loading):
         self.last_usage_export: float | None = None
         self.offline_by_id = {}
         self.instance_id = instance_id
+        self.vendor_id = vendor_id  # the pinned vendor: the only `iss` a pool may name
         # After a re-registration on a new machine, only pools issued since then count.
         self.trust_pools_from = trust_pools_from
         self.pool: Pool | None = None
@@ -109,7 +111,7 @@ class Licensing(Loading):
             )
             ack_event = await self.store.export_point(pool.ack_usage_seq)
             now = self._observe_clock()
-            check_pool(pool, self.pool, self.instance_id, now)
+            check_pool(pool, self.pool, self.instance_id, now, self.vendor_id)
             if pool.iat < self.trust_pools_from:
                 raise Refused(
                     "this pool was issued before the instance was re-registered on this machine;"
@@ -304,6 +306,11 @@ class Licensing(Loading):
             ]
         )
         return org
+
+    async def record_event(self, type_: str, data: dict[str, object]) -> None:
+        """Audit something no licensing rule produced (e.g. an address throttled for
+        wrong admin tokens); callers bound how often, this writes one event."""
+        await self._commit([AppendEvent(at=self.clock.now(), type=type_, data=data)])
 
     async def detect_misuse(self) -> list[str]:
         """The scheduled check: lock licenses whose recent sessions or validates came from too

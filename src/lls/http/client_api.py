@@ -150,7 +150,7 @@ async def checkout(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
     ctx = caller_context(request, req.authContext)
-    outcome = await licensing.checkout(req.licenseToken, ctx, req.featureCode, req.quantity)
+    outcome = await licensing.checkout(req.licenseToken, ctx, req.featureCode, int(req.quantity))
     return _feature_answer(request, outcome, req.licenseToken, ctx)
 
 
@@ -158,7 +158,9 @@ async def return_units(request: web.Request) -> web.Response:
     req = await _parse(request, FeatureRequest)
     licensing = request.app[LICENSING]
     ctx = caller_context(request, req.authContext)
-    outcome = await licensing.return_units(req.licenseToken, ctx, req.featureCode, req.quantity)
+    outcome = await licensing.return_units(
+        req.licenseToken, ctx, req.featureCode, int(req.quantity)
+    )
     return _feature_answer(request, outcome, req.licenseToken, ctx)
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from lls.clock import rfc3339
 from lls.domain.models import OfflineActivation, OfflineGrant
 from lls.http.admin_api import POOL_BODY_LIMIT
-from lls.http.body import read_json
+from lls.http.body import LARGE_BODY_TIMEOUT_S, read_json
 from lls.http.keys import LICENSING
 from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
@@ -59,7 +59,7 @@ def _grant(grant: OfflineGrant) -> web.Response:
 
 
 async def activate(request: web.Request) -> web.Response:
-    body = decode(await read_json(request, POOL_BODY_LIMIT), TokenBody)
+    body = decode(await read_json(request, POOL_BODY_LIMIT, LARGE_BODY_TIMEOUT_S), TokenBody)
     return _grant(await request.app[LICENSING].offline_activate(body.token))
 
 
@@ -69,7 +69,7 @@ async def refresh(request: web.Request) -> web.Response:
 
 
 async def deactivate(request: web.Request) -> web.Response:
-    body = decode(await read_json(request, POOL_BODY_LIMIT), TokenBody)
+    body = decode(await read_json(request, POOL_BODY_LIMIT, LARGE_BODY_TIMEOUT_S), TokenBody)
     await request.app[LICENSING].offline_deactivate(body.token)
     return web.Response(status=204)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 from aiohttp import web
 
 from lls.domain.service import Licensing
@@ -49,7 +47,10 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def openapi_document() -> bytes:
-    return (resources.files("lls.http") / "openapi.json").read_bytes()
+    """Hand-kept paths with the schemas generated from the structs (http.openapi)."""
+    from lls.http.openapi import build_document
+
+    return build_document()
 
 
 def add_routes(

@@ -10,13 +10,25 @@ import msgspec
 from lls.clock import rfc3339
 from lls.domain.models import ClientInfo, FeatureOutcome, Outcome
 from lls.errors import BadRequest
+from lls.json_depth import depth_message, too_deep
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 AuthContext = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 ProductCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ProductCodes = Annotated[list[ProductCode], msgspec.Meta(min_length=1, max_length=32)]
-Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 ClientText = Annotated[str, msgspec.Meta(max_length=128)]
+
+
+class Quantity(int):
+    """A whole number of units, 1 to 1,000,000: JSON Schema's `integer`, so `3.0` is 3.
+
+    msgspec refuses a float for an `int` field, but an integral float is an
+    integer in JSON Schema (and in the online API's JavaScript clients): it is
+    accepted here, while `1.5`, `"2"`, `true` and `null` stay 400 (`_decode_hook`).
+    """
+
+    LOW = 1
+    HIGH = 1_000_000
 
 
 class ValidateRequest(msgspec.Struct):
@@ -56,7 +68,7 @@ class FeatureRequest(msgspec.Struct, kw_only=True):
     licenseToken: Token
     authContext: AuthContext | None = None
     featureCode: ProductCode
-    quantity: Quantity = 1
+    quantity: Quantity = 1  # type: ignore[assignment]  # a plain default: the schema shows it
 
 
 class ContactOut(msgspec.Struct):
@@ -126,6 +138,17 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
     field: str | None = None
 
 
+class ProblemBody(msgspec.Struct, omit_defaults=True):
+    """The admin API's errors: RFC 9457 problem details, plus our code (and field)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
+
+
 T = TypeVar("T")
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 _encoder = msgspec.json.Encoder()
@@ -140,18 +163,56 @@ def _human(name: str) -> str:
     return " ".join(re.sub(r"(?<!^)(?=[A-Z])", " ", part).lower() for part in name.split("."))
 
 
+def _decode_hook(kind: type[Any], value: Any) -> Any:
+    """msgspec calls this for our own types (Quantity) with the plain JSON value."""
+    if kind is Quantity:
+        return _quantity(value)
+    raise NotImplementedError(kind)
+
+
+def _quantity(value: Any) -> Quantity:
+    got = "null" if value is None else type(value).__name__
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"Expected `int`, got `{got}`")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("Expected `int`, got `float` with a fraction")
+    if not Quantity.LOW <= value <= Quantity.HIGH:
+        raise ValueError(f"Expected `int` from {Quantity.LOW} to {Quantity.HIGH}")
+    return Quantity(int(value))
+
+
+def schema_hook(kind: type[Any]) -> dict[str, Any]:
+    """JSON Schema of our own types, for the generated OpenAPI components."""
+    if kind is Quantity:
+        return {"type": "integer", "minimum": Quantity.LOW, "maximum": Quantity.HIGH}
+    raise NotImplementedError(kind)
+
+
 def decode(body: bytes, schema: type[T]) -> T:
-    """Decode a request body strictly; every failure is a 400 naming the field at fault."""
+    """Decode a request body strictly; every failure is a 400 naming the field at fault.
+
+    The nesting depth is bounded before msgspec (which has no bound of its own)
+    recurses into the body; RecursionError is caught too, should a deep text
+    ever slip past the count.
+    """
     decoder = _decoders.get(schema)
     if decoder is None:
-        decoder = _decoders[schema] = msgspec.json.Decoder(schema)
+        decoder = _decoders[schema] = msgspec.json.Decoder(schema, dec_hook=_decode_hook)
+    if too_deep(body):
+        raise _too_deep()
     try:
         result: T = decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise _validation_error(str(exc)) from None
     except msgspec.DecodeError:
         raise BadRequest("the request body is not valid JSON.", code="INVALID_JSON") from None
+    except RecursionError:
+        raise _too_deep() from None
     return result
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(f"{depth_message('the request body')}.", code="INVALID_JSON")
 
 
 def _validation_error(text: str) -> BadRequest:

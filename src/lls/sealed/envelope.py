@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import binascii
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,9 +13,10 @@ from joserfc import jwe, jws
 from joserfc.errors import ExceededSizeError, JoseError, UnsupportedAlgorithmError
 from joserfc.jws import CompactSignature, JWSRegistry
 from joserfc.registry import JWS_HEADER_REGISTRY
-from joserfc.util import json_b64decode, urlsafe_b64decode
+from joserfc.util import urlsafe_b64decode
 
 from lls.errors import SealedFileError
+from lls.json_depth import depth_message, too_deep
 from lls.sealed.files import MAX_FILE_BYTES as MAX_FILE_BYTES
 from lls.sealed.files import read_sealed_file as read_sealed_file
 from lls.sealed.files import read_sealed_text as read_sealed_text
@@ -137,10 +140,7 @@ def _decrypt(token: str | bytes, recipient: KeyPair) -> CompactSignature:
     parts = raw.strip().split(b".")
     if len(parts) != 5:
         raise _fail("BAD_ENVELOPE", "not a sealed file: expected a compact JWE (five parts)")
-    try:
-        header = json_b64decode(parts[0])
-    except (ValueError, TypeError) as exc:
-        raise _fail("BAD_ENVELOPE", "not a sealed file: unreadable JWE header") from exc
+    header = _read_header(parts[0], "JWE header", _JWE.max_protected_header_length)
     if not isinstance(header, dict):
         raise _fail("BAD_ENVELOPE", "not a sealed file: the JWE header is not an object")
     if header.get("alg") != JWE_ALG or header.get("enc") != JWE_ENC or "zip" in header:
@@ -171,7 +171,27 @@ def _decrypt(token: str | bytes, recipient: KeyPair) -> CompactSignature:
     return _parse_inner(plaintext)
 
 
+def _read_header(segment: bytes, what: str, max_length: int) -> Any:
+    """A protected header (base64url JSON), refused with a reason however hostile it is:
+    oversized, not base64url, not JSON, or nested deep enough to exhaust a parser."""
+    if len(segment) > max_length:
+        raise _fail("BAD_ENVELOPE", f"not a sealed file: the {what} is over {max_length} bytes")
+    try:
+        text = urlsafe_b64decode(segment)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise _fail("BAD_ENVELOPE", f"not a sealed file: the {what} is not base64url") from exc
+    if too_deep(text):
+        raise _fail("BAD_ENVELOPE", f"not a sealed file: {depth_message(f'the {what}')}")
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise _fail("BAD_ENVELOPE", f"not a sealed file: unreadable {what}") from exc
+
+
 def _parse_inner(plaintext: bytes) -> CompactSignature:
+    # The plaintext is hostile until verified (anyone can encrypt to our public key):
+    # its header is read by our own bounded reader before joserfc parses it.
+    _read_header(plaintext.split(b".", 1)[0], "JWS header", _JWS.max_header_length)
     try:
         inner = jws.extract_compact(plaintext, registry=_JWS)
     except ExceededSizeError as exc:
@@ -218,9 +238,14 @@ def _checked(inner: CompactSignature, signer: PublicKeys, typ: str) -> Opened:
 
 
 def decode_payload(payload: bytes, schema: type[T]) -> T:
-    """Parse a verified payload into its schema; field-level errors become BAD_PAYLOAD."""
+    """Parse a verified payload into its schema; field-level errors become BAD_PAYLOAD,
+    and so does a payload nested too deep to parse (checked before msgspec recurses)."""
+    name = getattr(schema, "__name__", str(schema))
+    if too_deep(payload):
+        raise _fail("BAD_PAYLOAD", depth_message(f"the {name} document"))
     try:
         return msgspec.json.decode(payload, type=schema)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        name = getattr(schema, "__name__", str(schema))
         raise _fail("BAD_PAYLOAD", f"the {name} document is not valid: {exc}") from exc
+    except RecursionError as exc:
+        raise _fail("BAD_PAYLOAD", depth_message(f"the {name} document")) from exc

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,20 +41,60 @@ def read_sealed_text(data: bytes | str) -> str:
     return tokens[0]
 
 
-def read_sealed_file(path: Path) -> str:
-    """Read a sealed file, refusing an oversized one from its size alone, before reading it."""
+def read_sealed_file(
+    path: Path | str, *, dir_fd: int | None = None, follow_symlinks: bool = True
+) -> str:
+    """Read a sealed file, refusing an oversized one from its size alone, before reading it.
+
+    Only a regular file is read: it is opened non-blocking and checked with
+    fstat on the open descriptor, so a FIFO or a device is refused, never waited
+    on or read from. With `follow_symlinks=False` (the drop folder) a symbolic
+    link is refused too (O_NOFOLLOW); `dir_fd` names `path` relative to an
+    already opened directory.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _too_large(size)
-        with path.open("rb") as handle:
-            # Bounded read: the file may have grown since stat.
-            data = handle.read(MAX_FILE_BYTES + 1)
+        fd = os.open(path, flags, dir_fd=dir_fd)
     except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:
+            raise _not_regular(path, "a symbolic link") from None
         raise SealedFileError(
             f"cannot read {path}: {exc.strerror or exc}", code="FILE_UNREADABLE"
         ) from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(path, file_kind(info.st_mode))
+        if info.st_size > MAX_FILE_BYTES:
+            raise _too_large(info.st_size)
+        try:
+            # Bounded read: the file may have grown since fstat.
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SealedFileError(
+                f"cannot read {path}: {exc.strerror or exc}", code="FILE_UNREADABLE"
+            ) from exc
     return read_sealed_text(data)
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular directory entry is, in words, for a refusal reason."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((words for test, words in kinds if test(mode)), "not a regular file")
+
+
+def _not_regular(path: Path | str, kind: str) -> SealedFileError:
+    return SealedFileError(
+        f"{path} is {kind}; only regular files are read", code="NOT_A_REGULAR_FILE"
+    )
 
 
 def sealed_file_text(token: str, comments: Mapping[str, str]) -> str:

@@ -14,6 +14,7 @@ from lls.domain.models import (
     Outcome,
 )
 from lls.errors import SealedFileError
+from lls.json_depth import depth_message, too_deep
 from lls.sealed.envelope import decode_payload, open_sealed_detail, open_self_signed, seal
 from lls.sealed.files import read_sealed_text
 from lls.sealed.keys import KeyPair, PublicKeys, kid_of
@@ -37,9 +38,11 @@ class _DeviceKeysOnly(msgspec.Struct):
 
 def _claimed_device_keys(payload: bytes) -> PublicKeys:
     """The keys a request presents (read before verifying, only to check it against them)."""
+    if too_deep(payload):
+        raise SealedFileError(depth_message("the request"), code="BAD_PAYLOAD")
     try:
         doc = msgspec.json.decode(payload, type=_DeviceKeysOnly)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         raise SealedFileError("the request carries no device keys", code="BAD_PAYLOAD") from None
     return PublicKeys.from_jwks(doc.deviceKeys)
 

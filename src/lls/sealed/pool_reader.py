@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+import msgspec
 
 from lls.clock import parse_rfc3339
 from lls.domain.models import Contact, Feature, License, Misuse, Pool
@@ -23,8 +26,38 @@ class SealedPoolReader:
     def read(self, raw: str) -> Pool:
         token = read_sealed_text(raw)
         payload = open_sealed(token, typ=TYP_POOL, recipient=self._recipient, trusted=self._trusted)
-        doc = decode_payload(payload, PoolPayload)
+        try:
+            doc = decode_payload(payload, PoolPayload)
+        except SealedFileError as error:
+            raise _naming_the_license(error, payload) from None
         return to_pool(doc)
+
+
+_LICENSE_AT = re.compile(r"\$\.licenses\[(\d+)\]")
+
+
+class _TokenOnly(msgspec.Struct):
+    token: object = None
+
+
+class _TokensOnly(msgspec.Struct):
+    licenses: list[_TokenOnly]
+
+
+def _naming_the_license(error: SealedFileError, payload: bytes) -> SealedFileError:
+    """A field error inside `licenses[i]` says which license it is, not only its index
+    (e.g. a sessionWindowSeconds outside 10 – 2,592,000)."""
+    found = _LICENSE_AT.search(error.message)
+    if found is None:
+        return error
+    index = int(found.group(1))
+    try:
+        token = msgspec.json.decode(payload, type=_TokensOnly).licenses[index].token
+    except (msgspec.MsgspecError, IndexError, RecursionError):
+        return error
+    if not isinstance(token, str):
+        return error
+    return SealedFileError(f"license {token} (licenses[{index}]): {error.message}", code=error.code)
 
 
 def _time(value: str | None, where: str) -> float | None:

@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,15 +46,20 @@ class DatabaseInfo:
 
 def _open_existing(path: Path) -> sqlite3.Connection:
     """Open a database file that must already exist (never create an empty one)."""
+    # Never open the file other than through SQLite: in the daemon (scheduled backups),
+    # closing a second descriptor of lls.db drops the process's POSIX locks on it, and
+    # another process's SQLite then takes itself for the last user and deletes the live
+    # -wal and -shm (tests/e2e/test_file_modes.py caught this). stat and access do not.
     try:
-        with path.open("rb"):  # names a permission problem as such, before SQLite guesses
-            pass
+        info = path.stat()
     except FileNotFoundError:
         raise Refused(f"no database file at {path}", code="NO_DATABASE") from None
-    except IsADirectoryError:
-        raise Refused(f"{path} is a directory, not a database file", code="NO_DATABASE") from None
     except PermissionError:
         raise PermissionDenied.on(path) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise Refused(f"{path} is a directory, not a database file", code="NO_DATABASE")
+    if not os.access(path, os.R_OK):  # names a permission problem as such, before SQLite
+        raise PermissionDenied.on(path)
     try:
         conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from lls.errors import LLSError
+from lls.http.admin_access import host_refusal
 from lls.http.middleware import ADMIN_PORT
 from lls.http.ui.auth import UISession, same_token
 from lls.http.ui.forms import FORM_LIMIT, Form, read_form
@@ -80,6 +81,11 @@ async def ui_guard(request: web.Request, handler: Handler) -> web.StreamResponse
     port = request.config_dict.get(ADMIN_PORT, 0)
     if port and local_port(request) != port:
         raise web.HTTPNotFound()
+    refused = host_refusal(request)  # DNS rebinding: the Host check of the admin API
+    if refused is not None:
+        refusal = error_page(request, refused.status, refused.message, code=refused.code)
+        _secure(refusal, request.path)
+        return refusal
     try:
         response = await handler(request)
     except web.HTTPException as exc:
