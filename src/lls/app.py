@@ -25,7 +25,7 @@ from lls.clock import Clock, SystemClock
 from lls.config import Config
 from lls.domain.service import Licensing
 from lls.errors import LLSError, whoami
-from lls.http import admin_api, client_api, offline_api, ops_api
+from lls.http import admin_api, client_api, offline_api, ops_api, policy_api
 from lls.http.admin_access import ADMIN_ACCESS, AdminAccess, allowed_hosts
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
 from lls.http.admin_throttle import AdminTokenThrottle
@@ -52,6 +52,7 @@ from lls.ops.labels import LicenseLabels, label_secret
 from lls.ops.lock import DataDirLock
 from lls.ops.logs import configure_logging
 from lls.ops.notify import Notifier
+from lls.policy_reload import install_policy
 from lls.progress import ProgressHook, quiet
 from lls.reload import LiveGuard, Reloader, limits_hook, logging_hook
 from lls.sealed.offline_codec import SealedOfflineCodec
@@ -157,6 +158,7 @@ def build_app(
     admin_api.add_routes(app)
     offline_api.add_routes(app)
     ops_api.add_routes(app, licensing, stats, per_license=config.metrics_per_license)
+    policy_api.add_routes(app, install_policy(config, reloader, clock))  # policy.file
     add_ui(app, config, viewer_token=viewer_token(instance.data_dir))  # the dashboard, /ui/
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

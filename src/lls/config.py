@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
@@ -334,6 +335,15 @@ class Config:
         env="LLS_MAX_CONNECTIONS_PER_ADDRESS",
         low=1,
     )
+    # --- i16 settings ---
+    policy_file: str = setting(
+        "policy.file",
+        "",
+        "seat policy file (groups; reserve, max, exclude, include per license or product);"
+        " empty: no policy",
+        env="LLS_POLICY_FILE",
+        live=True,
+    )
 
     @property
     def db_path(self) -> Path:
@@ -501,6 +511,37 @@ def _read_file(path: Path) -> dict[str, Any]:
         except _Invalid as bad:
             raise _refuse(item, leaf.value, str(bad), f"{path} line {leaf.line}") from None
     return values
+
+
+# -- the policy file (its content is parsed by lls.domain.policy_file) -----------------------
+
+
+POLICY_FILE_MAX_BYTES = 1024 * 1024
+
+
+def read_policy_file(path: Path) -> str:
+    """The text of the seat policy file `policy.file` names; refuses what is not a small
+    regular file (a FIFO would hang the reload, a huge file is a mistake)."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise BadRequest(f"policy file {path} is not a regular file", field="policy.file")
+        if info.st_size > POLICY_FILE_MAX_BYTES:
+            raise BadRequest(
+                f"policy file {path} is {info.st_size:,} bytes; at most {POLICY_FILE_MAX_BYTES:,}",
+                field="policy.file",
+            )
+        data = path.read_bytes()[: POLICY_FILE_MAX_BYTES + 1]
+    except OSError as exc:
+        raise BadRequest(
+            f"cannot read policy file {path}: {exc.strerror}", field="policy.file"
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(
+            f"policy file {path} is not UTF-8 text (byte {exc.start})", field="policy.file"
+        ) from None
 
 
 # -- all sources together -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 instance.py  init, serve, reload, demo, registration, pool import, usage export, offline …
 views.py     status, licenses, sessions, environments, audit, offline list (admin views)
 ops.py       backup, restore
+policy.py    policy check, reload, show (the seat policy file)
 vendor.py    `lls vendor …` (the central side's commands; its code is `lls.vendor`)
 args.py      the shared options (accepted before or after an action), --json output
 table.py     the one table renderer
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Every verb and flag of design.md "Command line" (and the extensions beside them)."""
     from lls.cli.instance import add_instance_parsers
     from lls.cli.ops import add_ops_parsers
+    from lls.cli.policy import add_policy_parser
     from lls.cli.vendor import add_vendor_parser
     from lls.cli.views import add_view_parsers
 
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_instance_parsers(sub)
     add_view_parsers(sub)
     add_ops_parsers(sub)
+    add_policy_parser(sub)
     add_vendor_parser(sub)
     return parser
 

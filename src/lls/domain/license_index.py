@@ -61,7 +61,7 @@ class LicenseIndex:
                 self._companies.setdefault(lic.company_name.casefold(), []).append(n)
             for code in lic.product_codes:
                 self._codes.setdefault(code.casefold(), []).append(n)
-            name = getattr(lic, "id", None)  # the pool's optional non-secret id (i12b)
+            name = lic.id  # the pool's optional non-secret id
             if isinstance(name, str) and name:
                 self._codes.setdefault(name.casefold(), []).append(n)
             self.by_type.setdefault(lic.type, []).append(n)
