@@ -9,13 +9,13 @@ import msgspec
 import pytest
 
 from lls.clock import parse_rfc3339, rfc3339
-from lls.sealed import KeyPair, open_sealed, seal
-from lls.sealed.payloads import (
+from lls.protocol.offline import (
     TYP_OFFLINE_DEACTIVATION,
     TYP_OFFLINE_REFRESH,
     TYP_OFFLINE_REQUEST,
     TYP_OFFLINE_RESPONSE,
 )
+from lls.sealed import KeyPair, open_sealed, seal
 from tests.conftest import Server
 from tests.pools import PRODUCT, grant
 

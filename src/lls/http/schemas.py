@@ -11,6 +11,7 @@ from lls.clock import rfc3339
 from lls.domain.models import ClientInfo, FeatureOutcome, Outcome
 from lls.errors import BadRequest
 from lls.json_depth import depth_message, too_deep
+from lls.protocol.shapes import Contact, FeatureInfo
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 AuthContext = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -71,26 +72,13 @@ class FeatureRequest(msgspec.Struct, kw_only=True):
     quantity: Quantity = 1  # type: ignore[assignment]  # a plain default: the schema shows it
 
 
-class ContactOut(msgspec.Struct):
-    firstName: str | None
-    lastName: str | None
-    email: str | None
-
-
-class FeatureOut(msgspec.Struct):
-    code: str
-    type: str
-    total: int | None
-    available: int | None
-
-
 class ValidationResponse(msgspec.Struct):
     """The online API's five fields first, in the order of its examples (isTrial, contact,
     productCode, authStatus, companyName); then the (LLS) additions. msgspec encodes
     fields in declaration order, so this order is the wire order (api.md §2)."""
 
     isTrial: bool
-    contact: ContactOut
+    contact: Contact
     productCode: str | None
     authStatus: str
     companyName: str | None
@@ -98,14 +86,14 @@ class ValidationResponse(msgspec.Struct):
     message: str | None
     sessionExpiresAt: str | None
     licenseExpiresAt: str | None
-    features: list[FeatureOut]
+    features: tuple[FeatureInfo, ...]
 
 
 class VendorResponse(msgspec.Struct):
     """compat.vendor_fields_only: exactly the online API's five fields, in its order."""
 
     isTrial: bool
-    contact: ContactOut
+    contact: Contact
     productCode: str | None
     authStatus: str
     companyName: str | None
@@ -239,14 +227,12 @@ def _ts(value: float | None) -> str | None:
 
 
 # The online API always sends a contact object; unknown members are null (api.md §7).
-NO_CONTACT = ContactOut(None, None, None)
+NO_CONTACT = Contact()
 
 
-def _contact(outcome: Outcome) -> ContactOut:
+def _contact(outcome: Outcome) -> Contact:
     contact = outcome.license.contact if outcome.license is not None else None
-    if contact is None:
-        return NO_CONTACT
-    return ContactOut(contact.first_name, contact.last_name, contact.email)
+    return NO_CONTACT if contact is None else contact
 
 
 def validation_response(outcome: Outcome) -> ValidationResponse:
@@ -261,7 +247,7 @@ def validation_response(outcome: Outcome) -> ValidationResponse:
         message=outcome.message,
         sessionExpiresAt=_ts(outcome.session_expires_at),
         licenseExpiresAt=_ts(outcome.license_expires_at),
-        features=[FeatureOut(f.code, f.type, f.total, f.available) for f in outcome.features],
+        features=outcome.features,
     )
 
 

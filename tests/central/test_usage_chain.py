@@ -19,7 +19,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from lls.central import UsageFlagged, UsageSummary, VendorWorkspace
 from lls.clock import parse_rfc3339, rfc3339
+from lls.protocol.shapes import Jwks
 from lls.sealed import KeyPair, decode_payload, open_sealed, seal, write_sealed_file
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import (
@@ -29,14 +31,12 @@ from lls.sealed.payloads import (
     ClockReport,
     EventRange,
     FeatureUsage,
-    Jwks,
     LicenseUsage,
     PoolPayload,
     RegistrationPayload,
     UsageEvent,
     UsagePayload,
 )
-from lls.vendor import UsageFlagged, UsageSummary, VendorWorkspace
 
 NOW = 1_795_000_000
 VENDOR_ID = "vendor:test"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from lls.vendor.chain import UsageProblem, Verdict
-from lls.vendor.grants import Grants, load_grants_file, parse_grants
-from lls.vendor.state import InstanceRecord, UsageFileRecord, VendorState
-from lls.vendor.usage import USAGE_CHECKS, UsageFlagged, UsageSummary
-from lls.vendor.workspace import DEFAULT_VENDOR_ID, VendorWorkspace
+from lls.central.chain import UsageProblem, Verdict
+from lls.central.grants import Grants, load_grants_file, parse_grants
+from lls.central.state import InstanceRecord, UsageFileRecord, VendorState
+from lls.central.usage import USAGE_CHECKS, UsageFlagged, UsageSummary
+from lls.central.workspace import DEFAULT_VENDOR_ID, VendorWorkspace
 
 __all__ = [
     "DEFAULT_VENDOR_ID",
