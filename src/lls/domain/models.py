@@ -13,7 +13,6 @@ from lls.protocol.shapes import FeatureInfo
 
 FeatureView = FeatureInfo  # a feature as an outcome lists it (the domain's name)
 
-SESSION_WINDOW_S = 600
 CLOCK_SKEW_S = 300  # sync-format §5: more than 5 minutes below the floor is a rollback
 
 
