@@ -12,14 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.conftest import free_port, lls
 from tests.e2e.dashboard_site import CHROMIUM, CHROMIUM_ARGS, Site, need_chromium, start_site
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-Browser = playwright_api.Browser
-Page = playwright_api.Page
-expect = playwright_api.expect
 
 PAGES = {
     "overview": "",
@@ -45,7 +41,7 @@ UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, texta
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     need_chromium()
-    with playwright_api.sync_playwright() as driver:
+    with sync_playwright() as driver:
         chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lls.app import build_app
 from lls.config import Config
 from tests.conftest import Server
@@ -55,7 +57,7 @@ async def test_forward_jump_is_not_tampering(server: Server) -> None:
     assert (await server.activate("LIC-THREE", "h1"))["authStatus"] == "Success"
 
 
-async def test_rollback_is_detected_across_restart(server: Server, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+async def test_rollback_is_detected_across_restart(server: Server, aiohttp_client: Any) -> None:
     server.clock.advance(7200)
     await server.activate("LIC-THREE", "h1")
     await server.client.close()  # clean stop persists the floor

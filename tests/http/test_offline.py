@@ -16,7 +16,7 @@ from lls.protocol.offline import (
     TYP_OFFLINE_RESPONSE,
 )
 from lls.sealed import KeyPair, open_sealed, seal
-from tests.conftest import Server
+from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT, grant
 
 LEASE = 3 * 86_400
@@ -78,7 +78,7 @@ def opened(server: Server, device: KeyPair, token: str, typ: str) -> Any:
 
 
 @pytest.fixture
-async def oserver(make_server) -> Server:  # type: ignore[no-untyped-def]
+async def oserver(make_server: ServerFactory) -> Server:
     return await make_server(
         [
             grant("OFF", seats=1, offlineLeaseSeconds=LEASE, features=FEATURES),
@@ -191,8 +191,8 @@ async def test_forged_deactivation_is_refused_and_seat_kept(
 
 
 async def test_deactivation_signed_by_another_recorded_device_is_refused(
-    make_server,
-    device: KeyPair,  # type: ignore[no-untyped-def]
+    make_server: ServerFactory,
+    device: KeyPair,
 ) -> None:
     server: Server = await make_server([grant("OFF", seats=2)])
     other = KeyPair.generate()
