@@ -95,6 +95,8 @@ def test_client_reaches_the_shared_shapes_through_protocol_only() -> None:
 # Shapes both ends of the wire share: each is defined once, in lls.protocol (issue 13).
 SHARED = {
     "AuthStatus",
+    "ClientInfo",
+    "ValidationFields",
     "Reason",
     "Contact",
     "ContactOut",

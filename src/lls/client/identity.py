@@ -25,10 +25,10 @@ import os
 import socket
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from lls.protocol.machine import NULL_MAC, Sources, read_material
+from lls.protocol.shapes import CLIENT_INFO_MAX, ClientInfo
 
 __all__ = [
     "AUTH_CONTEXT_ENV",
@@ -38,8 +38,6 @@ __all__ = [
     "default_auth_context",
     "default_client_info",
 ]
-
-CLIENT_INFO_MAX = 128  # the server refuses longer clientInfo strings (api.md §1)
 
 AUTH_CONTEXT_ENV = "LLS_AUTH_CONTEXT"
 AUTH_CONTEXT_PREFIX = "mid-"
@@ -83,26 +81,6 @@ def default_auth_context(
         return override
     material = read_material(sources)
     return auth_context_from(material.machine_id, material.nics, socket.gethostname())
-
-
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """Who holds a seat, for the admin: sent as `clientInfo` with activate and extend."""
-
-    hostname: str | None = None
-    user: str | None = None
-    application: str | None = None
-    version: str | None = None
-
-    def to_wire(self) -> dict[str, str]:
-        """The members that are set, each cut to what the server accepts."""
-        members = {
-            "hostname": self.hostname,
-            "user": self.user,
-            "application": self.application,
-            "version": self.version,
-        }
-        return {k: v[:CLIENT_INFO_MAX] for k, v in members.items() if v}
 
 
 def default_client_info(application: str | None = None, version: str | None = None) -> ClientInfo:

@@ -14,7 +14,7 @@ import msgspec
 
 # Defined once for the server and the SDK (lls.protocol); the SDK's names for them.
 from lls.protocol.reasons import AuthStatus, Reason
-from lls.protocol.shapes import Contact, FeatureInfo
+from lls.protocol.shapes import Contact, FeatureInfo, ValidationFields
 
 __all__ = [
     "AuthStatus",
@@ -31,28 +31,11 @@ class _Wire(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
     """Base of answers: immutable, camelCase on the wire, unknown fields ignored."""
 
 
-class ValidationResult(_Wire, frozen=True):
-    """The ValidationResponse of api.md §2 (validate, activate, extend, deactivate)."""
+class ValidationResult(ValidationFields, frozen=True):
+    """The ValidationResponse of api.md §2 (validate, activate, extend, deactivate):
+    the fields every answer carries (`ok`, `feature(code)`), and the session's end."""
 
-    auth_status: AuthStatus
-    is_trial: bool = False
-    contact: Contact | None = None
-    product_code: str | None = None
-    company_name: str | None = None
-    reason: str | None = None
-    message: str | None = None
     session_expires_at: datetime | None = None
-    license_expires_at: datetime | None = None
-    features: tuple[FeatureInfo, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when `auth_status` is Success."""
-        return self.auth_status is AuthStatus.SUCCESS
-
-    def feature(self, code: str) -> FeatureInfo | None:
-        """The listed feature with this code, or None when the license has no such feature."""
-        return next((f for f in self.features if f.code == code), None)
 
 
 class FeatureResult(_Wire, frozen=True):

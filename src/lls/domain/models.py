@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 # The shapes both ends of the wire share are defined once, in lls.protocol.
 from lls.protocol.reasons import AuthStatus as AuthStatus
 from lls.protocol.reasons import Reason as Reason
+from lls.protocol.shapes import ClientInfo as ClientInfo
 from lls.protocol.shapes import Contact as Contact
 from lls.protocol.shapes import FeatureInfo
 
@@ -99,16 +100,6 @@ class Pool:
     org_id: str
     org_name: str
     licenses: tuple[License, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """What a client says about itself (`clientInfo`, an LLS extension): shown, never trusted."""
-
-    hostname: str | None = None
-    user: str | None = None
-    application: str | None = None
-    version: str | None = None
 
 
 @dataclass(slots=True)

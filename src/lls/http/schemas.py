@@ -11,13 +11,13 @@ from lls.clock import rfc3339
 from lls.domain.models import ClientInfo, FeatureOutcome, Outcome
 from lls.errors import BadRequest
 from lls.json_depth import depth_message, too_deep
-from lls.protocol.shapes import Contact, FeatureInfo
+from lls.protocol.shapes import CLIENT_INFO_MAX, Contact, FeatureInfo
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 AuthContext = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 ProductCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ProductCodes = Annotated[list[ProductCode], msgspec.Meta(min_length=1, max_length=32)]
-ClientText = Annotated[str, msgspec.Meta(max_length=128)]
+ClientText = Annotated[str, msgspec.Meta(max_length=CLIENT_INFO_MAX)]
 
 
 class Quantity(int):

@@ -15,8 +15,7 @@ from typing import Annotated
 
 import msgspec
 
-from lls.protocol.reasons import AuthStatus
-from lls.protocol.shapes import Code, Contact, FeatureInfo, Jwks, Token
+from lls.protocol.shapes import Code, FeatureInfo, Jwks, Token, ValidationFields
 
 __all__ = [
     "TYP_OFFLINE_DEACTIVATION",
@@ -52,7 +51,7 @@ class OfflineRequestPayload(_Doc, frozen=True):
     aud: str | None = None
 
 
-class OfflineResponsePayload(_Doc, frozen=True):
+class OfflineResponsePayload(ValidationFields, frozen=True):
     """`lls-offline-response+jws`: the activation, its lease, and the ValidationResponse fields."""
 
     activation_id: str
@@ -60,15 +59,6 @@ class OfflineResponsePayload(_Doc, frozen=True):
     auth_context: str
     nonce: str
     lease_expires_at: datetime
-    auth_status: AuthStatus = AuthStatus.SUCCESS
-    is_trial: bool = False
-    contact: Contact | None = None
-    product_code: str | None = None
-    company_name: str | None = None
-    reason: str | None = None
-    message: str | None = None
-    license_expires_at: datetime | None = None
-    features: tuple[FeatureInfo, ...] = ()
     iss: str | None = None
     aud: str | None = None
     iat: int = 0
