@@ -310,7 +310,9 @@ class RulesMachine(RuleBasedStateMachine):
             assert live == set(self.live(lic)), (lic, live, self.model[lic])
             assert len(live) <= seats
             assert sum(state.in_use.values()) <= units
-            assert set(state.held) <= set(self.licensing.state.by_id), "units held by an ended session"
+            assert set(state.held) <= set(self.licensing.state.by_id), (
+                "units held by an ended session"
+            )
             for dev in live:
                 held = state.held.get(state.sessions[dev].id, {}).get("F", 0)
                 assert held == self.model[lic][dev].units, (lic, dev)

@@ -199,7 +199,9 @@ async def test_pool_stores_ack_usage_seq_and_raises_clock_floor(server: Server) 
     iat = server.clock.now() + 120
     status, _ = await server.import_pool(DEFAULT_LICENSES, iat=iat, ack=4)
     assert status == 200
-    assert server.licensing.state.pool is not None and server.licensing.state.pool.ack_usage_seq == 4
+    assert (
+        server.licensing.state.pool is not None and server.licensing.state.pool.ack_usage_seq == 4
+    )
     assert server.licensing.state.floor >= iat
     db = sqlite3.connect(server.instance.db_path)
     assert db.execute("SELECT ack_usage_seq FROM pools ORDER BY seq DESC").fetchone() == (4,)
