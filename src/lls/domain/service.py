@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from typing import Unpack
 
 from lls.clock import Clock
 from lls.domain import admin, features, housekeeping, loading, offline, pools, sessions, usage
@@ -31,7 +32,7 @@ from lls.domain.models import (
     Reason,
     Session,
 )
-from lls.domain.ports import OfflineCodec, PoolReader, Store
+from lls.domain.ports import AuditQuery, OfflineCodec, PoolReader, Store
 from lls.domain.reads import MetricsView, ServerStatus, ready_problems, status, take_metrics_view
 from lls.domain.records import AppendEvent, Record
 from lls.domain.state import LicenseState, LicensingState
@@ -339,20 +340,10 @@ class Licensing:
         return take_metrics_view(self.state, self.clock.now())
 
     async def audit(
-        self,
-        *,
-        after: int,
-        limit: int,
-        before: int | None = None,
-        since: float | None = None,
-        types: Sequence[str] = (),
-        newest_first: bool = False,
+        self, *, after: int, limit: int, **query: Unpack[AuditQuery]
     ) -> list[AuditEvent]:
         """Audit events by id range, time and type (see Store.audit)."""
-        return await self.store.audit(
-            after=after, limit=limit, before=before, since=since, types=types,
-            newest_first=newest_first,
-        )  # fmt: skip
+        return await self.store.audit(after=after, limit=limit, **query)
 
     async def chain_head(self) -> tuple[int, str | None]:
         return await self.store.chain_head()
