@@ -17,7 +17,6 @@ class UISettings:
 
     idle_s: float
     refresh_s: float
-    sign_in_failures: int
 
 
 class IndexCache:
