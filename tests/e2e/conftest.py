@@ -157,12 +157,13 @@ class Daemon:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
-    def wait_log(self, text: str, timeout: float = 10.0) -> str:
-        """Wait until the server's log holds `text`; returns the log."""
+    def wait_log(self, text: str, timeout: float = 10.0, *, after: int = 0) -> str:
+        """Wait until the server's log holds `text` (past the first `after` characters, to
+        wait for a line the log already holds once); returns the log."""
         deadline = time.monotonic() + timeout
         while True:
             log = self.log_path.read_text(errors="replace")
-            if text in log:
+            if text in log[after:]:
                 return log
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {text!r} in the log:\n{log}")
