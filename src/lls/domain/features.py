@@ -31,8 +31,12 @@ class Features(Housekeeping):
         reason: Reason,
         state: LicenseState | None = None,
         message: str | None = None,
+        *,
+        counted: bool = False,
     ) -> FeatureOutcome:
         status = AuthStatus.LOCKED if reason is Reason.LICENSE_LOCKED else AuthStatus.FAILED
+        if state is not None and not counted:  # a license check's refusal counted itself
+            self.history.denied(state, reason.value, self.clock.now())
         feature = _feature(state, code) if state is not None else None
         return FeatureOutcome(
             status=status,
@@ -59,7 +63,7 @@ class Features(Housekeeping):
         if refusal is not None:
             assert refusal.reason is not None
             return (
-                self._feature_refusal(code, refusal.reason, state, refusal.message),
+                self._feature_refusal(code, refusal.reason, state, refusal.message, counted=True),
                 None,
                 None,
                 None,

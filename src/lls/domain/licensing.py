@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from lls.clock import Clock, rfc3339
 from lls.domain.bindings import bind_on_start, check_bindings, note_context
+from lls.domain.history import HistoryBook
 from lls.domain.misuse import note_validated
 from lls.domain.models import (
     CLOCK_SKEW_S,
@@ -87,6 +88,7 @@ class Sessions:
         # Licenses whose seat or feature figures changed since /metrics last looked: it
         # renders only those again (O(1) here, bounded by the pool's size).
         self.changed: set[str] = set()
+        self.history = HistoryBook()  # usage per license and hour (lls.domain.history)
 
     # -- checks shared by every call ----------------------------------------------------
 
@@ -124,6 +126,7 @@ class Sessions:
 
     def _refuse(self, state: LicenseState, reason: Reason, message: str | None = None) -> Outcome:
         status = AuthStatus.LOCKED if reason is Reason.LICENSE_LOCKED else AuthStatus.FAILED
+        self.history.denied(state, reason.value, self.clock.now())
         return Outcome(
             status=status,
             reason=reason,
@@ -424,8 +427,30 @@ class Sessions:
         return [s for s in self.by_id.values() if s.expires_at > now]
 
     async def _commit(self, out: list[Record]) -> None:
+        """Commit a decision's records; the usage history notes them and, when its turn has
+        come, rides along with its changed buckets (no write of its own)."""
         if out:
-            await self.store.commit(out)
+            now = self.clock.now()
+            self.history.observe(out, self.licenses, now)
+            await self._send([*out, *self.history.take(now)])
+
+    async def _send(self, records: list[Record]) -> None:
+        ok = False
+        try:
+            await self.store.commit(records)
+            ok = True
+        finally:
+            self.history.landed(records, ok)
+
+    async def flush_history(self, *, force: bool = False) -> None:
+        """Open a new hour when one began and write the changed buckets (the sweep job calls
+        this every few seconds; `force` at a clean stop, so nothing of the hour is lost)."""
+        now = self.clock.now()
+        self.history.tick(self.licenses, now)
+        if self.store.writable:
+            records = self.history.take(now, force=force)
+            if records:
+                await self._send(records)
 
 
 def _note_holder(

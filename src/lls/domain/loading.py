@@ -101,6 +101,7 @@ class Loading(Offline):
         self.ack_event_id = int(snap.meta.get(ACK_EVENT_KEY, "0"))
         self.last_usage_export = snap.last_export_at
         self.environments = dict(snap.environments)
+        self.history.restore(snap.history, snap.history_denied, self.clock.now())
         # What misuse detection saw and has not written yet lives in memory only: a rebuild
         # keeps it (the database never had it to give back).
         observed = {t: (s.seen, s.noted) for t, s in self.licenses.items()} if not tidy else {}
