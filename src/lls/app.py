@@ -25,7 +25,7 @@ from lls.clock import Clock, SystemClock
 from lls.config import Config
 from lls.domain.service import Licensing
 from lls.errors import LLSError, whoami
-from lls.http import admin_api, client_api, offline_api, ops_api, policy_api
+from lls.http import admin_api, client_api, history_api, offline_api, ops_api, policy_api
 from lls.http.admin_access import ADMIN_ACCESS, AdminAccess, allowed_hosts
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
 from lls.http.admin_throttle import AdminTokenThrottle
@@ -160,6 +160,7 @@ def build_app(
     )
     client_api.add_routes(app)
     admin_api.add_routes(app)
+    history_api.add_routes(app)
     offline_api.add_routes(app)
     ops_api.add_routes(app, licensing, stats, per_license=config.metrics_per_license)
     policy_api.add_routes(app, install_policy(config, reloader, clock))  # policy.file

@@ -18,9 +18,11 @@ session started and what a checkout took, so the rules do not change for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from lls.clock import parse_rfc3339
 from lls.domain.records import (
     AppendEvent,
     HourRow,
@@ -30,6 +32,7 @@ from lls.domain.records import (
     StartSession,
 )
 from lls.domain.state import DAY_S, LicenseState
+from lls.errors import BadRequest
 
 HOUR_S = 3600
 FLUSH_INTERVAL_S = 1.0  # at most one history record a second rides along with a batch
@@ -288,3 +291,74 @@ def series(rows: Iterable[HourRow], start: int, end: int, *, step: str = "hour")
         )
         at += width
     return points
+
+
+# -- what the admin asks for ----------------------------------------------------------------
+
+STEPS = {"hour": HOUR_S, "day": DAY_S}
+DEFAULT_SPAN = {"hour": 24, "day": 30}  # steps shown when `from` is not given
+MAX_POINTS = 10_000  # 400 days of hours fit; a longer range asks for days
+RANGES = {"24h": ("hour", 24), "7d": ("hour", 7 * 24), "90d": ("hour", 90 * 24)}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """A range of a license's history: [start, end) in whole steps of an hour or a day."""
+
+    start: int
+    end: int
+    step: str = "hour"
+
+    @property
+    def points(self) -> int:
+        return (self.end - self.start) // STEPS[self.step]
+
+    @classmethod
+    def last(cls, step: str, count: int, now: float) -> HistoryQuery:
+        """The `count` steps up to and including the current one."""
+        width = STEPS[step]
+        end = int(now // width) * width + width
+        return cls(end - count * width, end, step)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str], now: float) -> HistoryQuery:
+        """`step` (hour | day), `from` and `to` (RFC 3339; to defaults to now, from to the
+        24 hours or 30 days before it); both are widened to whole steps."""
+        step = params.get("step") or "hour"
+        if step not in STEPS:
+            raise BadRequest("step must be hour or day", field="step")
+        width = STEPS[step]
+        if "to" in params:
+            end = math.ceil(_time(params, "to", now) / width) * width
+        else:
+            end = int(now // width) * width + width  # up to the current step, still open
+        raw_from = params.get("from")
+        start = (
+            end - DEFAULT_SPAN[step] * width
+            if raw_from is None
+            else int(_time(params, "from", now) // width) * width
+        )
+        if start >= end:
+            raise BadRequest("from must be before to", field="from")
+        if (end - start) // width > MAX_POINTS:
+            raise BadRequest(
+                f"the range holds more than {MAX_POINTS:,} {step}s; ask for a shorter one"
+                + (" or step=day" if step == "hour" else ""),
+                field="from",
+            )
+        return cls(start, end, step)
+
+
+def _time(params: Mapping[str, str], name: str, default: float) -> float:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = parse_rfc3339(raw) if len(raw) <= 64 else None
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or not 0 <= value < 1e11:
+        raise BadRequest(
+            f"{name} must be an RFC 3339 time such as 2026-12-01T00:00:00Z", field=name
+        )
+    return value

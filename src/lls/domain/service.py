@@ -8,6 +8,7 @@ import time
 
 from lls.clock import Clock
 from lls.domain.bindings import flags_record
+from lls.domain.history import HistoryQuery, Point, series
 from lls.domain.loading import ENDING_STATUSES, FLOOR_KEY, Loading
 from lls.domain.misuse import lock_overused, take_noted
 from lls.domain.models import EndReason, Pool, PoolSummary
@@ -237,6 +238,18 @@ class Licensing(Loading):
             return report, token
 
     # -- admin actions on bindings and locks ----------------------------------------------
+
+    # -- reads: usage history -------------------------------------------------------------
+
+    async def license_history(self, token: str, query: HistoryQuery) -> list[Point]:
+        """One license's history over `query`'s range: what the database holds, with the
+        buckets still in memory over it (a license gone from the pool keeps its history)."""
+        if token not in self.licenses and token not in self.retired:
+            raise NotFound("no such license on this server")
+        stored = await self.store.history(token, start=query.start, end=query.end)
+        return series(
+            [*stored, *self.history.open_rows(token)], query.start, query.end, step=query.step
+        )
 
     def _state(self, token: str) -> LicenseState:
         state = self.licenses.get(token)
