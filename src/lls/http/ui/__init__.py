@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from lls.config import Config
+from lls.http.index_cache import LICENSE_INDEX, IndexCache
 from lls.http.keys import ADMIN_TOKEN
 from lls.http.middleware import ADMIN_PORT
 from lls.http.ui import actions, pages, render, signin
@@ -27,7 +28,6 @@ from lls.http.ui.keys import (
     THROTTLE,
     TOKENS,
     UI_APP,
-    IndexCache,
     UISettings,
 )
 
@@ -73,7 +73,7 @@ def add_ui(app: web.Application, config: Config, *, viewer_token: str | None) ->
         refresh_s=config.ui_refresh_s,
         sign_in_failures=config.ui_sign_in_failures,
     )
-    ui[INDEX] = IndexCache()
+    ui[INDEX] = app[LICENSE_INDEX] if LICENSE_INDEX in app else IndexCache()
     ui[STATIC_VERSION] = render.static_version()
     render.setup(ui)
     _routes(ui)

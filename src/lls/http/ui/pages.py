@@ -7,7 +7,6 @@ Nothing here changes state; every figure comes from `lls.domain.views` and
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -55,16 +54,8 @@ def _licensing(request: web.Request) -> Licensing:
 
 
 async def _index(request: web.Request) -> LicenseIndex:
-    """The license index of the current pool; a new pool's is built in a worker thread, so
-    the event loop keeps answering licensing calls meanwhile (about a second at 100,000)."""
-    cache = request.app[INDEX]
-    licensing = _licensing(request)
-    if cache.index is None or not cache.index.fits(licensing):
-        async with cache.lock:
-            if cache.index is None or not cache.index.fits(licensing):
-                pool, states = licensing.pool, dict(licensing.licenses)
-                cache.index = await asyncio.to_thread(LicenseIndex, pool, states)
-    return cache.index
+    """The license index of the current pool (shared with the admin API's list)."""
+    return await request.app[INDEX].current(_licensing(request))
 
 
 def _client_columns(rows: list[dict[str, Any]]) -> dict[str, bool]:
