@@ -39,10 +39,12 @@ from lls.http.offline_api import activation_doc
 from lls.http.ui.audit_scan import EVENT_TYPES, scan_events
 from lls.http.ui.auth import UISession
 from lls.http.ui.guard import current_session
+from lls.http.ui.history import history_view
 from lls.http.ui.keys import INDEX
 from lls.http.ui.render import render_page
 
 PAGE_SIZE = 50
+HISTORY_ROWS = 50  # pool imports and usage files listed, newest first
 TIMELINE_SIZE = 20
 # The license page reads this many of the newest audit events for its timeline (the store
 # cannot select by license yet; phase 2 adds that query): enough for a day of a busy site.
@@ -69,7 +71,9 @@ def _client_columns(rows: list[dict[str, Any]]) -> dict[str, bool]:
 async def _overview_context(request: web.Request) -> dict[str, Any]:
     licensing = _licensing(request)
     now = licensing.clock.now()
-    return {"ov": overview(licensing, await _index(request), now), "now": now}
+    denied = licensing.history.denied_today(now)
+    ov = overview(licensing, await _index(request), now, denials_today=denied)
+    return {"ov": ov, "now": now}
 
 
 async def overview_page(request: web.Request, session: UISession) -> web.StreamResponse:
@@ -124,7 +128,9 @@ async def license_page(request: web.Request, session: UISession) -> web.StreamRe
         budget=TIMELINE_BUDGET,
     )
     rows: list[dict[str, Any]] = [{"s": s, "doc": session_doc(s)} for s in detail.sessions]
+    history = await history_view(licensing, detail.state.license, request.query, now)
     context = {
+        "history": history,
         "d": detail,
         "lic": detail.state.license,
         "rows": rows,
@@ -175,6 +181,7 @@ async def render_pool(
         "index": await _index(request),
         "now": licensing.clock.now(),
         "refusal": refusal,
+        "imports": await licensing.store.pool_imports(limit=HISTORY_ROWS),
     }
     return render_page(request, "pool.html", session, "pool", context, status=status)
 
@@ -183,6 +190,7 @@ async def usage_page(request: web.Request, session: UISession) -> web.StreamResp
     licensing = _licensing(request)
     head_id, _ = await licensing.store.chain_head()
     context = {
+        "files": await licensing.store.usage_files(limit=HISTORY_ROWS),
         "usage_seq": licensing.usage_seq,
         "acked_seq": licensing.pool.ack_usage_seq if licensing.pool else 0,
         "last_export": licensing.last_usage_export,
