@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from lls.clock import parse_rfc3339
 from lls.domain.records import (
@@ -268,29 +269,40 @@ def series(rows: Iterable[HourRow], start: int, end: int, *, step: str = "hour")
     for hour, row in by_hour.items():
         steps.setdefault(hour - hour % width, []).append(row)
     points = []
-    at = start - start % width
-    while at < end:
-        found = steps.get(at, [])
-        denials: dict[str, int] = {}
-        consumed: dict[str, int] = {}
-        units: dict[str, int] = {}
-        for row in found:
-            _add(denials, row.denials)
-            _add(consumed, row.consumed)
-            for code, n in row.peak_units.items():
-                units[code] = max(units.get(code, 0), n)
-        points.append(
-            Point(
-                at=at,
-                peak_sessions=max((r.peak_sessions for r in found), default=0),
-                started=sum(r.started for r in found),
-                denials=denials,
-                peak_units=units,
-                consumed=consumed,
+    for at in range(start - start % width, end, width):
+        found = steps.get(at)
+        if not found:
+            points.append(Point(at, 0, 0, _NONE, _NONE, _NONE))
+        elif len(found) == 1:  # every hour step, and a day with one busy hour
+            r = found[0]
+            points.append(
+                Point(at, r.peak_sessions, r.started, r.denials, r.peak_units, r.consumed)
             )
-        )
-        at += width
+        else:
+            points.append(_merged(at, found))
     return points
+
+
+_NONE: Mapping[str, int] = MappingProxyType({})
+
+
+def _merged(at: int, found: Sequence[HourRow]) -> Point:
+    denials: dict[str, int] = {}
+    consumed: dict[str, int] = {}
+    units: dict[str, int] = {}
+    for row in found:
+        _add(denials, row.denials)
+        _add(consumed, row.consumed)
+        for code, n in row.peak_units.items():
+            units[code] = max(units.get(code, 0), n)
+    return Point(
+        at=at,
+        peak_sessions=max(r.peak_sessions for r in found),
+        started=sum(r.started for r in found),
+        denials=denials,
+        peak_units=units,
+        consumed=consumed,
+    )
 
 
 # -- what the admin asks for ----------------------------------------------------------------
