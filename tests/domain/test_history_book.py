@@ -28,7 +28,7 @@ def test_records_carry_whole_buckets_and_the_next_hour_starts_from_what_is_held(
     book.observe([StartSession("s1", "L1", "a", 0, 1)], {"L1": state}, DAY0 + 10)
     book.denied(state, "SESSION_LIMIT_REACHED", DAY0 + 20)
     first = book.take(DAY0 + 30)
-    book.landed(first, ok=True)
+    book.landed(ok=True)
     book.tick({"L1": state}, DAY0 + HOUR_S + 5)  # nobody called: the hour still shows 2
     second = book.take(DAY0 + HOUR_S + 6)
     assert _rows(first) == [

@@ -197,13 +197,12 @@ class HistoryBook:
             out.append(PruneHistory(before=self.hour - self.retention_days * DAY_S))
         return out
 
-    def landed(self, records: Sequence[Record], ok: bool) -> None:
-        """The batch that carried `take`'s records committed (or failed: then memory is
-        rebuilt from the database, which `restore` does for the book)."""
-        if any(isinstance(r, SaveHistory) for r in records):
-            self.in_flight = False
-            if not ok:
-                self.pruned_through = 0
+    def landed(self, ok: bool) -> None:
+        """The batch that carried `take`'s records committed (or failed: then memory was
+        rebuilt from the database, `restore` did it for the book, and pruning is due again)."""
+        self.in_flight = False
+        if not ok:
+            self.pruned_through = 0
 
     def restore(
         self, rows: Iterable[HourRow], denied_that_day: Mapping[str, int], now: float

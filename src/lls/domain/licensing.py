@@ -432,15 +432,19 @@ class Sessions:
         if out:
             now = self.clock.now()
             self.history.observe(out, self.licenses, now)
-            await self._send([*out, *self.history.take(now)])
+            extra = self.history.take(now)
+            if extra:
+                await self._send_history(out + extra)
+            else:
+                await self.store.commit(out)
 
-    async def _send(self, records: list[Record]) -> None:
+    async def _send_history(self, records: list[Record]) -> None:
         ok = False
         try:
             await self.store.commit(records)
             ok = True
         finally:
-            self.history.landed(records, ok)
+            self.history.landed(ok)
 
     async def flush_history(self, *, force: bool = False) -> None:
         """Open a new hour when one began and write the changed buckets (the sweep job calls
@@ -450,7 +454,7 @@ class Sessions:
         if self.store.writable:
             records = self.history.take(now, force=force)
             if records:
-                await self._send(records)
+                await self._send_history(records)
 
 
 def _note_holder(
