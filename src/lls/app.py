@@ -7,7 +7,6 @@ import contextlib
 import errno
 import gc
 import ipaddress
-import json
 import logging
 import os
 import signal
@@ -47,11 +46,12 @@ from lls.http.ui import add_ui
 from lls.instance import SERVER_FILE, Instance, load_instance, viewer_token
 from lls.jobs.backup import MakeBackup
 from lls.jobs.scheduler import DaemonJobs
-from lls.ops.file_modes import FILE_MODE, private_umask, tighten_data_dir
+from lls.ops.file_modes import private_umask, tighten_data_dir
 from lls.ops.labels import LicenseLabels, label_secret
 from lls.ops.lock import DataDirLock
 from lls.ops.logs import configure_logging
 from lls.ops.notify import Notifier
+from lls.ops.server_file import ServerFile
 from lls.policy_reload import install_policy
 from lls.progress import ProgressHook, quiet
 from lls.reload import LiveGuard, Reloader, limits_hook, logging_hook
@@ -124,7 +124,7 @@ def build_app(
     instance = instance or load_instance(config.data_dir)
     clock = clock or SystemClock()
     licensing, store = build_licensing(instance, clock)
-    licensing.history.retention_days = config.history_retention_days
+    licensing.keep_history(config.history_retention_days)
     stats = RequestStats(per_license=config.metrics_per_license)
     guard = LiveGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
     reloader = Reloader(config, reread)
@@ -200,11 +200,7 @@ def _retention_hook(licensing: Licensing) -> Callable[[Config, Config], Callable
         if old.history_retention_days == new.history_retention_days:
             return None
 
-        def apply() -> None:
-            licensing.history.retention_days = new.history_retention_days
-            licensing.history.pruned_through = 0  # prune by the new rule at the next flush
-
-        return apply
+        return lambda: licensing.keep_history(new.history_retention_days)
 
     return hook
 
@@ -249,23 +245,10 @@ async def verify_database(instance: Instance, data_dir: Path) -> tuple[int, int]
     await store.open()
     try:
         await licensing.load()
-        return (licensing.pool.seq if licensing.pool else 0), len(licensing.live_sessions())
+        pool = licensing.status().pool
+        return (pool.seq if pool else 0), len(licensing.live_sessions())
     finally:
         await store.close()
-
-
-def _write_server_file(data_dir: Path, url: str, cafile: str | None = None) -> Path:
-    path = data_dir / SERVER_FILE
-    tmp = path.with_suffix(".tmp")
-    info: dict[str, object] = {"pid": os.getpid(), "url": url}
-    if cafile:  # the CLI pins this certificate when it calls the admin API over TLS
-        info["cafile"] = str(Path(cafile).resolve())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(fd, FILE_MODE)
-        handle.write(json.dumps(info))
-    tmp.replace(path)
-    return path
 
 
 def _is_loopback(host: str) -> bool:
@@ -379,7 +362,8 @@ async def _serve_locked(
     except BaseException:
         await runner.cleanup()
         raise
-    server_file = _write_server_file(config.data_dir, admin_url, config.tls_cert or None)
+    server_file = ServerFile(config.data_dir / SERVER_FILE, admin_url, config.tls_cert or None)
+    server_file.start()
     log.info("LLS %s serving on %s://%s:%d", __version__, scheme, config.host, config.port)
     if config.separate_admin:
         log.info("admin API on %s only", admin_url)
@@ -411,7 +395,7 @@ async def _serve_locked(
         notifier.notify("STOPPING=1", "STATUS=finishing requests in flight")
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
-        server_file.unlink(missing_ok=True)
+        await server_file.stop()
         # Stops accepting, lets in-flight handlers finish, then runs cleanup (store close).
         # The watchdog keeps pinging meanwhile: a long drain is not a hang.
         await runner.cleanup()

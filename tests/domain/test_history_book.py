@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lls.domain.history import HOUR_S, HistoryBook, series
+from lls.domain.history import HOUR_S, HistoryBook
+from lls.domain.history_series import series
 from lls.domain.models import License
 from lls.domain.records import HourRow, PruneHistory, SaveHistory, StartSession
 from lls.domain.state import DAY_S, LicenseState

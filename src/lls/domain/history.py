@@ -18,12 +18,10 @@ session started and what a checkout took, so the rules do not change for it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from typing import Protocol
 
-from lls.clock import parse_rfc3339
 from lls.domain.records import (
     AppendEvent,
     HourRow,
@@ -33,7 +31,6 @@ from lls.domain.records import (
     StartSession,
 )
 from lls.domain.state import DAY_S, LicenseState
-from lls.errors import BadRequest
 
 HOUR_S = 3600
 FLUSH_INTERVAL_S = 1.0  # at most one history record a second rides along with a batch
@@ -70,22 +67,6 @@ class _Bucket:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One step of a license's history as the admin reads it (an hour or a day)."""
-
-    at: int
-    peak_sessions: int
-    started: int
-    denials: Mapping[str, int]
-    peak_units: Mapping[str, int]
-    consumed: Mapping[str, int]
-
-    @property
-    def denied(self) -> int:
-        return sum(self.denials.values())
-
-
 class HistoryBook:
     """The open hour's buckets of every license, and today's denials across all of them."""
 
@@ -115,6 +96,14 @@ class HistoryBook:
                     bucket.peak_units[code] = units
         self.dirty.add(token)
         return bucket
+
+    def refused(
+        self, licenses: Mapping[str, LicenseState], token: str, reason: str, now: float
+    ) -> None:
+        """A call for `token` was refused (an unknown token has no history)."""
+        state = licenses.get(token)
+        if state is not None:
+            self.denied(state, str(reason), now)
 
     def denied(self, state: LicenseState, reason: str, now: float) -> None:
         """A call for this license was refused with `reason`."""
@@ -158,7 +147,7 @@ class HistoryBook:
             )
             if day_of(self.hour) == day_of(hour):
                 for bucket in self.buckets.values():
-                    _add(self.denied_before_hour, bucket.denials)
+                    add_counts(self.denied_before_hour, bucket.denials)
         if day_of(hour) != self.day:
             self.day = day_of(hour)
             self.denied_before_hour = {}
@@ -177,6 +166,24 @@ class HistoryBook:
                 self._bucket(state, now)
 
     # -- what the store is given ---------------------------------------------------------
+
+    def due(
+        self,
+        licenses: Mapping[str, LicenseState],
+        now: float,
+        *,
+        force: bool = False,
+        writable: bool = True,
+    ) -> list[Record]:
+        """The job's turn: a new hour begun is opened (`tick`), then `take` — unless the
+        store refuses writes now (`writable` False): then nothing is taken."""
+        self.tick(licenses, now)
+        return self.take(now, force=force) if writable else []
+
+    def keep(self, days: int) -> None:
+        """A new retention (history.retention_days), applied at the next flush."""
+        self.retention_days = days
+        self.pruned_through = 0
 
     def take(self, now: float, *, force: bool = False) -> list[Record]:
         """The records to add to a batch about to be committed: the changed buckets (and
@@ -225,9 +232,9 @@ class HistoryBook:
                     dict(row.consumed),
                 )
             elif day_of(row.hour) == self.day and row.hour < self.hour:
-                _add(self.denied_before_hour, row.denials)
+                add_counts(self.denied_before_hour, row.denials)
         if any(day_of(row.hour) == self.day for row in rows):  # the newest hour is today's
-            _add(self.denied_before_hour, denied_that_day)
+            add_counts(self.denied_before_hour, denied_that_day)
 
     # -- what the admin reads ------------------------------------------------------------
 
@@ -245,131 +252,41 @@ class HistoryBook:
             return {}
         total = dict(self.denied_before_hour)
         for bucket in self.buckets.values():
-            _add(total, bucket.denials)
+            add_counts(total, bucket.denials)
         return total
 
 
-def _add(total: dict[str, int], more: Mapping[str, int]) -> None:
+class _Committer(Protocol):
+    async def commit(self, records: Sequence[Record]) -> None: ...
+
+
+async def commit_noted(
+    store: _Committer,
+    book: HistoryBook,
+    licenses: Mapping[str, LicenseState],
+    out: Sequence[Record],
+    now: float,
+) -> None:
+    """Commit a rule's records, the book noting them first; when the book's turn has come
+    its changed buckets join the same batch (the facade's one commit path)."""
+    book.observe(out, licenses, now)
+    extra = book.take(now)
+    if extra:
+        await send_history(store, book, [*out, *extra])
+    else:
+        await store.commit(out)
+
+
+async def send_history(store: _Committer, book: HistoryBook, records: list[Record]) -> None:
+    """Commit records that carry the book's buckets, and tell the book how it went."""
+    try:
+        await store.commit(records)
+    except BaseException:
+        book.landed(ok=False)
+        raise
+    book.landed(ok=True)
+
+
+def add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
     for key, count in more.items():
         total[key] = total.get(key, 0) + count
-
-
-def series(rows: Iterable[HourRow], start: int, end: int, *, step: str = "hour") -> list[Point]:
-    """A dense series of points from `start` to `end` (hour or day starts, end excluded):
-    peaks are the largest of the hours in a step, counts their sum; a step without a row
-    is all zeros. Rows given later win over earlier rows of the same hour (memory over
-    the database)."""
-    width = DAY_S if step == "day" else HOUR_S
-    by_hour: dict[int, HourRow] = {}
-    for row in rows:
-        if start <= row.hour < end:
-            by_hour[row.hour] = row
-    steps: dict[int, list[HourRow]] = {}
-    for hour, row in by_hour.items():
-        steps.setdefault(hour - hour % width, []).append(row)
-    points = []
-    for at in range(start - start % width, end, width):
-        found = steps.get(at)
-        if not found:
-            points.append(Point(at, 0, 0, _NONE, _NONE, _NONE))
-        elif len(found) == 1:  # every hour step, and a day with one busy hour
-            r = found[0]
-            points.append(
-                Point(at, r.peak_sessions, r.started, r.denials, r.peak_units, r.consumed)
-            )
-        else:
-            points.append(_merged(at, found))
-    return points
-
-
-_NONE: Mapping[str, int] = MappingProxyType({})
-
-
-def _merged(at: int, found: Sequence[HourRow]) -> Point:
-    denials: dict[str, int] = {}
-    consumed: dict[str, int] = {}
-    units: dict[str, int] = {}
-    for row in found:
-        _add(denials, row.denials)
-        _add(consumed, row.consumed)
-        for code, n in row.peak_units.items():
-            units[code] = max(units.get(code, 0), n)
-    return Point(
-        at=at,
-        peak_sessions=max(r.peak_sessions for r in found),
-        started=sum(r.started for r in found),
-        denials=denials,
-        peak_units=units,
-        consumed=consumed,
-    )
-
-
-# -- what the admin asks for ----------------------------------------------------------------
-
-STEPS = {"hour": HOUR_S, "day": DAY_S}
-DEFAULT_SPAN = {"hour": 24, "day": 30}  # steps shown when `from` is not given
-MAX_POINTS = 10_000  # 400 days of hours fit; a longer range asks for days
-RANGES = {"24h": ("hour", 24), "7d": ("hour", 7 * 24), "90d": ("hour", 90 * 24)}
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryQuery:
-    """A range of a license's history: [start, end) in whole steps of an hour or a day."""
-
-    start: int
-    end: int
-    step: str = "hour"
-
-    @property
-    def points(self) -> int:
-        return (self.end - self.start) // STEPS[self.step]
-
-    @classmethod
-    def last(cls, step: str, count: int, now: float) -> HistoryQuery:
-        """The `count` steps up to and including the current one."""
-        width = STEPS[step]
-        end = int(now // width) * width + width
-        return cls(end - count * width, end, step)
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, str], now: float) -> HistoryQuery:
-        """`step` (hour | day), `from` and `to` (RFC 3339; to defaults to now, from to the
-        24 hours or 30 days before it); both are widened to whole steps."""
-        step = params.get("step") or "hour"
-        if step not in STEPS:
-            raise BadRequest("step must be hour or day", field="step")
-        width = STEPS[step]
-        if "to" in params:
-            end = math.ceil(_time(params, "to", now) / width) * width
-        else:
-            end = int(now // width) * width + width  # up to the current step, still open
-        raw_from = params.get("from")
-        start = (
-            end - DEFAULT_SPAN[step] * width
-            if raw_from is None
-            else int(_time(params, "from", now) // width) * width
-        )
-        if start >= end:
-            raise BadRequest("from must be before to", field="from")
-        if (end - start) // width > MAX_POINTS:
-            raise BadRequest(
-                f"the range holds more than {MAX_POINTS:,} {step}s; ask for a shorter one"
-                + (" or step=day" if step == "hour" else ""),
-                field="from",
-            )
-        return cls(start, end, step)
-
-
-def _time(params: Mapping[str, str], name: str, default: float) -> float:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = parse_rfc3339(raw) if len(raw) <= 64 else None
-    except (ValueError, OverflowError):
-        value = None
-    if value is None or not 0 <= value < 1e11:
-        raise BadRequest(
-            f"{name} must be an RFC 3339 time such as 2026-12-01T00:00:00Z", field=name
-        )
-    return value

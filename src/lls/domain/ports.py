@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from lls.domain.models import (
     AuditEvent,
@@ -65,6 +65,15 @@ class UsageFile:
     seq: int
     last_event_id: int
     created_at: float
+
+
+class AuditQuery(TypedDict, total=False):
+    """The optional filters of Store.audit."""
+
+    before: int | None
+    since: float | None
+    types: Sequence[str]
+    newest_first: bool
 
 
 class Store(Protocol):

@@ -110,10 +110,9 @@ def license_doc(
 
 
 async def status(request: web.Request) -> web.Response:
-    licensing = request.app[LICENSING]
     info = request.app[INSTANCE]
-    pool = licensing.pool
-    now = licensing.clock.now()
+    st = request.app[LICENSING].status()
+    pool = st.pool
     return _json(
         {
             "instanceId": info.instance_id,
@@ -123,19 +122,19 @@ async def status(request: web.Request) -> web.Response:
                 "seq": pool.seq,
                 "issuedAt": rfc3339(pool.iat),
                 "expiresAt": rfc3339(pool.exp),
-                "importedAt": _ts(licensing.pool_imported_at),
+                "importedAt": _ts(st.pool_imported_at),
                 "ackUsageSeq": pool.ack_usage_seq,
             }
             if pool
             else None,
-            "clock": {"tampered": licensing.tampered, "floor": rfc3339(licensing.floor)},
+            "clock": {"tampered": st.tampered, "floor": rfc3339(st.floor)},
             "usage": {
-                "lastSeq": licensing.usage_seq,
-                "ackedThroughEvent": licensing.ack_event_id,
-                "lastExportAt": _ts(licensing.last_usage_export),
+                "lastSeq": st.usage_seq,
+                "ackedThroughEvent": st.ack_event_id,
+                "lastExportAt": _ts(st.last_usage_export),
             },
-            "licenses": len(licensing.licenses),
-            "liveSessions": sum(1 for s in licensing.by_id.values() if s.expires_at > now),
+            "licenses": st.licenses,
+            "liveSessions": st.live_sessions,
         }
     )
 
@@ -185,7 +184,7 @@ async def release_environment(request: web.Request) -> web.Response:
 
 
 async def environments(request: web.Request) -> web.Response:
-    envs = request.app[LICENSING].environments
+    envs = request.app[LICENSING].environments()
     return _json(
         {"environments": [{"authContext": c, "orgId": o} for c, o in sorted(envs.items())]}
     )
@@ -194,7 +193,7 @@ async def environments(request: web.Request) -> web.Response:
 async def usage(request: web.Request) -> web.Response:
     """A new usage file for the vendor, as the file's text (comment lines, then the JWE)."""
     report, token = await request.app[LICENSING].export_usage()
-    text = usage_file_text(request.app[LICENSING].instance_id, report.seq, report.issued_at, token)
+    text = usage_file_text(request.app[INSTANCE].instance_id, report.seq, report.issued_at, token)
     return web.Response(
         body=text.encode(),
         headers={
@@ -210,7 +209,7 @@ async def licenses(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     query = LicenseQuery.from_admin_params(request.query)
     await licensing.end_expired()  # no seat or unit shown held by an expired session
-    now = licensing.clock.now()
+    now = licensing.now()
     index = await request.app[LICENSE_INDEX].current(licensing)
     listed = list_licenses(index, query, now)
     page = listed.items
@@ -222,12 +221,11 @@ async def licenses(request: web.Request) -> web.Response:
 async def license_detail(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     token = request.match_info["token"]
-    await licensing.end_expired(token)
-    state = licensing.licenses.get(token)
+    state = (await licensing.licenses(token)).get(token)
     if state is None:
         raise NotFound("no such license on this server")
     label = request.app[LABELS].of_token(token, state.license.id)
-    return _json(license_doc(state, licensing.clock.now(), label, detail=True))
+    return _json(license_doc(state, licensing.now(), label, detail=True))
 
 
 async def sessions(request: web.Request) -> web.Response:
@@ -236,7 +234,7 @@ async def sessions(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     query = SessionQuery.from_params(request.query)
     await licensing.end_expired(query.license or None)
-    page = list_sessions(licensing.by_id.values(), query, licensing.clock.now())
+    page = list_sessions(licensing.view().by_id.values(), query, licensing.now())
     return _json(
         {
             "sessions": [session_doc(s) for s in page.items],
@@ -292,7 +290,7 @@ async def audit(request: web.Request) -> web.Response:
     order = request.query.get("order", "asc")
     if order not in ("asc", "desc"):
         raise BadRequest("order must be asc or desc", field="order")
-    events = await request.app[LICENSING].store.audit(
+    events = await request.app[LICENSING].audit(
         after=after,
         limit=limit,
         before=before,

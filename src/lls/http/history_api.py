@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from lls.clock import rfc3339
-from lls.domain.history import HistoryQuery, Point
+from lls.domain.history_series import HistoryQuery, Point
 from lls.http.keys import LICENSING
 from lls.http.routes import add_route
 from lls.http.schemas import encode
@@ -90,7 +90,7 @@ async def history(request: web.Request) -> web.Response:
     """`from`, `to` (RFC 3339), `step` (hour | day); JSON, or CSV for `Accept: text/csv`."""
     licensing = request.app[LICENSING]
     token = request.match_info["token"]
-    query = HistoryQuery.from_params(request.query, licensing.clock.now())
+    query = HistoryQuery.from_params(request.query, licensing.now())
     points = await licensing.license_history(token, query)
     if wants_csv(request):
         return csv_response(history_csv(points), f"history-{query.step}.csv")

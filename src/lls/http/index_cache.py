@@ -20,10 +20,11 @@ class IndexCache:
     async def current(self, licensing: Licensing) -> LicenseIndex:
         """The index of the pool in force; a new pool's is built in a worker thread, so the
         event loop keeps answering licensing calls meanwhile (about a second at 100,000)."""
-        if self.index is None or not self.index.fits(licensing):
+        if self.index is None or not self.index.fits(licensing.view()):
             async with self.lock:
-                if self.index is None or not self.index.fits(licensing):
-                    pool, states = licensing.pool, dict(licensing.licenses)
+                view = licensing.view()
+                if self.index is None or not self.index.fits(view):
+                    pool, states = view.pool, dict(view.licenses)
                     self.index = await asyncio.to_thread(LicenseIndex, pool, states)
         return self.index
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from markupsafe import Markup
 
-from lls.domain.history import RANGES, HistoryQuery, Point
+from lls.domain.history_series import RANGES, HistoryQuery, Point
 from lls.domain.models import License
 from lls.domain.service import Licensing
 from lls.errors import BadRequest
@@ -108,6 +108,6 @@ async def history_csv_page(request: web.Request, session: UISession) -> web.Stre
     """The license's history over the chosen range as CSV (the admin API's CSV)."""
     licensing: Licensing = request.config_dict[LICENSING]
     chosen = range_of(request.query)
-    query = _query(chosen, licensing.clock.now())
+    query = _query(chosen, licensing.now())
     points = await licensing.license_history(request.match_info["token"], query)
     return csv_response(history_csv(points), f"history-{chosen}.csv")
