@@ -39,7 +39,7 @@ async def test_two_nodes_migrating_a_new_database_at_once_both_succeed(pg_url: s
     finally:
         for c in conns:
             await c.close()
-    assert versions == [7, 7]
+    assert versions == [8, 8]
     assert await _versions(pg_url) == [1, 2, 3, 4, 7, 8]
 
 
