@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from lls.domain.borrowing import Borrowing
 from lls.domain.models import EndReason, Pool
-from lls.domain.offline import Offline
 from lls.domain.ports import PoolReader, Snapshot
 from lls.domain.records import EndSession, Record
 from lls.domain.state import Carry, LicenseState
@@ -32,7 +32,7 @@ FLOOR_KEY = "clock_floor"
 ENDING_STATUSES = frozenset({"revoked", "suspended", "locked"})
 
 
-class Loading(Offline):
+class Loading(Borrowing):
     """Fills the in-memory state from a database snapshot."""
 
     reader: PoolReader

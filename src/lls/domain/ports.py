@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -123,3 +123,8 @@ class OfflineCodec(Protocol):
     ) -> str: ...
 
     def seal_refresh(self, activation: OfflineActivation, outcome: Outcome, now: float) -> str: ...
+
+    def read_device_keys(self, jwks: Mapping[str, object]) -> tuple[str, dict[str, object]]:
+        """A device's public JWKS as (its signing kid, the normalised JWKS); BadRequest
+        (code BAD_DEVICE_KEY) when it is not one Ed25519 and one X25519 public key."""
+        ...

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from lls import __version__
 from lls.clock import parse_rfc3339, rfc3339
-from lls.domain.models import PoolSummary, Session
+from lls.domain.models import OfflineActivation, PoolSummary, Session
 from lls.domain.state import LicenseState
 from lls.errors import BadRequest, NotFound, Refused
 from lls.http.body import CLIENT_BODY_LIMIT, LARGE_BODY_TIMEOUT_S, read_limited
@@ -56,6 +56,22 @@ def session_doc(session: Session) -> dict[str, Any]:
             "application": info.application if info else None,
             "version": info.version if info else None,
         },
+        "kind": "session",
+    }
+
+
+def borrow_doc(activation: OfflineActivation) -> dict[str, Any]:
+    """A borrowed seat, in the shape of a session: its id is the activation's, its end the
+    lease's (the device holds it offline: no address or clientInfo is known)."""
+    return {
+        "id": activation.id,
+        "licenseToken": activation.license,
+        "authContext": activation.auth_context,
+        "startedAt": rfc3339(activation.activated_at),
+        "expiresAt": rfc3339(activation.lease_expires_at),
+        "clientAddress": None,
+        "clientInfo": {"hostname": None, "user": None, "application": None, "version": None},
+        "kind": "borrow",
     }
 
 
@@ -76,6 +92,7 @@ def license_doc(
         "seats": lic.seats,
         "liveSessions": len(live),
         "offlineSeats": len(offline),
+        "borrowedSeats": sum(1 for a in offline if a.kind == "borrow"),
         "peakSessions": state.peak_sessions,
         "validFrom": _ts(lic.valid_from),
         "validUntil": _ts(lic.valid_until),
@@ -100,6 +117,7 @@ def license_doc(
                 "authContext": a.auth_context,
                 "activatedAt": rfc3339(a.activated_at),
                 "leaseExpiresAt": rfc3339(a.lease_expires_at),
+                "kind": a.kind,
             }
             for a in offline
         ]
@@ -247,11 +265,24 @@ async def sessions(request: web.Request) -> web.Response:
         if (want_license is None or s.license == want_license)
         and (want_context is None or s.auth_context == want_context)
     ]
+    found += [
+        borrow_doc(a)
+        for a in licensing.borrowed()
+        if (want_license is None or a.license == want_license)
+        and (want_context is None or a.auth_context == want_context)
+    ]
     return _json({"sessions": found})
 
 
 async def end_session(request: web.Request) -> web.Response:
-    await request.app[LICENSING].end_session(request.match_info["id"])
+    """End a session, or a borrowed seat (its activation id): free here, the device keeps
+    its lease until it ends."""
+    licensing = request.app[LICENSING]
+    seat_id = request.match_info["id"]
+    if licensing.is_borrow(seat_id):
+        await licensing.end_borrow(seat_id)
+    else:
+        await licensing.end_session(seat_id)
     return web.Response(status=204)
 
 

@@ -64,6 +64,26 @@ class DeactivateRequest(msgspec.Struct):
     authContext: AuthContext | None = None
 
 
+class DeviceJwks(msgspec.Struct):
+    """A device's public JWKS: `{"keys": [<Ed25519 JWK>, <X25519 JWK>]}` (sync-format §4)."""
+
+    keys: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=8)]
+
+
+BORROW_SECONDS_MAX = 31_536_000  # 365 days; a license's borrowMaxSeconds caps it further
+
+
+class BorrowRequest(msgspec.Struct, kw_only=True):
+    """`POST /licensing/borrow` (LLS): take the caller's live session along as a borrowed seat."""
+
+    licenseToken: Token
+    productCodes: ProductCodes | None = None
+    authContext: AuthContext | None = None
+    borrowSeconds: Annotated[int, msgspec.Meta(ge=1, le=BORROW_SECONDS_MAX)]
+    devicePublicKey: DeviceJwks
+    nonce: Annotated[str, msgspec.Meta(min_length=8, max_length=128)] | None = None
+
+
 class FeatureRequest(msgspec.Struct, kw_only=True):
     licenseToken: Token
     authContext: AuthContext | None = None
@@ -99,6 +119,25 @@ class ValidationResponse(msgspec.Struct):
     sessionExpiresAt: str | None
     licenseExpiresAt: str | None
     features: list[FeatureOut]
+
+
+class BorrowResponse(msgspec.Struct):
+    """`POST /licensing/borrow` (LLS): the ValidationResponse fields, then the borrowed seat
+    (`activationId`, `leaseExpiresAt`, `capped`, `token`: all null on a refusal)."""
+
+    isTrial: bool
+    contact: ContactOut
+    productCode: str | None
+    authStatus: str
+    companyName: str | None
+    reason: str | None
+    message: str | None
+    licenseExpiresAt: str | None
+    features: list[FeatureOut]
+    activationId: str | None
+    leaseExpiresAt: str | None
+    capped: bool | None
+    token: str | None
 
 
 class VendorResponse(msgspec.Struct):
@@ -262,6 +301,31 @@ def validation_response(outcome: Outcome) -> ValidationResponse:
         sessionExpiresAt=_ts(outcome.session_expires_at),
         licenseExpiresAt=_ts(outcome.license_expires_at),
         features=[FeatureOut(f.code, f.type, f.total, f.available) for f in outcome.features],
+    )
+
+
+def borrow_response(
+    outcome: Outcome,
+    activation_id: str | None = None,
+    lease_expires_at: float | None = None,
+    capped: bool | None = None,
+    token: str | None = None,
+) -> BorrowResponse:
+    v = validation_response(outcome)
+    return BorrowResponse(
+        isTrial=v.isTrial,
+        contact=v.contact,
+        productCode=v.productCode,
+        authStatus=v.authStatus,
+        companyName=v.companyName,
+        reason=v.reason,
+        message=v.message,
+        licenseExpiresAt=v.licenseExpiresAt,
+        features=v.features,
+        activationId=activation_id,
+        leaseExpiresAt=_ts(lease_expires_at),
+        capped=capped,
+        token=token,
     )
 
 
