@@ -27,6 +27,10 @@ def _seats_free(lic: Mapping[str, Any]) -> Any:
     return max(0, seats - int(lic.get("liveSessions") or 0) - int(lic.get("offlineSeats") or 0))
 
 
+def _borrowed_seats(lic: Mapping[str, Any]) -> Any:
+    return lic.get("borrowedSeats") or None  # shown only when some license has one
+
+
 LICENSE_COLUMNS = [
     Column("token"),
     Column("productCodes", "PRODUCTS"),
@@ -35,6 +39,7 @@ LICENSE_COLUMNS = [
     Column("seats", right=True),
     Column("liveSessions", "SESSIONS", right=True),
     Column("offlineSeats", "OFFLINE", right=True),
+    Column("borrowedSeats", "BORROWED", value=_borrowed_seats, right=True, optional=True),
     Column("free", "FREE", value=_seats_free, right=True),
     Column("expiresAt", "EXPIRES"),
     Column("boundContext", "BOUND"),
@@ -58,11 +63,17 @@ def _application(row: Mapping[str, Any]) -> Any:
     return f"{info['application']} {version}" if version else info["application"]
 
 
+def _kind(row: Mapping[str, Any]) -> Any:
+    """`borrowed` for a seat borrowed for the road (EXPIRES is then its lease end)."""
+    return "borrowed" if row.get("kind") == "borrow" else None
+
+
 # Who holds a seat (lmstat's user, host, display): shown when the server reports it.
 SESSION_COLUMNS = [
     Column("id"),
     Column("licenseToken", "LICENSE"),
     Column("authContext", "AUTHCONTEXT"),
+    Column("kind", "KIND", value=_kind, optional=True),
     Column("user", "USER", value=_client("user"), optional=True),
     Column("hostname", "HOST", value=_client("hostname"), optional=True),
     Column("application", "APPLICATION", value=_application, optional=True),
@@ -95,6 +106,7 @@ def render_license(doc: Mapping[str, Any]) -> list[str]:
             ("seats", doc.get("seats")),
             ("live sessions", doc.get("liveSessions")),
             ("offline seats", doc.get("offlineSeats")),
+            ("of them borrowed", doc.get("borrowedSeats")),
             ("free", _seats_free(doc)),
             ("peak sessions", doc.get("peakSessions")),
             ("valid from", doc.get("validFrom")),
@@ -117,7 +129,7 @@ def render_license(doc: Mapping[str, Any]) -> list[str]:
         (
             "offline seats",
             doc.get("offline") or [],
-            ["activationId", "authContext", "activatedAt", "leaseExpiresAt"],
+            ["activationId", "authContext", "kind", "activatedAt", "leaseExpiresAt"],
         ),
     ]
     for title, rows, columns in sections:
@@ -256,12 +268,21 @@ def add_view_parsers(sub: Any) -> None:
     act.add_argument("token")
     act.set_defaults(func=cmd_unlock)
 
-    p = _view(sub, "sessions", "live sessions of the running server; `sessions end ID`")
+    p = _view(
+        sub,
+        "sessions",
+        "live sessions and borrowed seats of the running server; `sessions end ID`",
+    )
     p.add_argument("--license", help="only sessions of this license token")
     p.add_argument("--auth-context", help="only sessions of this authContext")
     p.set_defaults(func=cmd_sessions)
     actions = p.add_subparsers(dest="sessions_command", metavar="ACTION")
-    act = _action(actions, "end", "end a session now (its seat is free at once)")
+    act = _action(
+        actions,
+        "end",
+        "end a session or a borrowed seat now (its seat is free at once; a borrowing"
+        " device keeps its lease until it ends)",
+    )
     act.add_argument("id")
     act.set_defaults(func=cmd_sessions_end)
 
