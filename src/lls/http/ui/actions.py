@@ -51,6 +51,19 @@ async def end_session(request: web.Request, session: UISession, form: Form) -> w
     raise _back(form, f"{UI_PREFIX}sessions")
 
 
+async def end_borrow(request: web.Request, session: UISession, form: Form) -> web.StreamResponse:
+    try:
+        ended = await request.config_dict[LICENSING].end_borrow(request.match_info["id"])
+    except LLSError as error:
+        session.say(f"Not ended: {error.message}", "error")
+    else:
+        session.say(
+            f"Freed the borrowed seat of {ended.auth_context} on {ended.license}; the device"
+            f" keeps its lease until {rfc3339(ended.lease_expires_at)}."
+        )
+    raise _back(form, f"{UI_PREFIX}sessions")
+
+
 async def import_pool(request: web.Request, session: UISession, form: Form) -> web.StreamResponse:
     raw = form.file_or_text("pool_file", "pool_text")
     if not raw.strip():

@@ -153,11 +153,25 @@ async def sessions_page(request: web.Request, session: UISession) -> web.StreamR
     now = licensing.clock.now()
     page = list_sessions(licensing.by_id.values(), query, now)
     rows: list[dict[str, Any]] = [{"s": s, "doc": session_doc(s)} for s in page.items]
+    borrowed = sorted(
+        (
+            a
+            for a in licensing.borrowed()
+            if (not query.license or a.license == query.license)
+            and (
+                not query.search
+                or query.search in a.auth_context
+                or a.license.startswith(query.search)
+            )
+        ),
+        key=lambda a: (a.lease_expires_at, a.id),
+    )[: query.order.limit]
     context = {
         "query": query,
         "order": query.order,
         "page": page,
         "rows": rows,
+        "borrowed": borrowed,
         "now": now,
         "sorts": SESSION_SORTS,
         **_client_columns(rows),
