@@ -344,3 +344,28 @@ async def test_a_borrowed_seat_is_not_refreshed(bserver: Server, tmp_path: Path)
     )
     assert resp.status == 422
     assert (await resp.json())["code"] == "BORROW_NOT_REFRESHABLE"
+
+
+async def test_a_pool_with_borrow_max_seconds_out_of_bounds_is_refused_naming_it(
+    bserver: Server,
+) -> None:
+    for bad in (-1, 365 * DAY_S + 1):
+        status, body = await bserver.import_pool(
+            [grant("LIC-BAD", borrowMaxSeconds=bad)], iat=bserver.clock.now()
+        )
+        assert (status, body["code"]) == (422, "BAD_PAYLOAD"), body
+        assert "licenses[0].borrowMaxSeconds" in body["detail"], body
+    assert "LIC-BAD" not in bserver.licensing.licenses
+
+
+async def test_a_pool_that_removes_borrowing_keeps_the_seats_already_borrowed(
+    bserver: Server, tmp_path: Path
+) -> None:
+    device = await _device(bserver, tmp_path)
+    await bserver.activate("LIC-BORROW", "laptop-1")
+    await _borrow(bserver, device)
+    status, body = await bserver.import_pool(
+        [grant("LIC-BORROW", seats=1)], iat=bserver.clock.now()
+    )
+    assert status == 200, body
+    assert (await _activate(bserver, "LIC-BORROW", "desk-2"))["reason"] == "SESSION_LIMIT_REACHED"
