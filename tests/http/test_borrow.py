@@ -355,7 +355,8 @@ async def test_a_pool_with_borrow_max_seconds_out_of_bounds_is_refused_naming_it
         )
         assert (status, body["code"]) == (422, "BAD_PAYLOAD"), body
         assert "licenses[0].borrowMaxSeconds" in body["detail"], body
-    assert "LIC-BAD" not in bserver.licensing.licenses
+    status, _ = await _admin(bserver, "GET", "/admin/v1/licenses/LIC-BAD")
+    assert status == 404
 
 
 async def test_a_pool_that_removes_borrowing_keeps_the_seats_already_borrowed(
