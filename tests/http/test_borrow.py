@@ -234,11 +234,47 @@ async def test_borrow_without_a_live_session_is_refused(bserver: Server, tmp_pat
     assert unknown["reason"] == "LICENSE_NOT_FOUND"
 
 
+def _zeroed(device: OfflineDevice, curve: str) -> dict[str, Any]:
+    """The device's JWKS with one key's point replaced by 32 zero bytes: it parses, but
+    no shared key can be computed with a low-order X25519 point."""
+    jwks = device.public_keys.to_jwks()
+    for key in jwks["keys"]:
+        if key["crv"] == curve:
+            key["x"] = "A" * 43
+            key.pop("kid", None)
+    return jwks
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA"}]},
+        {"keys": [{"kty": "RSA"}, {"kty": "OKP"}]},
+        {"keys": [{}]},
+    ],
+)
+async def test_unusable_device_keys_are_refused_with_a_reason_and_change_nothing(
+    bserver: Server, tmp_path: Path, bad: dict[str, Any]
+) -> None:
+    device = await _device(bserver, tmp_path)
+    await bserver.activate("LIC-BORROW", "laptop-1")
+    for keys in (bad, _zeroed(device, "X25519")):
+        status, answer = await _borrow(bserver, device, devicePublicKey=keys)
+        assert (status, answer["authStatus"], answer["reason"]) == (
+            200,
+            "Failed",
+            "BAD_DEVICE_KEY",
+        ), answer
+        assert answer["token"] is None
+    _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
+    assert [s["kind"] for s in listed["sessions"]] == ["session"]
+    second = await _activate(bserver, "LIC-BORROW", "desk-2")
+    assert second["reason"] == "SESSION_LIMIT_REACHED"  # the session holds the seat still
+
+
 @pytest.mark.parametrize(
     ("change", "field", "code"),
     [
-        ({"devicePublicKey": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA"}]}},
-         "devicePublicKey", "BAD_DEVICE_KEY"),
         ({"devicePublicKey": {"keys": []}}, "devicePublicKey.keys", "VALIDATION_ERROR"),
         ({"devicePublicKey": "not a jwks"}, "devicePublicKey", "VALIDATION_ERROR"),
         ({"borrowSeconds": 0}, "borrowSeconds", "VALIDATION_ERROR"),
@@ -259,6 +295,13 @@ async def test_bad_input_is_400_naming_the_field_and_changes_nothing(
         "borrow", licenseToken="LIC-BORROW", authContext="laptop-1", borrowSeconds=60
     )
     assert (status, missing["field"]) == (400, "devicePublicKey")
+
+
+async def test_borrow_seconds_is_a_json_schema_integer(bserver: Server, tmp_path: Path) -> None:
+    device = await _device(bserver, tmp_path)
+    await bserver.activate("LIC-BORROW", "laptop-1")
+    status, answer = await _borrow(bserver, device, seconds=3600.0)  # type: ignore[arg-type]
+    assert (status, answer["leaseExpiresAt"]) == (200, _at(bserver, 3600)), answer
 
 
 async def test_the_end_of_the_borrow_frees_the_seat_at_request_time(

@@ -116,13 +116,16 @@ class Borrowing(Offline):
         """Turn the caller's live session into a seat borrowed until the capped lease end.
 
         `device_keys` is the device's public JWKS (Ed25519 + X25519): the token is
-        encrypted to it and its deactivation token must be signed by it. Bad keys
-        raise BadRequest (from the codec) before anything is looked at.
+        encrypted to it and its deactivation token must be signed by it; keys no token
+        can be sealed to are refused (BAD_DEVICE_KEY) before anything changes.
         """
-        device_kid, keys = self.codec.read_device_keys(device_keys)
         state = self.licenses.get(token)
         if state is None:
             return BorrowOutcome(NOT_FOUND)
+        device = self.codec.read_device_keys(device_keys)
+        if device is None:
+            return BorrowOutcome(self._refuse(state, Reason.BAD_DEVICE_KEY))
+        device_kid, keys = device
         now = self._observe_clock()
         if self.tampered:
             return BorrowOutcome(await self._clock_refusal(state))
@@ -140,11 +143,6 @@ class Borrowing(Offline):
         if session is None:
             await self._commit(out)
             return BorrowOutcome(self._refuse(state, Reason.NO_ACTIVE_SESSION))
-        # A device borrows one seat of a license: an earlier borrow it still holds ends.
-        for earlier in live_borrows(state, auth_context, now):
-            earlier.deactivated_at = now
-            out.append(_save(earlier))
-            out.append(_borrow_event("offline.deactivated", earlier, now, by="superseded"))
         end, capped = borrow_lease_end(state, now, borrow_s)
         activation = OfflineActivation(
             id=os.urandom(12).hex(),
@@ -157,6 +155,14 @@ class Borrowing(Offline):
             lease_expires_at=end,
             kind=BORROW,
         )
+        outcome = self._offline_outcome(state, product)
+        # Sealed before memory changes: nothing below can fail half-way.
+        sealed = self.codec.seal_response(activation, outcome, activation.nonce, now)
+        # A device borrows one seat of a license: an earlier borrow it still holds ends.
+        for earlier in live_borrows(state, auth_context, now):
+            earlier.deactivated_at = now
+            out.append(_save(earlier))
+            out.append(_borrow_event("offline.deactivated", earlier, now, by="superseded"))
         # The session's seat becomes the borrowed seat in this one step: no one can take it.
         self._end(state, session, EndReason.BORROWED, now, out)
         state.offline[activation.id] = activation
@@ -173,8 +179,6 @@ class Borrowing(Offline):
                 capped=capped,
             )
         )
-        outcome = self._offline_outcome(state, product)
-        sealed = self.codec.seal_response(activation, outcome, activation.nonce, now)
         await self._commit(out)  # durable before the answer: the seat survives a restart
         return BorrowOutcome(outcome, OfflineGrant(activation, sealed), capped)
 

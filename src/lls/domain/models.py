@@ -35,6 +35,7 @@ class Reason(enum.StrEnum):
     FEATURE_EXHAUSTED = "FEATURE_EXHAUSTED"
     FEATURE_NOT_RETURNABLE = "FEATURE_NOT_RETURNABLE"
     BORROW_NOT_ALLOWED = "BORROW_NOT_ALLOWED"
+    BAD_DEVICE_KEY = "BAD_DEVICE_KEY"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -55,6 +56,7 @@ MESSAGES: dict[Reason, str] = {
     Reason.FEATURE_EXHAUSTED: "Not enough units of this feature are left",
     Reason.FEATURE_NOT_RETURNABLE: "Consumed units cannot be returned",
     Reason.BORROW_NOT_ALLOWED: "This license does not allow borrowing a seat",
+    Reason.BAD_DEVICE_KEY: "The device public key is not one usable Ed25519 and X25519 key",
 }
 TRIAL_EXPIRED_MESSAGE = "Trial expired"
 # The online API's text for an order the vendor locked (pool license status `locked`).

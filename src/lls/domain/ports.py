@@ -124,7 +124,7 @@ class OfflineCodec(Protocol):
 
     def seal_refresh(self, activation: OfflineActivation, outcome: Outcome, now: float) -> str: ...
 
-    def read_device_keys(self, jwks: Mapping[str, object]) -> tuple[str, dict[str, object]]:
-        """A device's public JWKS as (its signing kid, the normalised JWKS); BadRequest
-        (code BAD_DEVICE_KEY) when it is not one Ed25519 and one X25519 public key."""
+    def read_device_keys(self, jwks: Mapping[str, object]) -> tuple[str, dict[str, object]] | None:
+        """A device's public JWKS as (its signing kid, the normalised JWKS), or None when it
+        is not one Ed25519 and one X25519 public key that a token can be sealed to."""
         ...

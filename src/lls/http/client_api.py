@@ -174,7 +174,7 @@ async def borrow(request: web.Request) -> web.Response:
         req.licenseToken,
         req.productCodes,
         ctx,
-        req.borrowSeconds,
+        int(req.borrowSeconds),
         {"keys": req.devicePublicKey.keys},
         req.nonce,
     )

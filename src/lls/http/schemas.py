@@ -31,6 +31,14 @@ class Quantity(int):
     HIGH = 1_000_000
 
 
+class BorrowSeconds(int):
+    """How long a borrow asks for, 1 s to 365 days: an integer as JSON Schema says (`3.0`
+    is 3), decoded like Quantity. A license's borrowMaxSeconds caps it further."""
+
+    LOW = 1
+    HIGH = 31_536_000
+
+
 class ValidateRequest(msgspec.Struct):
     licenseToken: Token
     productCodes: ProductCodes | None = None
@@ -70,16 +78,13 @@ class DeviceJwks(msgspec.Struct):
     keys: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=8)]
 
 
-BORROW_SECONDS_MAX = 31_536_000  # 365 days; a license's borrowMaxSeconds caps it further
-
-
 class BorrowRequest(msgspec.Struct, kw_only=True):
     """`POST /licensing/borrow` (LLS): take the caller's live session along as a borrowed seat."""
 
     licenseToken: Token
     productCodes: ProductCodes | None = None
     authContext: AuthContext | None = None
-    borrowSeconds: Annotated[int, msgspec.Meta(ge=1, le=BORROW_SECONDS_MAX)]
+    borrowSeconds: BorrowSeconds
     devicePublicKey: DeviceJwks
     nonce: Annotated[str, msgspec.Meta(min_length=8, max_length=128)] | None = None
 
@@ -202,28 +207,31 @@ def _human(name: str) -> str:
     return " ".join(re.sub(r"(?<!^)(?=[A-Z])", " ", part).lower() for part in name.split("."))
 
 
+_WHOLE = (Quantity, BorrowSeconds)
+
+
 def _decode_hook(kind: type[Any], value: Any) -> Any:
-    """msgspec calls this for our own types (Quantity) with the plain JSON value."""
-    if kind is Quantity:
-        return _quantity(value)
+    """msgspec calls this for our own types (Quantity, BorrowSeconds) with the JSON value."""
+    if kind in _WHOLE:
+        return _whole(kind, value)
     raise NotImplementedError(kind)
 
 
-def _quantity(value: Any) -> Quantity:
+def _whole(kind: type[Quantity] | type[BorrowSeconds], value: Any) -> int:
     got = "null" if value is None else type(value).__name__
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"Expected `int`, got `{got}`")
     if isinstance(value, float) and not value.is_integer():
         raise ValueError("Expected `int`, got `float` with a fraction")
-    if not Quantity.LOW <= value <= Quantity.HIGH:
-        raise ValueError(f"Expected `int` from {Quantity.LOW} to {Quantity.HIGH}")
-    return Quantity(int(value))
+    if not kind.LOW <= value <= kind.HIGH:
+        raise ValueError(f"Expected `int` from {kind.LOW} to {kind.HIGH}")
+    return kind(int(value))
 
 
 def schema_hook(kind: type[Any]) -> dict[str, Any]:
     """JSON Schema of our own types, for the generated OpenAPI components."""
-    if kind is Quantity:
-        return {"type": "integer", "minimum": Quantity.LOW, "maximum": Quantity.HIGH}
+    if kind in _WHOLE:
+        return {"type": "integer", "minimum": kind.LOW, "maximum": kind.HIGH}
     raise NotImplementedError(kind)
 
 
