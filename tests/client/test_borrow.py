@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from lls.client import LicenseClient, LicenseRefused, OfflineDevice, OfflineError
+from lls.client import (
+    LicenseClient,
+    LicenseRefused,
+    OfflineDevice,
+    OfflineError,
+    SyncLicenseClient,
+)
 from tests.client.conftest import base_url
 from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT, grant
@@ -86,3 +92,26 @@ async def test_a_refused_borrow_keeps_the_session_held(bserver: Server, tmp_path
         assert await _seat_free(bserver, "LIC-DESK")  # and deactivated on exit as usual
     with pytest.raises(OfflineError):
         device.check()
+
+
+async def test_the_blocking_client_borrows_and_returns_too(bserver: Server, tmp_path: Path) -> None:
+    url = base_url(bserver)
+    device = OfflineDevice(tmp_path / "laptop.jwks")
+
+    def app() -> str:
+        with SyncLicenseClient(url, auth_context="laptop-s") as client:
+            with client.session("LIC-ROAD", [PRODUCT], device=device) as session:
+                lease = session.borrow(days=1)
+            assert OfflineDevice(tmp_path / "laptop.jwks").check() == lease
+            return lease.activation_id
+
+    activation_id = await asyncio.to_thread(app)
+    assert not await _seat_free(bserver, "LIC-ROAD")
+    assert device.check().activation_id == activation_id
+
+    def give_back() -> None:
+        with SyncLicenseClient(url) as client:
+            client.return_borrow(device)
+
+    await asyncio.to_thread(give_back)
+    assert await _seat_free(bserver, "LIC-ROAD")
