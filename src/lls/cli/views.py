@@ -187,7 +187,7 @@ def cmd_release_environment(args: argparse.Namespace) -> int:
 
 def cmd_offline_list(args: argparse.Namespace) -> int:
     _, doc = require_server(args).call("GET", "/admin/v1/offline")
-    columns = ["activationId", "licenseToken", "authContext", "leaseExpiresAt", "live"]
+    columns = ["activationId", "licenseToken", "authContext", "kind", "leaseExpiresAt", "live"]
     return emit(args, doc, render_table(doc["activations"], columns))
 
 
