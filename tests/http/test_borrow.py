@@ -6,6 +6,7 @@ every token here is opened and verified exactly as a laptop off the LAN would.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -413,3 +414,26 @@ async def test_a_pool_that_removes_borrowing_keeps_the_seats_already_borrowed(
     )
     assert status == 200, body
     assert (await _activate(bserver, "LIC-BORROW", "desk-2"))["reason"] == "SESSION_LIMIT_REACHED"
+
+
+async def test_a_borrow_the_database_refuses_answers_503_and_the_session_holds_the_seat(
+    bserver: Server, tmp_path: Path
+) -> None:
+    device = await _device(bserver, tmp_path)
+    await bserver.activate("LIC-BORROW", "laptop-1")
+    db = sqlite3.connect(bserver.instance.db_path)
+    db.execute(
+        "CREATE TRIGGER broken BEFORE INSERT ON offline_activations"
+        " BEGIN SELECT RAISE(ABORT, 'the disk said no'); END"
+    )
+    db.commit()
+    status, answer = await _borrow(bserver, device)
+    assert (status, answer["code"]) == (503, "STORAGE_ERROR")
+    # Memory was rebuilt from the database: no borrow, the session as it was.
+    _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
+    assert [s["kind"] for s in listed["sessions"]] == ["session"]
+    db.execute("DROP TRIGGER broken")
+    db.commit()
+    db.close()
+    status, answer = await _borrow(bserver, device)
+    assert (status, answer["authStatus"]) == (200, "Success")
