@@ -70,6 +70,11 @@ async def _admin(server: Server, method: str, path: str) -> tuple[int, Any]:
     return resp.status, (await resp.json() if resp.status == 200 else None)
 
 
+def _seats(listed: Any) -> list[Any]:
+    """The admin's sessions answer as one list: the page of sessions, then `borrowed`."""
+    return [*listed["sessions"], *listed["borrowed"]]
+
+
 async def _activate(server: Server, token: str, ctx: str) -> Any:
     _, answer = await server.call(
         "activate", licenseToken=token, productCodes=[PRODUCT], authContext=ctx
@@ -121,7 +126,7 @@ async def test_the_borrowed_seat_stays_taken_and_the_admin_sees_its_end(
     refused = await _activate(bserver, "LIC-BORROW", "desk-2")
     assert (refused["authStatus"], refused["reason"]) == ("Failed", "SESSION_LIMIT_REACHED")
     _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
-    assert [(s["kind"], s["id"], s["authContext"], s["expiresAt"]) for s in listed["sessions"]] == [
+    assert [(s["kind"], s["id"], s["authContext"], s["expiresAt"]) for s in _seats(listed)] == [
         ("borrow", answer["activationId"], "laptop-1", answer["leaseExpiresAt"])
     ]
     _, lic = await _admin(bserver, "GET", "/admin/v1/licenses/LIC-BORROW")
@@ -141,7 +146,7 @@ async def test_the_borrowed_seat_is_held_across_a_restart(
     refused = await _activate(second, "LIC-BORROW", "desk-2")
     assert refused["reason"] == "SESSION_LIMIT_REACHED"
     _, listed = await _admin(second, "GET", "/admin/v1/sessions")
-    assert [(s["kind"], s["expiresAt"]) for s in listed["sessions"]] == [
+    assert [(s["kind"], s["expiresAt"]) for s in _seats(listed)] == [
         ("borrow", answer["leaseExpiresAt"])
     ]
 
@@ -220,7 +225,7 @@ async def test_a_license_without_borrowing_refuses_with_a_reason_and_keeps_the_s
     )
     assert (answer["token"], answer["activationId"], answer["capped"]) == (None, None, None)
     _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-NOBORROW")
-    assert [s["kind"] for s in listed["sessions"]] == ["session"]
+    assert [s["kind"] for s in _seats(listed)] == ["session"]
 
 
 async def test_borrow_without_a_live_session_is_refused(bserver: Server, tmp_path: Path) -> None:
@@ -268,7 +273,7 @@ async def test_unusable_device_keys_are_refused_with_a_reason_and_change_nothing
         ), answer
         assert answer["token"] is None
     _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
-    assert [s["kind"] for s in listed["sessions"]] == ["session"]
+    assert [s["kind"] for s in _seats(listed)] == ["session"]
     second = await _activate(bserver, "LIC-BORROW", "desk-2")
     assert second["reason"] == "SESSION_LIMIT_REACHED"  # the session holds the seat still
 
@@ -291,7 +296,7 @@ async def test_bad_input_is_400_naming_the_field_and_changes_nothing(
     status, answer = await _borrow(bserver, device, **change)
     assert (status, answer["code"], answer.get("field")) == (400, code, field)
     _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
-    assert [s["kind"] for s in listed["sessions"]] == ["session"]
+    assert [s["kind"] for s in _seats(listed)] == ["session"]
     status, missing = await bserver.call(
         "borrow", licenseToken="LIC-BORROW", authContext="laptop-1", borrowSeconds=60
     )
@@ -316,7 +321,7 @@ async def test_the_end_of_the_borrow_frees_the_seat_at_request_time(
     bserver.clock.advance(2)  # no sweep runs here (run_jobs=False): the request decides
     assert (await _activate(bserver, "LIC-BORROW", "desk-2"))["authStatus"] == "Success"
     _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
-    assert [s["kind"] for s in listed["sessions"]] == ["session"]
+    assert [s["kind"] for s in _seats(listed)] == ["session"]
 
 
 async def test_an_admin_ends_a_borrowed_seat_and_the_device_keeps_its_lease(
@@ -431,7 +436,7 @@ async def test_a_borrow_the_database_refuses_answers_503_and_the_session_holds_t
     assert (status, answer["code"]) == (503, "STORAGE_ERROR")
     # Memory was rebuilt from the database: no borrow, the session as it was.
     _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
-    assert [s["kind"] for s in listed["sessions"]] == ["session"]
+    assert [s["kind"] for s in _seats(listed)] == ["session"]
     db.execute("DROP TRIGGER broken")
     db.commit()
     db.close()

@@ -84,33 +84,40 @@ def borrowed_seats(
     return [a for a in activations.values() if a.kind == BORROW and a.live(now)]
 
 
-def borrow(
-    st: LicensingState,
-    codec: OfflineCodec,
-    token: str,
-    product_codes: Sequence[str] | None,
-    auth_context: str,
-    borrow_s: int,
-    device: tuple[str, dict[str, object]] | None,
-    nonce: str | None,
-    now: float,
+@dataclass(frozen=True, slots=True)
+class BorrowAsk:
+    """What a borrow asks for (`POST /licensing/borrow`): `device_keys` is the device's
+    public JWKS (one Ed25519 and one X25519 key), `nonce` the one its answer echoes."""
+
+    token: str
+    product_codes: Sequence[str] | None
+    auth_context: str
+    borrow_s: int
+    device_keys: Mapping[str, object]
+    nonce: str | None = None
+
+
+def borrow_seat(
+    st: LicensingState, codec: OfflineCodec, ask: BorrowAsk, now: float
 ) -> tuple[BorrowOutcome, list[Record]]:
     """Turn the caller's live session into a seat borrowed until the capped lease end.
 
-    `device` is (signing kid, public JWKS) as the codec read them, None when no token
-    can be sealed to them (refused BAD_DEVICE_KEY): the token is encrypted to those keys
-    and the device's deactivation token must be signed by them. The session's seat
-    becomes the borrowed seat in this one step.
+    The token is encrypted to the device's keys and its deactivation token must be signed
+    by them; keys no token can be sealed to (the codec tries, once) are refused
+    BAD_DEVICE_KEY before anything changes. The session's seat becomes the borrowed seat
+    in this one step.
     """
+    token, auth_context, borrow_s = ask.token, ask.auth_context, ask.borrow_s
     state = st.licenses.get(token)
-    if state is None:
+    if state is None:  # an unknown token costs no sealing
         return BorrowOutcome(NOT_FOUND), []
+    device = codec.read_device_keys(ask.device_keys)
     if device is None:
         return BorrowOutcome(refuse(state, Reason.BAD_DEVICE_KEY)), []
     observe_clock(st, now)
     if st.tampered:
         return BorrowOutcome(refuse(state, Reason.CLOCK_TAMPERED)), []
-    refusal, product = check(st, state, product_codes, now)
+    refusal, product = check(st, state, ask.product_codes, now)
     if refusal is None:
         reason = check_bindings(state, auth_context, st.environments)
         refusal = refuse(state, reason) if reason is not None else None
@@ -130,7 +137,7 @@ def borrow(
         auth_context=auth_context,
         device_kid=device[0],
         device_keys=device[1],
-        nonce=nonce or os.urandom(18).hex(),
+        nonce=ask.nonce or os.urandom(18).hex(),
         activated_at=now,
         lease_expires_at=lease_end,
         kind=BORROW,

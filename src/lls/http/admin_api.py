@@ -10,10 +10,14 @@ from aiohttp import web
 
 from lls import __version__
 from lls.clock import parse_rfc3339, rfc3339
+from lls.domain.borrowing import borrowed_seats
+from lls.domain.license_index import LicenseQuery, list_licenses
 from lls.domain.models import OfflineActivation, PoolSummary, Session
 from lls.domain.state import LicenseState
+from lls.domain.views import SessionQuery, list_sessions
 from lls.errors import BadRequest, NotFound, Refused
 from lls.http.body import CLIENT_BODY_LIMIT, LARGE_BODY_TIMEOUT_S, read_limited
+from lls.http.index_cache import LICENSE_INDEX, IndexCache
 from lls.http.keys import INSTANCE, LABELS, LICENSING, RELOAD
 from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
@@ -219,27 +223,18 @@ async def usage(request: web.Request) -> web.Response:
 
 
 async def licenses(request: web.Request) -> web.Response:
-    """Every license, or those of `product` and/or `status` (comma-separated lists)."""
+    """A page of licenses: `q`, `type`, `product` and `status` (comma-separated lists),
+    `sort`, `dir`, `limit` (1–1,000, default 100) and `cursor`; `nextCursor` pages on."""
     licensing = request.app[LICENSING]
-    states = await licensing.licenses()  # no seat or unit shown held by an expired session
+    query = LicenseQuery.from_admin_params(request.query)
+    await licensing.end_expired()  # no seat or unit shown held by an expired session
     now = licensing.now()
-    products = _list_query(request, "product")
-    statuses = _list_query(request, "status")
+    index = await request.app[LICENSE_INDEX].current(licensing)
+    listed = list_licenses(index, query, now)
+    page = listed.items
     labels = request.app[LABELS]
-    found = [
-        license_doc(s, now, labels.of_token(t, s.license.id))
-        for t, s in states.items()
-        if (not products or products & set(s.license.product_codes))
-        and (not statuses or s.license.status in statuses)
-    ]
-    return _json({"licenses": found})
-
-
-def _list_query(request: web.Request, name: str) -> set[str]:
-    raw = request.query.get(name, "")
-    if len(raw) > 1024:
-        raise BadRequest(f"{name} is too long", field=name)
-    return {v.strip() for v in raw.split(",") if v.strip()}
+    found = [license_doc(s, now, labels.of_token(s.license.token, s.license.id)) for s in page]
+    return _json({"licenses": found, "total": listed.total, "nextCursor": listed.next_cursor})
 
 
 async def license_detail(request: web.Request) -> web.Response:
@@ -253,33 +248,35 @@ async def license_detail(request: web.Request) -> web.Response:
 
 
 async def sessions(request: web.Request) -> web.Response:
+    """A page of live sessions: `license`, `authContext` (exact), `q`, `sort`, `dir`,
+    `limit` (1–1,000, default 100) and `cursor`; `nextCursor` pages on. `borrowed`: every
+    borrowed seat the filters match (few: not paginated)."""
     licensing = request.app[LICENSING]
-    want_license = request.query.get("license")
-    want_context = request.query.get("authContext")
-    found = [
-        session_doc(s)
-        for s in await licensing.sessions(want_license)
-        if (want_license is None or s.license == want_license)
-        and (want_context is None or s.auth_context == want_context)
-    ]
-    found += [
+    query = SessionQuery.from_params(request.query)
+    await licensing.end_expired(query.license or None)
+    page = list_sessions(licensing.view().by_id.values(), query, licensing.now())
+    q = query.search
+    borrowed = [
         borrow_doc(a)
-        for a in licensing.borrowed()
-        if (want_license is None or a.license == want_license)
-        and (want_context is None or a.auth_context == want_context)
+        for a in borrowed_seats(licensing.view().offline_by_id, licensing.now())
+        if (not query.license or a.license == query.license)
+        and (not query.auth_context or a.auth_context == query.auth_context)
+        and (not q or q in a.auth_context.casefold() or a.license.casefold().startswith(q))
     ]
-    return _json({"sessions": found})
+    return _json(
+        {
+            "sessions": [session_doc(s) for s in page.items],
+            "total": page.total,
+            "nextCursor": page.next_cursor,
+            "borrowed": borrowed,
+        }
+    )
 
 
 async def end_session(request: web.Request) -> web.Response:
     """End a session, or a borrowed seat (its activation id): free here, the device keeps
     its lease until it ends."""
-    licensing = request.app[LICENSING]
-    seat_id = request.match_info["id"]
-    if licensing.is_borrow(seat_id):
-        await licensing.end_borrow(seat_id)
-    else:
-        await licensing.end_session(seat_id)
+    await request.app[LICENSING].end_session(request.match_info["id"])
     return web.Response(status=204)
 
 
@@ -365,6 +362,7 @@ async def reload(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[LICENSE_INDEX] = IndexCache()
     add_route(app, "GET", "/admin/v1/status", status)
     add_route(app, "POST", "/admin/v1/pool", import_pool)
     add_route(app, "GET", "/admin/v1/usage", usage)

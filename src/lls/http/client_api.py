@@ -11,6 +11,7 @@ from typing import TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from lls.domain.borrowing import BorrowAsk
 from lls.domain.models import FeatureOutcome, Outcome, Reason
 from lls.errors import LLSError, TooManyRequests
 from lls.http.body import read_json
@@ -170,7 +171,7 @@ async def borrow(request: web.Request) -> web.Response:
     """`POST /licensing/borrow` (LLS): the caller's live session becomes a borrowed seat."""
     req = await _parse(request, BorrowRequest)
     ctx = caller_context(request, req.authContext)
-    result = await request.app[LICENSING].borrow(
+    ask = BorrowAsk(
         req.licenseToken,
         req.productCodes,
         ctx,
@@ -178,6 +179,7 @@ async def borrow(request: web.Request) -> web.Response:
         {"keys": req.devicePublicKey.keys},
         req.nonce,
     )
+    result = await request.app[LICENSING].borrow(ask)
     grant = result.grant
     if grant is None:
         refusal = _refusal(request, result.outcome.reason, req.licenseToken, ctx)
@@ -196,7 +198,7 @@ async def borrow_return(request: web.Request) -> web.Response:
     """`POST /licensing/borrow/return` (LLS): give the caller's borrowed seat back early."""
     req = await _parse(request, DeactivateRequest)
     ctx = caller_context(request, req.authContext)
-    outcome = await request.app[LICENSING].borrow_return(req.licenseToken, ctx)
+    outcome = await request.app[LICENSING].deactivate(req.licenseToken, ctx, borrowed=True)
     if outcome.ok:
         return web.Response(status=204)
     refusal = _refusal(request, outcome.reason, req.licenseToken, ctx)

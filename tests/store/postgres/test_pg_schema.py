@@ -31,7 +31,7 @@ async def test_open_applies_every_numbered_migration_once(pg_url: str) -> None:
         await store.close()
     numbers = [n for n, _ in migration_files()]
     assert await _versions(pg_url) == numbers
-    assert {1, 2, 3, 4, 7, 11} <= set(numbers)  # 0011: the kind of an offline activation
+    assert {1, 2, 3, 4, 7, 8, 11} <= set(numbers)  # 0008: usage history, 0011: borrow kind
 
 
 async def test_two_nodes_migrating_a_new_database_at_once_both_succeed(pg_url: str) -> None:
