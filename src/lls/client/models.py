@@ -18,6 +18,7 @@ from lls.protocol.shapes import Contact, FeatureInfo, ValidationFields
 
 __all__ = [
     "AuthStatus",
+    "BorrowResult",
     "Contact",
     "FeatureInfo",
     "FeatureResult",
@@ -36,6 +37,17 @@ class ValidationResult(ValidationFields, frozen=True):
     the fields every answer carries (`ok`, `feature(code)`), and the session's end."""
 
     session_expires_at: datetime | None = None
+
+
+class BorrowResult(ValidationResult, frozen=True):
+    """The answer of `POST /licensing/borrow` (LLS): the ValidationResponse fields and, on
+    Success, the borrowed seat: its activation, lease end, whether the server shortened it
+    (`capped`) and the sealed token for `OfflineDevice.apply_response`."""
+
+    activation_id: str | None = None
+    lease_expires_at: datetime | None = None
+    capped: bool | None = None
+    token: str | None = None
 
 
 class FeatureResult(_Wire, frozen=True):

@@ -17,6 +17,7 @@ from typing import Unpack
 
 from lls.clock import Clock
 from lls.domain import admin, features, housekeeping, loading, offline, pools, sessions, usage
+from lls.domain.borrowing import BorrowAsk, BorrowOutcome, borrow_return, borrow_seat
 from lls.domain.checks import observe_clock, tamper_records
 from lls.domain.history import HistoryBook, commit_noted, send_history
 from lls.domain.history_series import HistoryQuery, Point, series
@@ -86,8 +87,7 @@ class Licensing:
         await self._commit(out)
 
     async def _record_tamper(self) -> None:
-        """Record a `clock.tampered` event once per episode; a failed write leaves it to a
-        later call (the refusal stands)."""
+        """One `clock.tampered` event per episode; a failed write leaves it to a later call."""
         try:
             await self._commit(tamper_records(self.state, self.clock.now()))
         except StorageError:
@@ -144,8 +144,9 @@ class Licensing:
         await self._decided(outcome, out)
         return outcome
 
-    async def deactivate(self, token: str, auth_context: str) -> Outcome:
-        outcome, out = sessions.deactivate(self.state, token, auth_context, self.clock.now())
+    async def deactivate(self, token: str, auth_context: str, *, borrowed: bool = False) -> Outcome:
+        rule = borrow_return if borrowed else sessions.deactivate  # borrowed: the borrow's return
+        outcome, out = rule(self.state, token, auth_context, self.clock.now())
         await self._commit(out)
         return outcome
 
@@ -302,7 +303,12 @@ class Licensing:
         await self._commit(out)
         return org
 
-    async def end_session(self, session_id: str) -> Session:
+    async def borrow(self, ask: BorrowAsk) -> BorrowOutcome:  # api.md §3, domain.borrowing
+        result, out = borrow_seat(self.state, self.codec, ask, self.clock.now())
+        await self._decided(result.outcome, out)  # durable before the answer
+        return result
+
+    async def end_session(self, session_id: str) -> Session | OfflineActivation:
         session, out = admin.end_session(self.state, session_id, self.clock.now())
         await self._commit(out)
         return session

@@ -62,6 +62,8 @@ class OfflineResponsePayload(ValidationFields, frozen=True):
     iss: str | None = None
     aud: str | None = None
     iat: int = 0
+    # (LLS) "offline" (carried by the admin) or "borrow" (POST /licensing/borrow).
+    kind: str = "offline"
 
 
 class OfflineRefreshPayload(_Doc, frozen=True):

@@ -38,6 +38,8 @@ class Reason(enum.StrEnum):
     FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
     FEATURE_EXHAUSTED = "FEATURE_EXHAUSTED"
     FEATURE_NOT_RETURNABLE = "FEATURE_NOT_RETURNABLE"
+    BORROW_NOT_ALLOWED = "BORROW_NOT_ALLOWED"
+    BAD_DEVICE_KEY = "BAD_DEVICE_KEY"
     # Client-side only: no extend got through within one session window (a server
     # never sends it).
     SERVER_UNREACHABLE = "SERVER_UNREACHABLE"

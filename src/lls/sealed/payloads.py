@@ -18,6 +18,7 @@ from lls.protocol.shapes import Code, Contact, Count, Jwks, Token
 TYP_REGISTRATION = "lls-registration+jws"
 TYP_POOL = "lls-pool+jws"
 TYP_USAGE = "lls-usage+jws"
+BORROW_MAX_S = 31_536_000  # a borrow may last up to 365 days
 
 
 class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=False, omit_defaults=False):
@@ -62,6 +63,8 @@ class LicenseGrant(_Wire, frozen=True):
     # A non-secret name for metrics, logs and admin views ([A-Za-z0-9._-]{1,64}, unique
     # in the pool); checked by the import rules so a bad one is refused by name.
     id: str | None = None
+    # How long a live session may borrow its seat (sync-format §2); 0: no borrowing.
+    borrowMaxSeconds: Annotated[int, msgspec.Meta(ge=0, le=BORROW_MAX_S)] = 0
 
 
 class PoolPayload(_Wire, frozen=True):
