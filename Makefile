@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test lint types pytest bench serve bundle clean
+.PHONY: demo test test-fast lint types pytest bench serve bundle clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ pytest: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 test: lint types pytest  ## everything CI runs
+
+# The fast tier: every test but those that start lls in processes of their own, drive a
+# browser or need root (marker e2e: tests/e2e, tests/faults) and those that wait seconds
+# on the wall clock (marker realtime). Under a minute; `make test` stays the whole suite.
+# Spread over the machine's cores (pytest-xdist), whole files per worker so module fixtures
+# stay one per file.
+test-fast: $(STAMP)      ## the in-process tests only (no e2e, no realtime); no lint, no mypy
+	$(BIN)/pytest -q -m "not e2e and not realtime" -n auto --dist loadfile
 
 bundle: $(STAMP)         ## dist/lls-<version>-offline.tar.gz for an air-gapped host (BUNDLE_TARGET=… for another)
 	PYTHON=$(BIN)/python DIST=$(or $(DIST),dist) BUNDLE_TARGET="$(BUNDLE_TARGET)" bash packaging/bundle.sh

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import json
 import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from pathlib import Path
 
 from lls.clock import SystemClock
@@ -34,18 +36,26 @@ def rss_kib() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+@dataclass
+class Seats:
+    """What an attempt finds: how many seats are free, and the refusal when none is."""
+
+    free: int
+    blocked: Blocked
+
+
 async def answer(device: str) -> str:
     return f"{device}: Success"
 
 
 async def run(waiters: int) -> dict[str, float]:
     queues = SeatQueues[str](SystemClock(), per_license=waiters, total=waiters)
-    state = {"free": 0, "blocked": FULL}
+    state = Seats(free=0, blocked=FULL)  # none free: every device waits
 
     def attempt(device: str) -> Awaitable[str] | Blocked:
-        if state["free"] <= 0:
-            return state["blocked"]  # type: ignore[return-value]
-        state["free"] -= 1  # type: ignore[operator]
+        if state.free <= 0:
+            return state.blocked
+        state.free -= 1
         return answer(device)
 
     gc.collect()
@@ -54,21 +64,21 @@ async def run(waiters: int) -> dict[str, float]:
     for n in range(waiters):
         device = f"ci-runner-{n:05d}"
         tasks.append(
-            asyncio.create_task(queues.wait("L", device, 300, lambda d=device: attempt(d)))
+            asyncio.create_task(queues.wait("L", device, 300, functools.partial(attempt, device)))
         )
     await asyncio.sleep(0.05)
     gc.collect()
     after = rss_kib()
 
-    state["blocked"] = CAPPED  # every waiter refused by the policy: the scan visits them all
+    state.blocked = CAPPED  # every waiter refused by the policy: the scan visits them all
     started = time.perf_counter()
     queues.seat_freed("L")
     blocked_scan_s = time.perf_counter() - started
 
-    state["blocked"] = FULL
+    state.blocked = FULL
     started = time.perf_counter()
     for _ in range(waiters):
-        state["free"] = 1
+        state.free = 1
         queues.seat_freed("L")
     serve_all_s = time.perf_counter() - started
     results = await asyncio.gather(*tasks)

@@ -126,7 +126,9 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             disk.unmount()
 
 
-def run(args: argparse.Namespace, daemon: Daemon, ledger: Ledger, disk: Tmpfs | None) -> Any:
+def run(
+    args: argparse.Namespace, daemon: Daemon, ledger: Ledger, disk: Tmpfs | None
+) -> dict[str, Any]:
     problems: list[str] = []
     samples: list[tuple[int, int]] = []
     recoveries: list[float | None] = []

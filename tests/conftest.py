@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from lls.app import build_app
@@ -19,6 +20,17 @@ from lls.http.keys import LICENSING
 from lls.instance import Instance, init_instance
 from lls.sealed import KeyPair
 from tests.pools import PRODUCT, VendorKeys, grant, make_pool
+
+TESTS = Path(__file__).resolve().parent
+# Folders whose every test runs lls (a daemon, the CLI, the bundle, a browser) in processes of
+# its own, or needs root: the `e2e` marker that `make test-fast` leaves out.
+E2E_FOLDERS = frozenset({"e2e", "faults"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(TESTS).parts[0] in E2E_FOLDERS:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +64,7 @@ DEFAULT_LICENSES = [
 class Server:
     """A real LLS app on a real port with its real SQLite file, plus test conveniences."""
 
-    client: TestClient[Any, Any]
+    client: TestClient[web.Request, web.Application]
     instance: Instance
     clock: FakeClock
     vendor: VendorKeys
@@ -60,7 +72,7 @@ class Server:
 
     @property
     def licensing(self) -> Licensing:
-        return self.client.server.app[LICENSING]
+        return self.client.app[LICENSING]
 
     @property
     def admin_headers(self) -> dict[str, str]:

@@ -17,6 +17,8 @@ from lls.instance import Instance
 SRC = Path(__file__).resolve().parents[1] / "src" / "lls"
 
 # Which layer may import which (style.md: cli → app → {http, jobs} → domain ← {store, sealed}).
+# `protocol` (the shapes both ends of the wire share) is below all of them: every layer,
+# the client SDK too, may import it, and it imports nothing of lls but itself.
 FORBIDDEN = {
     "domain": {
         "lls.http",
@@ -36,7 +38,7 @@ FORBIDDEN = {
     "sealed": {"lls.http", "lls.store", "lls.jobs", "lls.app", "lls.cli", "aiohttp", "sqlite3"},
     "http": {"lls.store", "lls.jobs", "lls.app", "lls.cli", "aiosqlite", "sqlite3", "apscheduler"},
     "jobs": {"lls.http", "lls.store", "lls.app", "lls.cli", "aiohttp", "aiosqlite", "sqlite3"},
-    "vendor": {"lls.http", "lls.store", "lls.jobs", "lls.app", "aiosqlite", "sqlite3"},
+    "central": {"lls.http", "lls.store", "lls.jobs", "lls.app", "aiosqlite", "sqlite3"},
     "client": {
         "lls.http",
         "lls.store",
@@ -70,6 +72,75 @@ def test_layer_imports_only_what_its_direction_allows(layer: str) -> None:
             if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[layer]):
                 bad.append(f"{path.relative_to(SRC)} imports {name}")
     assert bad == []
+
+
+def test_protocol_imports_nothing_of_lls_but_itself() -> None:
+    bad = [
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in (SRC / "protocol").rglob("*.py")
+        for name in _imports(path)
+        if (name == "lls" or name.startswith("lls.")) and not name.startswith("lls.protocol")
+    ]
+    assert bad == []
+
+
+def test_client_reaches_the_shared_shapes_through_protocol_only() -> None:
+    """The SDK imports protocol (the one definition) and no server layer (FORBIDDEN above)."""
+    imported = {name for path in (SRC / "client").rglob("*.py") for name in _imports(path)}
+
+    assert {"lls.protocol.reasons", "lls.protocol.shapes", "lls.protocol.offline"} <= imported
+    assert "lls.protocol.machine" in imported
+
+
+# Shapes both ends of the wire share: each is defined once, in lls.protocol (issue 13).
+SHARED = {
+    "AuthStatus",
+    "ClientInfo",
+    "ValidationFields",
+    "Reason",
+    "Contact",
+    "ContactOut",
+    "FeatureInfo",
+    "FeatureOut",
+    "FeatureView",
+    "Jwks",
+    "OfflineRequestPayload",
+    "OfflineResponsePayload",
+    "ResponsePayload",
+    "OfflineRefreshPayload",
+    "RefreshPayload",
+    "OfflineDeactivationPayload",
+}
+
+
+def test_each_shared_shape_is_defined_once_in_protocol() -> None:
+    defined = sorted(
+        f"{path.relative_to(SRC)}: {node.name}"
+        for path in SRC.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef) and node.name in SHARED
+    )
+    elsewhere = [d for d in defined if not d.startswith("protocol/")]
+    assert elsewhere == []
+    assert len(defined) == len({d.split(": ")[1] for d in defined})
+
+
+def test_only_protocol_reads_the_machine() -> None:
+    """One reader of /etc/machine-id and /sys/class/net: the server's fingerprint and the
+    client's default authContext see the same hardware."""
+    readers = sorted(
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if "/sys/class/net" in p.read_text(encoding="utf-8")
+    )
+    assert readers == ["protocol/machine.py"]
+
+
+def test_no_package_is_named_vendor() -> None:
+    """Tools skip folders named `vendor` as third-party code (issue 13): the central side's
+    code is `lls.central`; only its command line keeps the `lls vendor` verbs."""
+    assert not (SRC / "vendor").exists()
+    assert [p for p in SRC.rglob("vendor") if p.is_dir()] == []
 
 
 def test_only_store_imports_aiosqlite_and_sqlite3() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from lls.errors import Refused
 from lls.instance import INSTANCE_FILE, init_instance, load_instance
-from lls.machine import Sources, read_material
+from lls.protocol.machine import Sources, read_material
 from tests.pools import VendorKeys
 
 MACHINE_ID = "3d1219c7c4c5404aaa1f6d2a48adfda4"

@@ -61,7 +61,9 @@ def config_file(tmp_path: Path) -> Path:
 async def test_reload_endpoint_changes_the_unknown_token_limit(
     aiohttp_client: Any, instance: Instance, config_file: Path
 ) -> None:
-    reread = lambda: load_config(config_file, env={}, flags={"data_dir": instance.data_dir})  # noqa: E731
+    def reread() -> Config:
+        return load_config(config_file, env={}, flags={"data_dir": instance.data_dir})
+
     app = build_app(reread(), instance=instance, run_jobs=False, reread=reread)
     client = await aiohttp_client(app)
     statuses = [(await client.post("/licensing/validate", json={"licenseToken": "X"})).status]
@@ -83,7 +85,9 @@ async def test_reload_endpoint_changes_the_unknown_token_limit(
 async def test_reload_endpoint_refuses_a_bad_file_with_its_line(
     aiohttp_client: Any, instance: Instance, config_file: Path
 ) -> None:
-    reread = lambda: load_config(config_file, env={}, flags={"data_dir": instance.data_dir})  # noqa: E731
+    def reread() -> Config:
+        return load_config(config_file, env={}, flags={"data_dir": instance.data_dir})
+
     client = await aiohttp_client(
         build_app(reread(), instance=instance, run_jobs=False, reread=reread)
     )

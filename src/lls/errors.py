@@ -12,7 +12,6 @@
     │   ├── SealedFileError       422 <reason>           (envelope, signature, typ, size)
     │   └── PermissionDenied      422 PERMISSION_DENIED  (names the file, its owner and us)
     ├── TooManyRequests           429 TOO_MANY_REQUESTS  (+ retry_after_s)
-    ├── NotReady                  503 NOT_READY
     └── StorageError              503 STORAGE_ERROR      (+ retry_after_s)
 
 The domain raises these; the HTTP layer renders them in one place (the client
@@ -143,11 +142,6 @@ class TooManyRequests(LLSError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
-class NotReady(LLSError):
-    status = 503
-    default_code = "NOT_READY"
 
 
 class StorageError(LLSError):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lls.errors import LLSError, PermissionDenied, Refused
-from lls.machine import (
+from lls.protocol.machine import (
     MachineRecord,
     Sources,
     fingerprint,
@@ -53,7 +53,7 @@ class Instance:
     def check_machine(self, stable_id: str = "", *, sources: Sources | None = None) -> None:
         """Refuse a data directory made on another machine (copied, or restored elsewhere).
 
-        Tolerant (lls.machine): a new network interface or one replaced card is still this
+        Tolerant (lls.protocol.machine): a new network interface or one replaced card is still this
         machine. A record written by an older `lls init` is migrated on its first start here.
         """
         material = read_material(sources)

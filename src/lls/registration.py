@@ -8,9 +8,10 @@ import msgspec
 
 from lls import __version__
 from lls.instance import Instance
-from lls.machine import fingerprint, hostname
+from lls.protocol.machine import fingerprint, hostname
+from lls.protocol.shapes import Jwks
 from lls.sealed import seal
-from lls.sealed.payloads import TYP_REGISTRATION, Jwks, RegistrationPayload
+from lls.sealed.payloads import TYP_REGISTRATION, RegistrationPayload
 
 
 def build_registration(instance: Instance, *, now: float | None = None) -> tuple[str, int]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lls.cli import views
 from tests.cli.conftest import Cli, at
 from tests.conftest import ServerFactory
@@ -35,8 +37,8 @@ async def test_history_of_an_unknown_license_exits_1(server, cli: Cli) -> None: 
 
 
 async def test_licenses_and_sessions_follow_the_cursor_to_the_last_page(
-    make_server: ServerFactory, cli: Cli, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    make_server: ServerFactory, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(views, "PAGE_LIMIT", 3)
     server = await make_server([grant(f"P-{n:02d}", seats=5) for n in range(8)])
     for n in range(5):

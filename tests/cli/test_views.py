@@ -13,7 +13,7 @@ from lls.client import OfflineDevice
 from lls.errors import BadRequest
 from lls.sealed import read_sealed_file
 from tests.cli.conftest import Cli, at
-from tests.conftest import Server
+from tests.conftest import Server, ServerFactory
 from tests.pools import grant
 
 
@@ -53,7 +53,7 @@ async def test_licenses_counts_offline_seats_and_shows_products(
     )
 
 
-async def test_licenses_filters_by_product_and_status(make_server, cli: Cli) -> None:  # type: ignore[no-untyped-def]
+async def test_licenses_filters_by_product_and_status(make_server: ServerFactory, cli: Cli) -> None:
     server = await make_server(
         [
             grant("A-1", productCodes=["ALPHA"]),
@@ -156,9 +156,9 @@ async def test_status_prints_pool_clock_and_sessions_for_people(server: Server, 
 
 
 async def test_sessions_shows_a_borrowed_seat_with_its_end_and_ends_it(
-    make_server,
+    make_server: ServerFactory,
     cli: Cli,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
     server: Server = await make_server([grant("LIC-ROAD", seats=1, borrowMaxSeconds=86400)])
     await server.activate("LIC-ROAD", "laptop-1")

@@ -94,7 +94,7 @@ class FlakyLink:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
         try:
             if self.down:
                 writer.transport.abort()
@@ -106,7 +106,7 @@ class FlakyLink:
             )
             self._writers.difference_update((writer, up_writer))
         finally:
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
 
     @staticmethod
     async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
@@ -126,6 +126,7 @@ async def flaky_link() -> AsyncIterator[Callable[[Server], Any]]:
 
     async def make(server: Server) -> tuple[FlakyLink, str]:
         host, port = server.client.host, server.client.port
+        assert port is not None
         link = FlakyLink(host, port)
         links.append(link)
         return link, await link.start()

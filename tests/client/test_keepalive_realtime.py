@@ -20,6 +20,8 @@ from tests.client.conftest import FAST_WINDOW_S
 from tests.conftest import Server
 from tests.pools import PRODUCT
 
+pytestmark = pytest.mark.realtime  # ~30 s of real session windows
+
 
 def _live_ids(server: Server) -> list[str]:
     return [s.id for s in server.licensing.live_sessions() if s.auth_context == "host-rt"]

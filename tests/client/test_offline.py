@@ -14,6 +14,12 @@ import pytest
 
 from lls.client import OfflineDevice, OfflineError
 from lls.errors import SealedFileError
+from lls.protocol.offline import (
+    TYP_OFFLINE_DEACTIVATION,
+    TYP_OFFLINE_REFRESH,
+    TYP_OFFLINE_REQUEST,
+    TYP_OFFLINE_RESPONSE,
+)
 from lls.sealed import (
     KeyPair,
     PublicKeys,
@@ -21,12 +27,6 @@ from lls.sealed import (
     open_self_signed,
     seal,
     write_sealed_file,
-)
-from lls.sealed.payloads import (
-    TYP_OFFLINE_DEACTIVATION,
-    TYP_OFFLINE_REFRESH,
-    TYP_OFFLINE_REQUEST,
-    TYP_OFFLINE_RESPONSE,
 )
 
 INSTANCE_ID = "inst-test-1"

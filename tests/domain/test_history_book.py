@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lls.domain.history import HOUR_S, HistoryBook
 from lls.domain.history_series import series
 from lls.domain.models import License
@@ -19,7 +21,7 @@ def _state(token: str = "L1") -> LicenseState:
     return LicenseState(license=lic)
 
 
-def _rows(records: list[object]) -> list[HourRow]:
+def _rows(records: Sequence[object]) -> list[HourRow]:
     return [row for r in records if isinstance(r, SaveHistory) for row in r.rows]
 
 

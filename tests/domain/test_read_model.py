@@ -188,7 +188,7 @@ def test_license_filters_by_type_and_by_condition() -> None:
     state.licenses["LIC-0015"].license = lic("LIC-0015", type="node-locked", valid_until=NOW - DAY)
     index = LicenseIndex(None, state.licenses)
 
-    def tokens(**kw: str) -> list[str]:
+    def tokens(**kw: Any) -> list[str]:
         page = list_licenses(index, LicenseQuery(type="node-locked", **kw), NOW)
         return [s.license.token for s in page.items]
 

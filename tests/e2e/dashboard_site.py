@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from lls.central.workspace import VendorWorkspace
 from lls.instance import Instance, init_instance
 from lls.registration import build_registration
-from lls.vendor.workspace import VendorWorkspace
 from tests.e2e.conftest import Daemon, free_port
 
 CHROMIUM = "/usr/bin/chromium"

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from lls.client import OfflineDevice
 from lls.clock import parse_rfc3339
@@ -24,11 +25,6 @@ from tests.e2e.dashboard_site import (
     need_chromium,
     start_site,
 )
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-Browser = playwright_api.Browser
-Page = playwright_api.Page
-expect = playwright_api.expect
 
 PAGES = {
     "overview": "",
@@ -54,7 +50,7 @@ UNLABELLED = """() => Array.from(document.querySelectorAll('input, select, texta
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     need_chromium()
-    with playwright_api.sync_playwright() as driver:
+    with sync_playwright() as driver:
         chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()

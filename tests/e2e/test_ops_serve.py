@@ -148,7 +148,7 @@ def test_serve_notifies_ready_pings_the_watchdog_and_says_stopping(
             pings += 1
         assert time.monotonic() - t0 < 3  # about every 0.1 s, not every WatchdogSec
         proc.send_signal(signal.SIGTERM)
-        messages = []
+        messages: list[str] = []
         while not any(m.startswith("STOPPING=1") for m in messages):
             messages.append(sock.recv(4096).decode())
         assert proc.wait(20) == 0
@@ -226,7 +226,8 @@ def test_tls_serves_the_client_api_to_a_client_trusting_the_certificate(
             trusting.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
         ):
             assert tls.version() in {"TLSv1.2", "TLSv1.3"}
-            assert tls.getpeercert()["subject"] == ((("commonName", "lls.test"),),)
+            peer = tls.getpeercert()
+            assert peer is not None and peer["subject"] == ((("commonName", "lls.test"),),)
         assert untrusted_refused == 1
         with pytest.raises(OSError):  # plain HTTP on the TLS port gets no answer
             urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/healthz", timeout=5)

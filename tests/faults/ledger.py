@@ -177,8 +177,9 @@ class Ledger:
             if used > self.units.get(lic, 0):
                 problems.append(f"{lic}: {used} units in use of {self.units.get(lic)}")
             mine = [e.units for (x, _), e in entries.items() if x == lic]
-            if all(u is not None for u in mine) and sum(u or 0 for u in mine) != used:
-                problems.append(f"{lic}: {used} units in use, devices were told {sum(mine)}")  # type: ignore[arg-type]
+            told = sum(u or 0 for u in mine)
+            if all(u is not None for u in mine) and told != used:
+                problems.append(f"{lic}: {used} units in use, devices were told {told}")
         return problems
 
     def unknown(self) -> list[tuple[str, str]]:

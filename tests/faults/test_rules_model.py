@@ -357,7 +357,7 @@ def test_rules_hold_after_every_step_against_the_model(
 
 # Fixed runs of the same machine through the situations the issue names, so they are
 # checked on every run whatever hypothesis explores.
-SCRIPTS = {
+SCRIPTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "an expired holder's units go to the next device to activate": [
         ("a_device_holds_units", {"lic": "B", "quantity": 2}),
         ("time_passes", {"seconds": WINDOW_S + 1}),

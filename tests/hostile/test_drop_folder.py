@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lls.domain.models import Pool
 from lls.errors import SealedFileError
 from lls.jobs.drop_folders import UnsafeDropFolder, import_dropped_pools, sync_inbox
 from lls.sealed import read_sealed_file
@@ -195,7 +196,7 @@ async def test_unforeseen_exception_refuses_that_file_and_the_scan_goes_on(
     _drop(inbox, "b-good.lls", _good_pool(server, seq=3), age_s=80)
     real_read = server.licensing.reader.read
 
-    def read(raw: str):  # type: ignore[no-untyped-def]
+    def read(raw: str) -> Pool:
         if raw == buggy:
             raise ZeroDivisionError("a bug nobody foresaw")
         return real_read(raw)

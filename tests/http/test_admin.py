@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, ServerFactory
 
 ADMIN_CALLS = [
     ("GET", "/admin/v1/status"),
@@ -96,7 +96,7 @@ async def test_health_ready_metrics_openapi_need_no_token(server: Server) -> Non
         assert resp.status == 200, path
 
 
-async def test_readyz_without_pool_is_503(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_readyz_without_pool_is_503(make_server: ServerFactory) -> None:
     server = await make_server(None)
     resp = await server.client.get("/readyz")
     assert resp.status == 503

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lls.app import build_app
 from lls.config import Config
 from tests.conftest import Server
 from tests.pools import PRODUCT
 
 
-async def _status(server: Server) -> dict[str, object]:
+async def _status(server: Server) -> dict[str, Any]:
     resp = await server.client.get("/admin/v1/status", headers=server.admin_headers)
-    doc: dict[str, object] = await resp.json()
+    doc: dict[str, Any] = await resp.json()
     return doc
 
 
@@ -29,7 +31,7 @@ async def test_rollback_refuses_activate_extend_checkout_and_records_one_event(
     )
     assert chk["reason"] == "CLOCK_TAMPERED"
     status = await _status(server)
-    assert status["clock"] == {"tampered": True, "floor": status["clock"]["floor"]}  # type: ignore[index]
+    assert status["clock"] == {"tampered": True, "floor": status["clock"]["floor"]}
     assert (await server.client.get("/readyz")).status == 503
     events = await server.licensing.store.audit(after=0, limit=100)
     assert [e.type for e in events].count("clock.tampered") == 1
@@ -41,7 +43,7 @@ async def test_clock_back_above_floor_recovers(server: Server) -> None:
     assert (await server.activate("LIC-THREE", "h2"))["reason"] == "CLOCK_TAMPERED"
     server.clock.advance(3601)
     assert (await server.activate("LIC-THREE", "h2"))["authStatus"] == "Success"
-    assert (await _status(server))["clock"]["tampered"] is False  # type: ignore[index]
+    assert (await _status(server))["clock"]["tampered"] is False
 
 
 async def test_small_step_back_within_five_minutes_is_not_tampering(server: Server) -> None:
@@ -55,7 +57,7 @@ async def test_forward_jump_is_not_tampering(server: Server) -> None:
     assert (await server.activate("LIC-THREE", "h1"))["authStatus"] == "Success"
 
 
-async def test_rollback_is_detected_across_restart(server: Server, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+async def test_rollback_is_detected_across_restart(server: Server, aiohttp_client: Any) -> None:
     server.clock.advance(7200)
     await server.activate("LIC-THREE", "h1")
     await server.client.close()  # clean stop persists the floor

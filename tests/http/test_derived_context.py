@@ -194,7 +194,9 @@ async def _second_listener(server: Server, address: str) -> int:
     except OSError as exc:  # containers often run with IPv6 off; the unit tests below stay
         sock.close()
         pytest.skip(f"this machine has no IPv6 loopback ({exc})")
-    site = aiohttp.web.SockSite(server.client.server.runner, sock)
+    runner = server.client.server.runner
+    assert runner is not None
+    site = aiohttp.web.SockSite(runner, sock)
     await site.start()
     return int(sock.getsockname()[1])
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, ServerFactory
 from tests.pools import grant
 
-FEATURES = [
+FEATURES: list[dict[str, Any]] = [
     {"code": "EXPORT_PDF", "type": "floating", "count": 3},
     {"code": "API_CALLS", "type": "consumption", "count": 5},
     {"code": "DARK_MODE", "type": "boolean"},
@@ -18,7 +18,7 @@ FEATURES = [
 
 
 @pytest.fixture
-async def fserver(make_server) -> Server:  # type: ignore[no-untyped-def]
+async def fserver(make_server: ServerFactory) -> Server:
     return await make_server([grant("FEAT", seats=20, features=FEATURES)])
 
 
@@ -161,8 +161,8 @@ async def test_revocation_returns_the_sessions_units(fserver: Server) -> None:
 
 @pytest.mark.parametrize("code", ["EXPORT_PDF", "API_CALLS"])
 async def test_twenty_concurrent_checkouts_of_three_units_grant_exactly_three(
-    make_server,
-    code: str,  # type: ignore[no-untyped-def]
+    make_server: ServerFactory,
+    code: str,
 ) -> None:
     feats = [
         {"code": code, "type": "floating" if code == "EXPORT_PDF" else "consumption", "count": 3}

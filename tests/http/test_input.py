@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT
 
 GOOD = {"licenseToken": "LIC-ONE", "productCodes": [PRODUCT], "authContext": "h1"}
@@ -67,7 +69,7 @@ async def test_body_over_16k_gives_413(server: Server) -> None:
 
 
 async def test_chunked_body_over_16k_gives_413(server: Server) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"licenseToken": "LIC-ONE", "pad": "'
         for _ in range(20):
             yield b"x" * 1024
@@ -96,7 +98,7 @@ async def test_feature_style_quantity_fields_do_not_leak_into_session_calls(serv
 
 
 async def test_guessing_tokens_from_one_address_gets_429_with_retry_after(
-    make_server,  # type: ignore[no-untyped-def]
+    make_server: ServerFactory,
 ) -> None:
     server = await make_server([], guess_limit=5, guess_window_s=60.0)
     for i in range(5):

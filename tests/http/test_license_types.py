@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lls.clock import rfc3339
-from tests.conftest import Server
+from tests.conftest import Server, ServerFactory
 from tests.pools import grant
 
 DAY = 86_400
@@ -19,7 +19,7 @@ async def admin(server: Server, method: str, path: str, body: Any = None) -> tup
 
 
 async def test_node_locked_binds_first_context_refuses_others_until_dissociated(
-    make_server,  # type: ignore[no-untyped-def]
+    make_server: ServerFactory,
 ) -> None:
     server: Server = await make_server([grant("NODE", type="node-locked", seats=1)])
     assert (await server.activate("NODE", "pc-1"))["authStatus"] == "Success"
@@ -43,7 +43,9 @@ async def test_node_locked_binds_first_context_refuses_others_until_dissociated(
     ]
 
 
-async def test_dissociate_ends_the_bound_session_and_checks_context(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_dissociate_ends_the_bound_session_and_checks_context(
+    make_server: ServerFactory,
+) -> None:
     server: Server = await make_server([grant("NODE", type="node-locked")])
     await server.activate("NODE", "pc-1")
     status, doc = await admin(server, "POST", "/licenses/NODE/dissociate", {"authContext": "pc-9"})
@@ -53,7 +55,9 @@ async def test_dissociate_ends_the_bound_session_and_checks_context(make_server)
     assert server.licensing.live_sessions() == []
 
 
-async def test_temporary_license_runs_its_days_from_first_activation(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_temporary_license_runs_its_days_from_first_activation(
+    make_server: ServerFactory,
+) -> None:
     server: Server = await make_server(
         [grant("TMP", type="temporary", temporaryDays=3, seats=2)], guess_limit=1000
     )
@@ -73,7 +77,7 @@ async def test_temporary_license_runs_its_days_from_first_activation(make_server
 
 
 async def test_environment_bound_to_first_org_refuses_other_org_but_not_temporary(
-    make_server,  # type: ignore[no-untyped-def]
+    make_server: ServerFactory,
 ) -> None:
     server: Server = await make_server(
         [
@@ -97,7 +101,7 @@ async def test_environment_bound_to_first_org_refuses_other_org_but_not_temporar
     assert (await server.activate("ORG1", "env-a"))["reason"] == "ENVIRONMENT_OF_OTHER_ORG"
 
 
-async def test_misuse_locks_at_activate_and_admin_unlocks(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_misuse_locks_at_activate_and_admin_unlocks(make_server: ServerFactory) -> None:
     server: Server = await make_server(
         [grant("SHARE", seats=1, misuse={"maxAuthContexts": 3, "windowSeconds": 3600})]
     )
@@ -119,7 +123,7 @@ async def test_misuse_locks_at_activate_and_admin_unlocks(make_server) -> None: 
     ]
 
 
-async def test_misuse_outside_the_window_does_not_lock(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_misuse_outside_the_window_does_not_lock(make_server: ServerFactory) -> None:
     server: Server = await make_server(
         [grant("SHARE", seats=1, misuse={"maxAuthContexts": 2, "windowSeconds": 600})]
     )
@@ -130,7 +134,7 @@ async def test_misuse_outside_the_window_does_not_lock(make_server) -> None:  # 
         server.clock.advance(601)
 
 
-async def test_misuse_job_locks_from_the_audit_log(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_misuse_job_locks_from_the_audit_log(make_server: ServerFactory) -> None:
     server: Server = await make_server([grant("SHARE", seats=10)])
     for i in range(4):
         await server.activate("SHARE", f"pc-{i}")

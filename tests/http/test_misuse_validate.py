@@ -6,6 +6,9 @@ was noted (one write per run, never one per validate) and locks the license.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from lls.domain.records import Record
 from tests.conftest import ServerFactory
 from tests.pools import grant
 
@@ -34,7 +37,7 @@ async def test_validate_notes_contexts_without_writing_anything(
     commits: list[int] = []
     real_commit = store.commit
 
-    async def counting_commit(records):  # type: ignore[no-untyped-def]
+    async def counting_commit(records: Sequence[Record]) -> None:
         commits.append(len(records))
         await real_commit(records)
 
@@ -124,7 +127,7 @@ async def test_many_noted_contexts_are_written_in_bounded_batches(
     batches: list[int] = []
     real_commit = server.licensing.store.commit
 
-    async def counting_commit(records):  # type: ignore[no-untyped-def]
+    async def counting_commit(records: Sequence[Record]) -> None:
         batches.append(sum(len(r.seen) for r in records if hasattr(r, "seen")))
         await real_commit(records)
 

@@ -9,14 +9,14 @@ import msgspec
 import pytest
 
 from lls.clock import parse_rfc3339, rfc3339
-from lls.sealed import KeyPair, open_sealed, seal
-from lls.sealed.payloads import (
+from lls.protocol.offline import (
     TYP_OFFLINE_DEACTIVATION,
     TYP_OFFLINE_REFRESH,
     TYP_OFFLINE_REQUEST,
     TYP_OFFLINE_RESPONSE,
 )
-from tests.conftest import Server
+from lls.sealed import KeyPair, open_sealed, seal
+from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT, grant
 
 LEASE = 3 * 86_400
@@ -78,7 +78,7 @@ def opened(server: Server, device: KeyPair, token: str, typ: str) -> Any:
 
 
 @pytest.fixture
-async def oserver(make_server) -> Server:  # type: ignore[no-untyped-def]
+async def oserver(make_server: ServerFactory) -> Server:
     return await make_server(
         [
             grant("OFF", seats=1, offlineLeaseSeconds=LEASE, features=FEATURES),
@@ -191,8 +191,8 @@ async def test_forged_deactivation_is_refused_and_seat_kept(
 
 
 async def test_deactivation_signed_by_another_recorded_device_is_refused(
-    make_server,
-    device: KeyPair,  # type: ignore[no-untyped-def]
+    make_server: ServerFactory,
+    device: KeyPair,
 ) -> None:
     server: Server = await make_server([grant("OFF", seats=2)])
     other = KeyPair.generate()

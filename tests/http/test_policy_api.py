@@ -148,11 +148,14 @@ async def test_settings_reload_rereads_the_policy_file(
     aiohttp_client: Any, instance: Any, tmp_path: Path, policy_file: Path
 ) -> None:
     from lls.app import build_app
-    from lls.config import load_config
+    from lls.config import Config, load_config
 
     config_file = tmp_path / "lls.yaml"
     config_file.write_text(f"admin:\n  port: 0\npolicy:\n  file: {policy_file}\n")  # one listener
-    reread = lambda: load_config(config_file, env={}, flags={"data_dir": instance.data_dir})  # noqa: E731
+
+    def reread() -> Config:
+        return load_config(config_file, env={}, flags={"data_dir": instance.data_dir})
+
     client = await aiohttp_client(
         build_app(reread(), instance=instance, run_jobs=False, reread=reread)
     )

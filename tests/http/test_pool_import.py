@@ -103,8 +103,8 @@ def _bad_pool(kind: str, server: Server, first: str) -> str:
 
 @pytest.mark.parametrize("kind", sorted(REFUSALS))
 async def test_bad_pool_is_refused_with_reason_and_state_unchanged(
-    make_server,
-    kind: str,  # type: ignore[no-untyped-def]
+    make_server: ServerFactory,
+    kind: str,
 ) -> None:
     server: Server = await make_server(None)
     first = make_pool(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from lls.clock import rfc3339
-from tests.conftest import Server
+from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT, grant
 
 SHAPE = [  # the online API's five in its order, then the (LLS) additions
@@ -89,14 +89,14 @@ async def test_activate_uncovered_product_fails_product_mismatch(server: Server)
     assert server.licensing.live_sessions() == []
 
 
-async def test_activate_expired_license_fails_license_expired(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_activate_expired_license_fails_license_expired(make_server: ServerFactory) -> None:
     server = await make_server([grant("OLD", validUntil="2021-01-01T00:00:00Z")])
     body = await server.activate("OLD", "h1")
     assert (body["authStatus"], body["reason"]) == ("Failed", "LICENSE_EXPIRED")
     assert body["message"] == "License expired"
 
 
-async def test_activate_expired_trial_says_trial_expired(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_activate_expired_trial_says_trial_expired(make_server: ServerFactory) -> None:
     server = await make_server([grant("T", isTrial=True, validUntil="2021-01-01T00:00:00Z")])
     body = await server.activate("T", "h1")
     assert (body["reason"], body["message"], body["isTrial"]) == (
@@ -106,13 +106,15 @@ async def test_activate_expired_trial_says_trial_expired(make_server) -> None:  
     )
 
 
-async def test_activate_before_valid_from_fails_not_yet_valid(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_activate_before_valid_from_fails_not_yet_valid(make_server: ServerFactory) -> None:
     server = await make_server([grant("SOON", validFrom="2098-01-01T00:00:00Z")])
     body = await server.activate("SOON", "h1")
     assert body["reason"] == "LICENSE_NOT_YET_VALID"
 
 
-async def test_activate_suspended_and_revoked_fail_with_their_reasons(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_activate_suspended_and_revoked_fail_with_their_reasons(
+    make_server: ServerFactory,
+) -> None:
     server = await make_server([grant("S", status="suspended"), grant("R", status="revoked")])
     assert (await server.activate("S", "h1"))["reason"] == "LICENSE_SUSPENDED"
     assert (await server.activate("R", "h1"))["reason"] == "LICENSE_REVOKED"

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from typing import Any
 
+from lls.store import SqliteStore
 from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT, grant
 
@@ -180,10 +181,12 @@ async def test_server_takes_writes_again_by_itself_once_the_database_heals(serve
 async def test_database_that_stays_broken_is_not_rebuilt_per_request(server: Server) -> None:
     for statement in BREAK_PERSISTENTLY:
         _sql(server, statement)
-    writer = server.licensing.store.writer
+    store = server.licensing.store
+    assert isinstance(store, SqliteStore)
+    writer = store.writer
     assert writer is not None
     deadline = time.monotonic() + 1.5
-    answers = []
+    answers: list[int] = []
     while time.monotonic() < deadline:
         status, _, _ = await _post(
             server,

@@ -15,9 +15,9 @@ from lls.app import build_app
 from lls.config import Config
 from lls.http.ui.guard import CSP
 from tests.conftest import Server, ServerFactory
-from tests.e2e.test_ops_serve import self_signed
 from tests.http.ui_kit import as_admin, hidden, sign_in, viewer_token
 from tests.pools import grant
+from tests.tls import self_signed
 
 PAGES = ["/ui/", "/ui/licenses", "/ui/licenses/LIC-ONE", "/ui/sessions", "/ui/pool"]
 PAGES += ["/ui/usage", "/ui/offline", "/ui/audit"]

@@ -11,7 +11,7 @@ from lls.clock import parse_rfc3339
 from lls.sealed import read_sealed_text
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import TYP_USAGE
-from tests.conftest import DEFAULT_LICENSES, Server
+from tests.conftest import DEFAULT_LICENSES, Server, ServerFactory
 
 
 async def export(server: Server) -> dict[str, Any]:
@@ -96,7 +96,9 @@ async def test_acknowledged_events_are_pruned_and_chain_continues(server: Server
     assert_chain(second["events"], first["chainHead"])
 
 
-async def test_chain_survives_restart_after_every_event_was_pruned(make_server) -> None:  # type: ignore[no-untyped-def]
+async def test_chain_survives_restart_after_every_event_was_pruned(
+    make_server: ServerFactory,
+) -> None:
     server: Server = await make_server(DEFAULT_LICENSES)
     first = await export(server)
     await server.import_pool(DEFAULT_LICENSES, iat=server.clock.now(), ack=first["seq"])

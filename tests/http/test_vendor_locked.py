@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from lls.central.grants import parse_grants
 from lls.sealed.payloads import PoolPayload
-from lls.vendor.grants import parse_grants
 from tests.conftest import ServerFactory
 from tests.pools import PRODUCT, grant
 

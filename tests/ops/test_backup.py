@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,8 +73,8 @@ def test_scheduled_backups_keep_only_the_newest(instance: Instance, tmp_path: Pa
 
 
 async def test_daemon_with_backup_dir_writes_a_backup_at_start_and_on_schedule(
-    aiohttp_client, instance: Instance, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    aiohttp_client: Any, instance: Instance, tmp_path: Path
+) -> None:
     folder = tmp_path / "backups"
     config = Config(
         data_dir=instance.data_dir,

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from lls.store import SqliteStore
 
 
 @pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = SqliteStore(tmp_path / "lls.db")
     await s.open()
     yield s
@@ -94,7 +95,7 @@ class FlakyConnection(sqlite3.Connection):
     commit_delay_s = 0.0
     fail_commits = False
 
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if sql == "COMMIT":
             time.sleep(FlakyConnection.commit_delay_s)  # on the commit thread
             if FlakyConnection.fail_commits:
@@ -103,7 +104,7 @@ class FlakyConnection(sqlite3.Connection):
 
 
 @pytest.fixture
-async def flaky(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def flaky(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     FlakyConnection.commit_delay_s, FlakyConnection.fail_commits = 0.0, False
     s = SqliteStore(tmp_path / "lls.db", probe_interval_s=0.05, connection_factory=FlakyConnection)
     await s.open()

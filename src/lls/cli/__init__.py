@@ -4,7 +4,7 @@ instance.py  init, serve, reload, demo, registration, pool import, usage export,
 views.py     status, licenses, sessions, environments, audit, offline list (admin views)
 ops.py       backup, restore
 policy.py    policy check, reload, show (the seat policy file)
-vendor.py    `lls vendor …` (the central side's commands; its code is `lls.vendor`)
+vendor.py    `lls vendor …` (the central side's commands; its code is `lls.central`)
 args.py      the shared options (accepted before or after an action), --json output
 table.py     the one table renderer
 progress.py  progress bars on a terminal

@@ -62,11 +62,6 @@ def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSpec
     return out
 
 
-def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSpec]) -> None:
-    """Print `rows` as a table with a header (see render_table)."""
-    print("\n".join(render_table(rows, columns)))
-
-
 def render_fields(pairs: Sequence[tuple[str, Any]]) -> list[str]:
     """`key: value` lines, values aligned after the longest key."""
     width = max((len(key) for key, _ in pairs), default=0) + 1

@@ -1,6 +1,6 @@
 """`lls vendor …`: the vendor's commands (init, register, issue, read-usage) on a workspace.
 
-The central-side code itself lives in `lls.vendor`; this module is only its command line.
+The central-side code itself lives in `lls.central`; this module is only its command line.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lls.central.chain import short
+from lls.central.grants import load_grants_file
+from lls.central.usage import UsageFlagged, UsageSummary
+from lls.central.workspace import DEFAULT_VENDOR_ID, PUBLIC_FILE, VendorWorkspace
 from lls.cli.args import add_json, emit
 from lls.cli.progress import progress_for
 from lls.cli.table import Column, render_table
 from lls.clock import rfc3339
 from lls.errors import LLSError
 from lls.sealed import read_sealed_file
-from lls.vendor.chain import short
-from lls.vendor.grants import load_grants_file
-from lls.vendor.usage import UsageFlagged, UsageSummary
-from lls.vendor.workspace import DEFAULT_VENDOR_ID, PUBLIC_FILE, VendorWorkspace
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 

@@ -3,8 +3,10 @@
 The server tells sessions apart by `authContext` (api.md §1): two processes on
 one machine that send the same value share one seat, two machines must never
 send the same value. So the default is derived from what identifies the
-machine and survives reboots — `/etc/machine-id` and the MAC addresses of its
-network interfaces — hashed, so the identifier reveals neither.
+machine and survives reboots — `/etc/machine-id` and the permanent MAC addresses
+of its physical network cards, read by the same code as the server's machine
+fingerprint (lls.protocol.machine: no bridges, veth pairs, tunnels or randomised
+addresses) — hashed, so the identifier reveals neither.
 
 Order of precedence: an explicit value, then the `LLS_AUTH_CONTEXT` environment
 variable (for containers and VMs cloned from one image, whose machine id is not
@@ -23,8 +25,10 @@ import os
 import socket
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from lls.protocol.machine import NULL_MAC, Sources, read_material
+from lls.protocol.shapes import CLIENT_INFO_MAX, ClientInfo
 
 __all__ = [
     "AUTH_CONTEXT_ENV",
@@ -35,15 +39,10 @@ __all__ = [
     "default_client_info",
 ]
 
-CLIENT_INFO_MAX = 128  # the server refuses longer clientInfo strings (api.md §1)
-
 AUTH_CONTEXT_ENV = "LLS_AUTH_CONTEXT"
 AUTH_CONTEXT_PREFIX = "mid-"
 # 128 bits of SHA-256: no collision between machines in practice, short in logs.
 _DIGEST_HEX_CHARS = 32
-_MACHINE_ID_PATHS = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
-_NET_CLASS = Path("/sys/class/net")
-_NULL_MAC = "00:00:00:00:00:00"
 
 
 def auth_context_from(machine_id: str, macs: Iterable[str], hostname: str = "") -> str:
@@ -55,7 +54,7 @@ def auth_context_from(machine_id: str, macs: Iterable[str], hostname: str = "") 
     instead of all sharing one identifier. A domain prefix keeps the hash from
     equalling the server's registration fingerprint of the same machine.
     """
-    clean_macs = sorted({m.strip().lower() for m in macs} - {"", _NULL_MAC})
+    clean_macs = sorted({m.strip().lower() for m in macs} - {"", NULL_MAC})
     parts = [machine_id.strip(), *clean_macs]
     if not any(parts):
         parts = [f"host:{hostname}"]
@@ -64,11 +63,15 @@ def auth_context_from(machine_id: str, macs: Iterable[str], hostname: str = "") 
 
 
 def default_auth_context(
-    explicit: str | None = None, *, environ: Mapping[str, str] | None = None
+    explicit: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    sources: Sources | None = None,
 ) -> str:
     """This machine's `authContext`: `explicit`, else `$LLS_AUTH_CONTEXT`, else derived.
 
-    Same machine, same answer, every time; nothing is written anywhere.
+    Same machine, same answer, every time; nothing is written anywhere. `sources`
+    points the derivation at another /etc and /sys (tests).
     """
     if explicit:
         return explicit
@@ -76,60 +79,8 @@ def default_auth_context(
     override = env.get(AUTH_CONTEXT_ENV, "").strip()
     if override:
         return override
-    return auth_context_from(_read_machine_id(), _read_macs(), socket.gethostname())
-
-
-def _read_machine_id() -> str:
-    for path in _MACHINE_ID_PATHS:
-        try:
-            text = path.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if text:
-            return text
-    return ""
-
-
-def _read_macs() -> list[str]:
-    """MACs of the physical interfaces under /sys/class/net.
-
-    Only interfaces backed by a device (they have a `device` link) count:
-    bridges, veth pairs and tunnels come and go with containers and VPNs, and
-    their random MACs would change the identifier under a running machine.
-    """
-    try:
-        interfaces = list(_NET_CLASS.iterdir())
-    except OSError:
-        return []
-    found: list[str] = []
-    for iface in interfaces:
-        if not (iface / "device").exists():
-            continue
-        try:
-            found.append((iface / "address").read_text(encoding="ascii"))
-        except (OSError, UnicodeDecodeError):
-            continue
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """Who holds a seat, for the admin: sent as `clientInfo` with activate and extend."""
-
-    hostname: str | None = None
-    user: str | None = None
-    application: str | None = None
-    version: str | None = None
-
-    def to_wire(self) -> dict[str, str]:
-        """The members that are set, each cut to what the server accepts."""
-        members = {
-            "hostname": self.hostname,
-            "user": self.user,
-            "application": self.application,
-            "version": self.version,
-        }
-        return {k: v[:CLIENT_INFO_MAX] for k, v in members.items() if v}
+    material = read_material(sources)
+    return auth_context_from(material.machine_id, material.nics, socket.gethostname())
 
 
 def default_client_info(application: str | None = None, version: str | None = None) -> ClientInfo:

@@ -34,15 +34,19 @@ import msgspec
 from lls.client.errors import OfflineError
 from lls.client.identity import default_auth_context
 from lls.client.models import AuthStatus, InstanceInfo
-from lls.client.offline_docs import (
-    STATE_VERSION,
-    DeviceState,
-    Lease,
-    PendingRequest,
-    RefreshPayload,
-    ResponsePayload,
-)
+from lls.client.offline_docs import STATE_VERSION, DeviceState, Lease, PendingRequest
 from lls.errors import LLSError
+from lls.protocol.offline import (
+    TYP_OFFLINE_DEACTIVATION,
+    TYP_OFFLINE_REFRESH,
+    TYP_OFFLINE_REQUEST,
+    TYP_OFFLINE_RESPONSE,
+    OfflineDeactivationPayload,
+    OfflineRefreshPayload,
+    OfflineRequestPayload,
+    OfflineResponsePayload,
+)
+from lls.protocol.shapes import Jwks
 from lls.sealed import (
     KeyPair,
     PublicKeys,
@@ -55,12 +59,6 @@ from lls.sealed import (
     seal,
     write_atomic,
     write_private_jwks,
-)
-from lls.sealed.payloads import (
-    TYP_OFFLINE_DEACTIVATION,
-    TYP_OFFLINE_REFRESH,
-    TYP_OFFLINE_REQUEST,
-    TYP_OFFLINE_RESPONSE,
 )
 
 __all__ = ["Lease", "OfflineDevice"]
@@ -150,16 +148,16 @@ class OfflineDevice:
             auth_context=default_auth_context(auth_context),
             iat=int(time.time()),
         )
-        payload = {
-            "iss": self.device_id,
-            "aud": server.instance_id,
-            "iat": pending.iat,
-            "licenseToken": token,
-            "productCodes": codes,
-            "authContext": pending.auth_context,
-            "deviceKeys": self.public_keys.to_jwks(),
-            "nonce": pending.nonce,
-        }
+        payload = OfflineRequestPayload(
+            iss=self.device_id,
+            aud=server.instance_id,
+            iat=pending.iat,
+            license_token=token,
+            product_codes=codes,
+            auth_context=pending.auth_context,
+            device_keys=Jwks(keys=self.public_keys.to_jwks()["keys"]),
+            nonce=pending.nonce,
+        )
         sealed = self._seal(payload, TYP_OFFLINE_REQUEST, server)
         kept = (*self._state.pending, pending)[-MAX_PENDING:]
         self._save(msgspec.structs.replace(self._state, pending=kept))
@@ -171,7 +169,7 @@ class OfflineDevice:
         `token`: the response file's text (comment lines allowed), the token, or its path.
         """
         server = self._require_server()
-        resp = self._open(token, TYP_OFFLINE_RESPONSE, server, ResponsePayload)
+        resp = self._open(token, TYP_OFFLINE_RESPONSE, server, OfflineResponsePayload)
         self._check_parties(resp.iss, resp.aud, server)
         if resp.auth_status is not AuthStatus.SUCCESS:
             raise _fail(f"the LLS refused: {resp.reason} {resp.message or ''}".strip(), "REFUSED")
@@ -205,7 +203,7 @@ class OfflineDevice:
         """Apply a refresh of this device's activation: a new lease end, counted from its issue."""
         server = self._require_server()
         lease = self._require_lease()
-        ref = self._open(token, TYP_OFFLINE_REFRESH, server, RefreshPayload)
+        ref = self._open(token, TYP_OFFLINE_REFRESH, server, OfflineRefreshPayload)
         self._check_parties(ref.iss, ref.aud, server)
         if ref.activation_id != lease.activation_id:
             raise _fail("the refresh is for another activation", "MISMATCH")
@@ -233,13 +231,13 @@ class OfflineDevice:
         """
         server = self._require_server()
         lease = self._require_lease()
-        payload = {
-            "iss": self.device_id,
-            "aud": server.instance_id,
-            "iat": int(time.time()),
-            "activationId": lease.activation_id,
-            "authContext": lease.auth_context,
-        }
+        payload = OfflineDeactivationPayload(
+            iss=self.device_id,
+            aud=server.instance_id,
+            iat=int(time.time()),
+            activation_id=lease.activation_id,
+            auth_context=lease.auth_context,
+        )
         sealed = self._seal(payload, TYP_OFFLINE_DEACTIVATION, server)
         self._save(msgspec.structs.replace(self._state, lease=None, deactivation_token=sealed))
         return sealed
@@ -353,7 +351,7 @@ class OfflineDevice:
         same_keys = cls._server_keys(a).kids == cls._server_keys(b).kids
         return a.instance_id == b.instance_id and same_keys
 
-    def _seal(self, payload: dict[str, Any], typ: str, server: InstanceInfo) -> str:
+    def _seal(self, payload: msgspec.Struct, typ: str, server: InstanceInfo) -> str:
         return seal(
             msgspec.json.encode(payload),
             typ=typ,

@@ -1,7 +1,6 @@
-"""The documents of offline activation as the device reads and keeps them (sync-format.md §4).
+"""What the device keeps of offline activation (sync-format.md §4): its lease and state file.
 
-Token payloads (`ResponsePayload`, `RefreshPayload`) are read with unknown fields ignored
-and every (LLS) field optional where the contract lets a writer leave it out;
+The tokens' payloads themselves are lls.protocol.offline, shared with the server;
 the device's own state file (`DeviceState`) is versioned.
 """
 
@@ -11,15 +10,13 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from lls.client.models import AuthStatus, Contact, FeatureInfo, InstanceInfo
+from lls.client.models import Contact, FeatureInfo, InstanceInfo
 
 __all__ = [
     "STATE_VERSION",
     "DeviceState",
     "Lease",
     "PendingRequest",
-    "RefreshPayload",
-    "ResponsePayload",
 ]
 
 STATE_VERSION = 1
@@ -53,42 +50,6 @@ class Lease(_Camel, frozen=True):
     def feature(self, code: str) -> FeatureInfo | None:
         """The granted feature with this code (offline leases carry boolean features only)."""
         return next((f for f in self.features if f.code == code), None)
-
-
-class ResponsePayload(_Camel, frozen=True):
-    """`lls-offline-response+jws` payload: the activation plus the ValidationResponse fields."""
-
-    activation_id: str
-    license_token: str
-    auth_context: str
-    nonce: str
-    lease_expires_at: datetime
-    auth_status: AuthStatus = AuthStatus.SUCCESS
-    reason: str | None = None
-    message: str | None = None
-    product_code: str | None = None
-    is_trial: bool = False
-    company_name: str | None = None
-    contact: Contact | None = None
-    license_expires_at: datetime | None = None
-    features: tuple[FeatureInfo, ...] = ()
-    iss: str | None = None
-    aud: str | None = None
-    iat: int = 0
-    kind: str = "offline"
-
-
-class RefreshPayload(_Camel, frozen=True):
-    """`lls-offline-refresh+jws` payload: a new lease end for an activation."""
-
-    activation_id: str
-    lease_expires_at: datetime
-    license_token: str | None = None
-    auth_context: str | None = None
-    features: tuple[FeatureInfo, ...] | None = None
-    iss: str | None = None
-    aud: str | None = None
-    iat: int = 0
 
 
 class PendingRequest(_Camel, frozen=True):

@@ -12,10 +12,10 @@ from pathlib import Path
 import yaml
 
 from lls.app import import_pool_offline, serve
+from lls.central.workspace import VendorWorkspace
 from lls.config import Config
 from lls.instance import init_instance
 from lls.registration import build_registration
-from lls.vendor.workspace import VendorWorkspace
 
 DEMO_TOKEN = "DEMO-FLOAT-0001"  # noqa: S105 - a demo license key, printed on purpose
 DEMO_PRODUCT = "DEMO_PRO"

@@ -5,37 +5,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-SESSION_WINDOW_S = 600
+# The shapes both ends of the wire share are defined once, in lls.protocol.
+from lls.protocol.reasons import AuthStatus as AuthStatus
+from lls.protocol.reasons import Reason as Reason
+from lls.protocol.shapes import ClientInfo as ClientInfo
+from lls.protocol.shapes import Contact as Contact
+from lls.protocol.shapes import FeatureInfo
+
+FeatureView = FeatureInfo  # a feature as an outcome lists it (the domain's name)
+
 CLOCK_SKEW_S = 300  # sync-format §5: more than 5 minutes below the floor is a rollback
-
-
-class AuthStatus(enum.StrEnum):
-    SUCCESS = "Success"
-    FAILED = "Failed"
-    LOCKED = "Locked"
-
-
-class Reason(enum.StrEnum):
-    """Machine-readable refusal reasons of api.md §2 and §4."""
-
-    LICENSE_NOT_FOUND = "LICENSE_NOT_FOUND"
-    PRODUCT_MISMATCH = "PRODUCT_MISMATCH"
-    LICENSE_EXPIRED = "LICENSE_EXPIRED"
-    LICENSE_NOT_YET_VALID = "LICENSE_NOT_YET_VALID"
-    LICENSE_SUSPENDED = "LICENSE_SUSPENDED"
-    LICENSE_REVOKED = "LICENSE_REVOKED"
-    LICENSE_LOCKED = "LICENSE_LOCKED"
-    SESSION_LIMIT_REACHED = "SESSION_LIMIT_REACHED"
-    NO_ACTIVE_SESSION = "NO_ACTIVE_SESSION"
-    NODE_LOCKED = "NODE_LOCKED"
-    ENVIRONMENT_OF_OTHER_ORG = "ENVIRONMENT_OF_OTHER_ORG"
-    CLOCK_TAMPERED = "CLOCK_TAMPERED"
-    POOL_EXPIRED = "POOL_EXPIRED"
-    FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
-    FEATURE_EXHAUSTED = "FEATURE_EXHAUSTED"
-    FEATURE_NOT_RETURNABLE = "FEATURE_NOT_RETURNABLE"
-    BORROW_NOT_ALLOWED = "BORROW_NOT_ALLOWED"
-    BAD_DEVICE_KEY = "BAD_DEVICE_KEY"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -71,13 +50,6 @@ class EndReason(enum.StrEnum):
     ADMIN = "admin"
     REVOKED = "revoked"
     BORROWED = "borrowed"  # the seat went on as a borrowed (offline) seat of the same device
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    first_name: str | None
-    last_name: str | None
-    email: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,16 +107,6 @@ class Pool:
     licenses: tuple[License, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """What a client says about itself (`clientInfo`, an LLS extension): shown, never trusted."""
-
-    hostname: str | None = None
-    user: str | None = None
-    application: str | None = None
-    version: str | None = None
-
-
 @dataclass(slots=True)
 class Session:
     """A live session: mutable in memory because extend moves its expiry."""
@@ -158,14 +120,6 @@ class Session:
     # gateway's, behind one) and the clientInfo it sent; None from old clients.
     client_address: str | None = None
     client_info: ClientInfo | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureView:
-    code: str
-    type: str
-    total: int | None
-    available: int | None
 
 
 @dataclass(frozen=True, slots=True)

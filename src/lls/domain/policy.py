@@ -19,7 +19,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Bounds of a policy file: generous for a real site, small enough that a mistaken or
 # hostile file cannot make validation, compilation or a decision slow.
-MAX_POLICY_BYTES = 1024 * 1024
 MAX_GROUPS = 256
 MAX_RULES = 1000
 MAX_PATTERNS = 1000  # authContext globs or networks in one group

@@ -14,7 +14,6 @@ the holders either.
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import itertools
 import re
 import socket
@@ -130,14 +129,6 @@ class CompiledPolicy:
     def groups_in(self, mask: int) -> list[str]:
         """The names of the groups in `mask`, in file order."""
         return [name for i, name in enumerate(self.group_names) if mask >> i & 1]
-
-
-def client_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The client's address as an IP (IPv4-mapped IPv6 as IPv4, as api.md §7 shows it)."""
-    number = _ip_number(address)
-    if number is None:
-        return None
-    return ipaddress.IPv4Address(number[1]) if number[0] == 4 else ipaddress.IPv6Address(number[1])
 
 
 _MAPPED = 0xFFFF << 32  # ::ffff:a.b.c.d

@@ -61,7 +61,6 @@ class Totals:
     sessions: int
     offline: int
     features: dict[tuple[str, str], list[int]]
-    rendered: int  # licenses whose in-use rows this update rendered again
 
 
 class LicenseSeries:
@@ -87,7 +86,6 @@ class LicenseSeries:
         now: float,
     ) -> Totals:
         """Bring the rows up to date with the rules' state at `now`."""
-        rendered = 0
         if licenses is not self._licenses or pool is not self._pool:
             self._rebuild(licenses, pool)
             changed = list(licenses)
@@ -95,13 +93,12 @@ class LicenseSeries:
         for token in changed:
             where = self._where.get(token)
             if where is not None and self._render(where, licenses.get(token), now):
-                rendered += 1
                 dirty.add(where[0])
         for i, chunk in enumerate(self._chunks):
             if chunk.horizon <= now:  # an offline lease ended: those licenses hold one seat less
                 for j, token in enumerate(chunk.tokens):
-                    if chunk.offline[j] and self._render((i, j), licenses.get(token), now):
-                        rendered += 1
+                    if chunk.offline[j]:
+                        self._render((i, j), licenses.get(token), now)
                 dirty.add(i)
         for i in dirty:
             self._join(self._chunks[i])
@@ -112,7 +109,6 @@ class LicenseSeries:
             sessions=self._sums["sessions"],
             offline=self._sums["offline"],
             features={key: list(sums) for key, sums in self._features.items()},
-            rendered=rendered,
         )
 
     def invalidate(self) -> None:

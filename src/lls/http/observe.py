@@ -43,7 +43,6 @@ LATENCY_BOUNDS_S: tuple[float, ...] = (
     5.0,
     10.0,
 )
-CLIENT_PREFIX = "/licensing/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,6 @@ class RouteStats:
     """Plain counters for one route; only the /metrics renderer turns them into text."""
 
     endpoint: str
-    client_call: bool
     buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_S) + 1))
     sum_s: float = 0.0
     statuses: dict[int, int] = field(default_factory=dict)
@@ -86,7 +84,7 @@ class RequestStats:
     def route(self, endpoint: str) -> RouteStats:
         stats = self.routes.get(endpoint)
         if stats is None:
-            stats = RouteStats(endpoint, endpoint.startswith(CLIENT_PREFIX))
+            stats = RouteStats(endpoint)
             self.routes[endpoint] = stats
         return stats
 

@@ -11,12 +11,13 @@ from lls.clock import rfc3339
 from lls.domain.models import ClientInfo, FeatureOutcome, Outcome
 from lls.errors import BadRequest
 from lls.json_depth import depth_message, too_deep
+from lls.protocol.shapes import CLIENT_INFO_MAX, Contact, FeatureInfo
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 AuthContext = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 ProductCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ProductCodes = Annotated[list[ProductCode], msgspec.Meta(min_length=1, max_length=32)]
-ClientText = Annotated[str, msgspec.Meta(max_length=128)]
+ClientText = Annotated[str, msgspec.Meta(max_length=CLIENT_INFO_MAX)]
 
 
 class Quantity(int):
@@ -96,26 +97,13 @@ class FeatureRequest(msgspec.Struct, kw_only=True):
     quantity: Quantity = 1  # type: ignore[assignment]  # a plain default: the schema shows it
 
 
-class ContactOut(msgspec.Struct):
-    firstName: str | None
-    lastName: str | None
-    email: str | None
-
-
-class FeatureOut(msgspec.Struct):
-    code: str
-    type: str
-    total: int | None
-    available: int | None
-
-
 class ValidationResponse(msgspec.Struct):
     """The online API's five fields first, in the order of its examples (isTrial, contact,
     productCode, authStatus, companyName); then the (LLS) additions. msgspec encodes
     fields in declaration order, so this order is the wire order (api.md §2)."""
 
     isTrial: bool
-    contact: ContactOut
+    contact: Contact
     productCode: str | None
     authStatus: str
     companyName: str | None
@@ -123,7 +111,7 @@ class ValidationResponse(msgspec.Struct):
     message: str | None
     sessionExpiresAt: str | None
     licenseExpiresAt: str | None
-    features: list[FeatureOut]
+    features: tuple[FeatureInfo, ...]
 
 
 class BorrowResponse(msgspec.Struct):
@@ -131,14 +119,14 @@ class BorrowResponse(msgspec.Struct):
     (`activationId`, `leaseExpiresAt`, `capped`, `token`: all null on a refusal)."""
 
     isTrial: bool
-    contact: ContactOut
+    contact: Contact
     productCode: str | None
     authStatus: str
     companyName: str | None
     reason: str | None
     message: str | None
     licenseExpiresAt: str | None
-    features: list[FeatureOut]
+    features: tuple[FeatureInfo, ...]
     activationId: str | None
     leaseExpiresAt: str | None
     capped: bool | None
@@ -149,7 +137,7 @@ class VendorResponse(msgspec.Struct):
     """compat.vendor_fields_only: exactly the online API's five fields, in its order."""
 
     isTrial: bool
-    contact: ContactOut
+    contact: Contact
     productCode: str | None
     authStatus: str
     companyName: str | None
@@ -286,14 +274,12 @@ def _ts(value: float | None) -> str | None:
 
 
 # The online API always sends a contact object; unknown members are null (api.md §7).
-NO_CONTACT = ContactOut(None, None, None)
+NO_CONTACT = Contact()
 
 
-def _contact(outcome: Outcome) -> ContactOut:
+def _contact(outcome: Outcome) -> Contact:
     contact = outcome.license.contact if outcome.license is not None else None
-    if contact is None:
-        return NO_CONTACT
-    return ContactOut(contact.first_name, contact.last_name, contact.email)
+    return NO_CONTACT if contact is None else contact
 
 
 def validation_response(outcome: Outcome) -> ValidationResponse:
@@ -308,7 +294,7 @@ def validation_response(outcome: Outcome) -> ValidationResponse:
         message=outcome.message,
         sessionExpiresAt=_ts(outcome.session_expires_at),
         licenseExpiresAt=_ts(outcome.license_expires_at),
-        features=[FeatureOut(f.code, f.type, f.total, f.available) for f in outcome.features],
+        features=outcome.features,
     )
 
 

@@ -183,10 +183,6 @@ class DaemonJobs:
         )
         self._plans[plan.id] = plan
 
-    @property
-    def job_ids(self) -> list[str]:
-        return sorted(self._plans)
-
     def start(self) -> None:
         self.scheduler.start()
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from lls.sealed.envelope import (
-    JWE_ALG,
-    JWE_ENC,
-    JWS_ALG,
-    Opened,
     decode_payload,
     open_sealed,
     open_sealed_detail,
@@ -29,12 +25,8 @@ from lls.sealed.keys import (
 )
 
 __all__ = [
-    "JWE_ALG",
-    "JWE_ENC",
-    "JWS_ALG",
     "MAX_FILE_BYTES",
     "KeyPair",
-    "Opened",
     "PublicKeys",
     "decode_payload",
     "kid_of",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import msgspec
 
-from lls.clock import rfc3339
 from lls.domain.models import (
     OfflineActivation,
     OfflineDeactivation,
@@ -15,21 +15,19 @@ from lls.domain.models import (
 )
 from lls.errors import LLSError, SealedFileError
 from lls.json_depth import depth_message, too_deep
-from lls.sealed.envelope import decode_payload, open_sealed_detail, open_self_signed, seal
-from lls.sealed.files import read_sealed_text
-from lls.sealed.keys import KeyPair, PublicKeys, kid_of
-from lls.sealed.payloads import (
+from lls.protocol.offline import (
     TYP_OFFLINE_DEACTIVATION,
     TYP_OFFLINE_REFRESH,
     TYP_OFFLINE_REQUEST,
     TYP_OFFLINE_RESPONSE,
-    Contact,
-    FeatureInfo,
     OfflineDeactivationPayload,
     OfflineRefreshPayload,
     OfflineRequestPayload,
     OfflineResponsePayload,
 )
+from lls.sealed.envelope import decode_payload, open_sealed_detail, open_self_signed, seal
+from lls.sealed.files import read_sealed_text
+from lls.sealed.keys import KeyPair, PublicKeys, kid_of
 
 
 class _DeviceKeysOnly(msgspec.Struct):
@@ -47,8 +45,9 @@ def _claimed_device_keys(payload: bytes) -> PublicKeys:
     return PublicKeys.from_jwks(doc.deviceKeys)
 
 
-def _features(outcome: Outcome) -> list[FeatureInfo]:
-    return [FeatureInfo(f.code, f.type, f.total, f.available) for f in outcome.features]
+def _at(ts: float) -> datetime:
+    """Epoch seconds as the documents' time: UTC, whole seconds (`…T10:00:00Z` on the wire)."""
+    return datetime.fromtimestamp(int(ts // 1), UTC)
 
 
 class SealedOfflineCodec:
@@ -73,9 +72,9 @@ class SealedOfflineCodec:
                 f"the request is for instance {doc.aud!r}, not this one", code="WRONG_AUDIENCE"
             )
         return OfflineRequest(
-            license_token=doc.licenseToken,
-            product_codes=tuple(doc.productCodes),
-            auth_context=doc.authContext,
+            license_token=doc.license_token,
+            product_codes=tuple(doc.product_codes),
+            auth_context=doc.auth_context,
             device_kid=kid_of(opened.signer.verify),
             device_keys=opened.signer.to_jwks(),
             nonce=doc.nonce,
@@ -97,8 +96,8 @@ class SealedOfflineCodec:
         )
         doc = decode_payload(opened.payload, OfflineDeactivationPayload)
         return OfflineDeactivation(
-            activation_id=doc.activationId,
-            auth_context=doc.authContext,
+            activation_id=doc.activation_id,
+            auth_context=doc.auth_context,
             signer_kid=kid_of(opened.signer.verify),
         )
 
@@ -106,29 +105,24 @@ class SealedOfflineCodec:
         self, activation: OfflineActivation, outcome: Outcome, nonce: str, now: float
     ) -> str:
         lic = outcome.license
-        contact = lic.contact if lic is not None else None
         payload = OfflineResponsePayload(
             iss=self._instance_id,
             aud=activation.device_kid,
             iat=int(now),
-            activationId=activation.id,
-            licenseToken=activation.license,
-            authContext=activation.auth_context,
+            activation_id=activation.id,
+            license_token=activation.license,
+            auth_context=activation.auth_context,
             nonce=nonce,
-            leaseExpiresAt=rfc3339(activation.lease_expires_at),
-            authStatus=outcome.status.value,
-            isTrial=lic.is_trial if lic is not None else False,
-            contact=Contact(contact.first_name, contact.last_name, contact.email)
-            if contact
-            else None,
-            productCode=outcome.product_code,
-            companyName=lic.company_name if lic is not None else None,
-            reason=None,
-            message=None,
-            licenseExpiresAt=rfc3339(outcome.license_expires_at)
+            lease_expires_at=_at(activation.lease_expires_at),
+            auth_status=outcome.status,
+            is_trial=lic.is_trial if lic is not None else False,
+            contact=lic.contact if lic is not None else None,
+            product_code=outcome.product_code,
+            company_name=lic.company_name if lic is not None else None,
+            license_expires_at=_at(outcome.license_expires_at)
             if outcome.license_expires_at is not None
             else None,
-            features=_features(outcome),
+            features=outcome.features,
             kind=activation.kind,
         )
         return self._seal_to_device(msgspec.json.encode(payload), TYP_OFFLINE_RESPONSE, activation)
@@ -138,11 +132,11 @@ class SealedOfflineCodec:
             iss=self._instance_id,
             aud=activation.device_kid,
             iat=int(now),
-            activationId=activation.id,
-            licenseToken=activation.license,
-            authContext=activation.auth_context,
-            leaseExpiresAt=rfc3339(activation.lease_expires_at),
-            features=_features(outcome),
+            activation_id=activation.id,
+            license_token=activation.license,
+            auth_context=activation.auth_context,
+            lease_expires_at=_at(activation.lease_expires_at),
+            features=outcome.features,
         )
         return self._seal_to_device(msgspec.json.encode(payload), TYP_OFFLINE_REFRESH, activation)
 

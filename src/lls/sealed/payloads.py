@@ -1,9 +1,10 @@
-"""Payload schema of every file that crosses the air gap (sync-format.md §2–§6).
+"""Payload schema of every file that crosses the air gap (sync-format.md §2, §3, §6).
 
 Both sides build and read files from these one definitions: the instance reads
-pools and writes registrations and usage files, the vendor tooling does the
-opposite. Field names are the wire names (camelCase); times inside documents
-are RFC 3339 strings, JWT claims (`iat`, `exp`) are NumericDate seconds.
+pools and writes registrations and usage files, the central tooling does the
+opposite. The offline activation documents (§4), which a device reads too, are in
+lls.protocol.offline. Field names are the wire names (camelCase); times inside
+documents are RFC 3339 strings, JWT claims (`iat`, `exp`) are NumericDate seconds.
 """
 
 from __future__ import annotations
@@ -12,28 +13,16 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from lls.protocol.shapes import Code, Contact, Count, Jwks, Token
+
 TYP_REGISTRATION = "lls-registration+jws"
 TYP_POOL = "lls-pool+jws"
 TYP_USAGE = "lls-usage+jws"
-TYP_OFFLINE_REQUEST = "lls-offline-request+jws"
-TYP_OFFLINE_RESPONSE = "lls-offline-response+jws"
-TYP_OFFLINE_REFRESH = "lls-offline-refresh+jws"
-TYP_OFFLINE_DEACTIVATION = "lls-offline-deactivation+jws"
-
-Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 BORROW_MAX_S = 31_536_000  # a borrow may last up to 365 days
-Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 
 
 class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=False, omit_defaults=False):
     """Base for wire documents: unknown fields are ignored so newer writers stay readable."""
-
-
-class Contact(_Wire, frozen=True):
-    firstName: str | None = None
-    lastName: str | None = None
-    email: str | None = None
 
 
 class Org(_Wire, frozen=True):
@@ -89,10 +78,6 @@ class PoolPayload(_Wire, frozen=True):
     org: Org
     licenses: list[LicenseGrant]
     ackUsageSeq: Annotated[int, msgspec.Meta(ge=0)] = 0
-
-
-class Jwks(_Wire, frozen=True):
-    keys: list[dict[str, Any]]
 
 
 class RegistrationPayload(_Wire, frozen=True):
@@ -155,70 +140,3 @@ class UsagePayload(_Wire, frozen=True):
     licenses: list[LicenseUsage]
     clock: ClockReport
     chainHead: str | None = None
-
-
-class OfflineRequestPayload(_Wire, frozen=True):
-    """`lls-offline-request+jws`: a device asks for a seat it will hold offline (§4)."""
-
-    licenseToken: Token
-    productCodes: Annotated[list[Code], msgspec.Meta(min_length=1, max_length=32)]
-    authContext: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    deviceKeys: Jwks
-    nonce: Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
-    iat: int
-    iss: str | None = None
-    aud: str | None = None
-
-
-class FeatureInfo(_Wire, frozen=True):
-    code: str
-    type: str
-    total: int | None = None
-    available: int | None = None
-
-
-class OfflineResponsePayload(_Wire, frozen=True):
-    """`lls-offline-response+jws`: the activation, its lease, and the ValidationResponse fields."""
-
-    iss: str
-    aud: str
-    iat: int
-    activationId: str
-    licenseToken: str
-    authContext: str
-    nonce: str
-    leaseExpiresAt: str
-    authStatus: str
-    isTrial: bool
-    contact: Contact | None
-    productCode: str | None
-    companyName: str | None
-    reason: str | None
-    message: str | None
-    licenseExpiresAt: str | None
-    features: list[FeatureInfo]
-    # (LLS) "offline" (carried by the admin) or "borrow" (POST /licensing/borrow).
-    kind: str = "offline"
-
-
-class OfflineRefreshPayload(_Wire, frozen=True):
-    """`lls-offline-refresh+jws`: a new lease end for an activation, counted from now."""
-
-    iss: str
-    aud: str
-    iat: int
-    activationId: str
-    licenseToken: str
-    authContext: str
-    leaseExpiresAt: str
-    features: list[FeatureInfo]
-
-
-class OfflineDeactivationPayload(_Wire, frozen=True):
-    """`lls-offline-deactivation+jws`: the device gave its seat back (signed by its key)."""
-
-    activationId: str
-    authContext: str
-    iat: int
-    iss: str | None = None
-    aud: str | None = None

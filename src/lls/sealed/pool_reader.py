@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import msgspec
 
 from lls.clock import parse_rfc3339
-from lls.domain.models import Contact, Feature, License, Misuse, Pool
+from lls.domain.models import Feature, License, Misuse, Pool
 from lls.errors import SealedFileError
 from lls.sealed.envelope import decode_payload, open_sealed
 from lls.sealed.files import read_sealed_text
@@ -83,7 +83,6 @@ def to_license(grant: LicenseGrant, default_org: str) -> License:
         raise SealedFileError(
             f"temporary license {grant.token} has no temporaryDays", code="BAD_PAYLOAD"
         )
-    contact = grant.contact
     return License(
         token=grant.token,
         product_codes=tuple(grant.productCodes),
@@ -96,7 +95,7 @@ def to_license(grant: LicenseGrant, default_org: str) -> License:
         temporary_days=grant.temporaryDays,
         session_window_s=grant.sessionWindowSeconds,
         offline_lease_s=grant.offlineLeaseSeconds,
-        contact=Contact(contact.firstName, contact.lastName, contact.email) if contact else None,
+        contact=grant.contact,
         company_name=grant.companyName,
         org_id=grant.orgId or default_org,
         misuse=Misuse(grant.misuse.maxAuthContexts, grant.misuse.windowSeconds)

@@ -143,10 +143,6 @@ class SqliteStore:
         if self._writer is not None:
             await self._writer.barrier()
 
-    async def drain(self) -> None:
-        if self._writer is not None:
-            await self._writer.drain()
-
     # -- the writer thread ------------------------------------------------------------
 
     def _reread_head(self, conn: sqlite3.Connection) -> None:

@@ -73,7 +73,6 @@ def add_ui(app: web.Application, config: Config, *, viewer_token: str | None) ->
     ui[SETTINGS] = UISettings(
         idle_s=config.ui_session_idle_s,
         refresh_s=config.ui_refresh_s,
-        sign_in_failures=config.ui_sign_in_failures,
     )
     ui[INDEX] = app[LICENSE_INDEX] if LICENSE_INDEX in app else IndexCache()
     ui[STATIC_VERSION] = render.static_version()

@@ -16,7 +16,6 @@ class UISettings:
 
     idle_s: float
     refresh_s: float
-    sign_in_failures: int
 
 
 UI_APP = web.AppKey("ui_app", web.Application)  # on the daemon's app: the mounted dashboard

@@ -134,15 +134,6 @@ class LeaderLock:
         if was and self._on_lost is not None:
             self._on_lost(None)
 
-    async def wait_leading(self, seconds: float) -> bool:
-        """Wait up to `seconds` for this node to lead; True if it does."""
-        deadline = time.monotonic() + seconds
-        while not self.leading:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(min(0.02, self.interval))
-        return True
-
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Conn]:
         """Exclusive use of the lock connection while it holds the lock; errors that may have

@@ -151,9 +151,6 @@ class PostgresStore:
         """Wait for writes already queued, so a read never reports uncommitted state."""
         await self._writer.barrier()
 
-    async def drain(self) -> None:
-        await self._writer.drain()
-
     # -- reads ----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager

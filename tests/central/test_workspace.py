@@ -10,8 +10,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from lls.central import VendorWorkspace, load_grants_file, parse_grants
 from lls.clock import parse_rfc3339
 from lls.errors import LLSError
+from lls.protocol.shapes import Jwks
 from lls.sealed import KeyPair, PublicKeys, decode_payload, open_sealed, read_sealed_file, seal
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import (
@@ -20,14 +22,12 @@ from lls.sealed.payloads import (
     TYP_USAGE,
     ClockReport,
     EventRange,
-    Jwks,
     LicenseUsage,
     PoolPayload,
     RegistrationPayload,
     UsageEvent,
     UsagePayload,
 )
-from lls.vendor import VendorWorkspace, load_grants_file, parse_grants
 
 NOW = 1_795_000_000
 VENDOR_ID = "vendor:test"

@@ -15,6 +15,9 @@ from typing import Any
 
 import msgspec
 
+from lls.central.grants import parse_grants
+from lls.central.state import InstanceRecord, VendorState, load_state, save_state
+from lls.central.usage import UsageFile, UsageFlagged, UsageSummary, acknowledged, judge, recorded
 from lls.clock import rfc3339
 from lls.errors import NotFound, Refused, SealedFileError
 from lls.progress import ProgressHook, quiet
@@ -38,9 +41,6 @@ from lls.sealed.payloads import (
     RegistrationPayload,
     UsagePayload,
 )
-from lls.vendor.grants import parse_grants
-from lls.vendor.state import InstanceRecord, VendorState, load_state, save_state
-from lls.vendor.usage import UsageFile, UsageFlagged, UsageSummary, acknowledged, judge, recorded
 
 KEY_FILE = "vendor.key"
 PUBLIC_FILE = "vendor.jwks"

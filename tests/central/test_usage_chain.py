@@ -19,7 +19,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from lls.central import UsageFlagged, UsageSummary, VendorWorkspace
 from lls.clock import parse_rfc3339, rfc3339
+from lls.protocol.shapes import Jwks
 from lls.sealed import KeyPair, decode_payload, open_sealed, seal, write_sealed_file
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import (
@@ -29,14 +31,12 @@ from lls.sealed.payloads import (
     ClockReport,
     EventRange,
     FeatureUsage,
-    Jwks,
     LicenseUsage,
     PoolPayload,
     RegistrationPayload,
     UsageEvent,
     UsagePayload,
 )
-from lls.vendor import UsageFlagged, UsageSummary, VendorWorkspace
 
 NOW = 1_795_000_000
 VENDOR_ID = "vendor:test"
@@ -495,6 +495,7 @@ def write(path: Path, token: str) -> Path:
     return path
 
 
+@pytest.mark.e2e  # `python -m lls` in a process of its own
 def test_cli_fork_exits_1_in_plain_words(ws: VendorWorkspace, site: Site, tmp_path: Path) -> None:
     site.write(3)
     twin = site.clone()
@@ -510,6 +511,7 @@ def test_cli_fork_exits_1_in_plain_words(ws: VendorWorkspace, site: Site, tmp_pa
     assert done.stderr.count("\n") == 1 and "(FORK)" in done.stderr
 
 
+@pytest.mark.e2e  # `python -m lls` in a process of its own
 def test_cli_table_then_already_read(ws: VendorWorkspace, site: Site, tmp_path: Path) -> None:
     site.write(3)
     path = write(tmp_path / "u.lls", site.export())
@@ -530,6 +532,7 @@ def test_cli_table_then_already_read(ws: VendorWorkspace, site: Site, tmp_path: 
     assert again.returncode == 0 and "verdict: ALREADY READ — already read" in again.stdout
 
 
+@pytest.mark.e2e  # `python -m lls` in a process of its own
 def test_cli_json_shape(ws: VendorWorkspace, site: Site, tmp_path: Path) -> None:
     site.write(2)
     ok = read_usage_cli(ws.directory, write(tmp_path / "1.lls", site.export()), "--json")
@@ -563,5 +566,6 @@ def test_cli_json_shape(ws: VendorWorkspace, site: Site, tmp_path: Path) -> None
     assert "never received" in bad["problems"][0]["message"]
 
 
+@pytest.mark.e2e  # `python -m lls` in a process of its own
 def test_cli_missing_file_exits_2(ws: VendorWorkspace, tmp_path: Path) -> None:
     assert read_usage_cli(ws.directory, tmp_path / "absent.lls").returncode == 2

@@ -29,11 +29,11 @@ from typing import Any
 
 import msgspec
 
+from lls.central.chain import UsageProblem, Verdict, chain_problems, short
+from lls.central.state import InstanceRecord, UsageFileRecord
 from lls.clock import rfc3339
 from lls.errors import Refused
 from lls.sealed.payloads import PoolPayload, UsagePayload
-from lls.vendor.chain import UsageProblem, Verdict, chain_problems, short
-from lls.vendor.state import InstanceRecord, UsageFileRecord
 
 FORK = "FORK"
 REGRESSION = "REGRESSION"

@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from lls.central.state import InstanceRecord
 from lls.clock import parse_rfc3339
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import UsageEvent, UsagePayload
-from lls.vendor.state import InstanceRecord
 
 # What reading a usage file concluded; only "ok" records anything.
 Verdict = Literal["ok", "duplicate", "fork", "regression", "chain_broken"]

@@ -13,13 +13,8 @@ import yaml
 
 from lls.domain.pools import LICENSE_ID
 from lls.errors import BadRequest
-from lls.sealed.payloads import (
-    Contact,
-    FeatureGrant,
-    LicenseGrant,
-    Misuse,
-    Org,
-)
+from lls.protocol.shapes import Contact
+from lls.sealed.payloads import FeatureGrant, LicenseGrant, Misuse, Org
 
 DEFAULT_VALID_DAYS = 365
 
@@ -99,7 +94,7 @@ def _plain(value: Any) -> Any:
 def _refuse_unknown(value: Any, schema: type[msgspec.Struct], where: str) -> None:
     if not isinstance(value, dict):
         return  # msgspec.convert reports the wrong type with its path
-    known = set(schema.__struct_fields__)
+    known = set(schema.__struct_encode_fields__)  # the wire names (Contact renames)
     for key, item in value.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in known:

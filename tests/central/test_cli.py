@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from lls.cli.vendor import add_vendor_parser
+from lls.protocol.shapes import Jwks
 from lls.sealed import KeyPair, PublicKeys, open_sealed, read_sealed_file, seal, write_sealed_file
 from lls.sealed.payloads import (
     TYP_POOL,
@@ -18,7 +19,6 @@ from lls.sealed.payloads import (
     TYP_USAGE,
     ClockReport,
     EventRange,
-    Jwks,
     RegistrationPayload,
     UsagePayload,
 )
