@@ -104,6 +104,13 @@ class Features(Housekeeping):
         now = self.clock.now()
         self._free_others_units(state, session, now, out)  # units of expired sessions come back
         available = _available(state, feature) or 0
+        if feature.type == "floating" and feature.count is not None:
+            denied = self.policy_seats.unit_refusal(state, session, code, feature.count, quantity)
+            if denied is not None:
+                await self._commit(out)
+                return self._feature_refusal(
+                    code, Reason(denied.reason.value), state, denied.message
+                )
         if quantity > available:
             await self._commit(out)
             return self._feature_refusal(
@@ -116,6 +123,7 @@ class Features(Housekeeping):
             held = state.held.setdefault(session.id, {})
             held[code] = held.get(code, 0) + quantity
             state.in_use[code] = state.in_use.get(code, 0) + quantity
+            self.policy_seats.units(session, code, quantity)
             out.append(SetHeld(session.id, code, held[code]))
         else:
             state.consumed[code] = state.consumed.get(code, 0) + quantity
@@ -156,6 +164,7 @@ class Features(Housekeeping):
             return self._figures(state, session, feature, 0)
         held[code] -= moved
         state.in_use[code] -= moved
+        self.policy_seats.units(session, code, -moved)
         if held[code] == 0:
             del held[code]
         state.refresh_views()

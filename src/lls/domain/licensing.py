@@ -14,10 +14,12 @@ sweep only tidies up what nobody asked about.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from lls.clock import Clock, rfc3339
 from lls.domain.bindings import bind_on_start, check_bindings, note_context
@@ -35,6 +37,8 @@ from lls.domain.models import (
     Reason,
     Session,
 )
+from lls.domain.policy import Policy, PolicyRefusal
+from lls.domain.policy_seats import PolicySeats
 from lls.domain.ports import Store
 from lls.domain.records import (
     AppendEvent,
@@ -45,6 +49,7 @@ from lls.domain.records import (
     StartSession,
     TouchSession,
 )
+from lls.domain.seat_queue import Blocked, SeatQueues
 from lls.domain.state import LicenseState
 from lls.errors import StorageError
 
@@ -87,6 +92,13 @@ class Sessions:
         # Licenses whose seat or feature figures changed since /metrics last looked: it
         # renders only those again (O(1) here, bounded by the pool's size).
         self.changed: set[str] = set()
+        # The seat policy in force (policy.file) with what each group holds, and the queue
+        # for the last seat (`waitSeconds`); `_freed` are licenses with waiters where a seat
+        # may have freed in this step: `_commit` wakes their queues before it awaits.
+        self.policy_seats = PolicySeats()
+        self.queues: SeatQueues[Outcome] = SeatQueues(clock, self._next_free_at)
+        self._freed: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- checks shared by every call ----------------------------------------------------
 
@@ -194,6 +206,9 @@ class Sessions:
         self.by_id.pop(session.id, None)
         self.changed.add(session.license)
         held = state.held.pop(session.id, None)
+        self.policy_seats.ended(session, held)
+        if self.queues.has_waiters(session.license):
+            self._freed.add(session.license)
         if held:
             for code, quantity in held.items():
                 state.in_use[code] = state.in_use.get(code, 0) - quantity
@@ -285,10 +300,13 @@ class Sessions:
         *,
         client_address: str | None = None,
         client_info: ClientInfo | None = None,
+        wait_s: float = 0.0,
     ) -> Outcome:
         """Start a session, or refresh the caller's own; exactly one wins the last seat.
 
-        `client_address` and `client_info` say who holds it (shown to admins only).
+        `client_address` and `client_info` say who holds it (shown to admins only). With
+        `wait_s` > 0 a caller that finds no seat for it waits in the license's queue (first
+        in, first out) instead of being refused; it holds no seat and writes nothing meanwhile.
         """
         state = self.licenses.get(token)
         if state is None:
@@ -307,22 +325,129 @@ class Sessions:
         if note_context(state, auth_context, now, out):
             await self._commit(out)
             return self._refuse(state, Reason.LICENSE_LOCKED)
+        if self.queues.has_waiters(token):  # a seat freed by the clock goes to them first
+            self.queues.seat_freed(token)
+        outcome = self._take_seat(
+            state, product, auth_context, now, out, client_address, client_info
+        )
+        await self._commit(out)
+        if wait_s <= 0 or not _may_wait(outcome):
+            return outcome
+        assert outcome.reason is not None and outcome.message is not None
+
+        def attempt() -> Awaitable[Outcome] | Blocked:
+            return self._queued_attempt(
+                token, product_codes, auth_context, client_address, client_info
+            )
+
+        blocked = _blocked(outcome)
+        result = await self.queues.wait(token, auth_context, wait_s, attempt, blocked=blocked)
+        if result.answer is not None:
+            return result.answer
+        if result.full:
+            return outcome
+        last = result.blocked or blocked
+        state = self.licenses.get(token)
+        if state is None:
+            return NOT_FOUND
+        refused = self._refuse(state, Reason(last.reason), last.message)
+        return dataclasses.replace(refused, queue_position=result.position)
+
+    def _take_seat(
+        self,
+        state: LicenseState,
+        product: str | None,
+        auth_context: str,
+        now: float,
+        out: list[Record],
+        client_address: str | None,
+        client_info: ClientInfo | None,
+    ) -> Outcome:
+        """The synchronous step of an activate: refresh the caller's own session, or decide
+        on a new seat — the policy and the seat count together — and start it."""
         lic = state.license
         session = self._live(state, auth_context, now, out)
         if session is not None:
             session.expires_at = now + lic.session_window_s
             out.append(TouchSession(session.id, session.expires_at))
-            _note_holder(session, client_address, client_info, out)
+            self._note_holder(state, session, client_address, client_info, out)
         else:
-            if self._seats_used(state, now) >= lic.seats:
+            used = self._seats_used(state, now)
+            if used >= lic.seats:
                 self._purge_expired(state, now, out)
-            if self._seats_used(state, now) >= lic.seats:
-                await self._commit(out)
+                used = self._seats_used(state, now)
+            denied = self.policy_seats.seat_refusal(state, auth_context, client_address, used, now)
+            if denied is not None:
+                return self._policy_refusal(state, denied)
+            if used >= lic.seats:
                 return self._refuse(state, Reason.SESSION_LIMIT_REACHED)
             session = self._start(state, auth_context, now, out, client_address, client_info)
         self._free_others_units(state, session, now, out)
-        await self._commit(out)
         return self._success(state, product, session)
+
+    def _policy_refusal(self, state: LicenseState, refusal: PolicyRefusal) -> Outcome:
+        return self._refuse(state, Reason(refusal.reason.value), refusal.message)
+
+    def _queued_attempt(
+        self,
+        token: str,
+        product_codes: Sequence[str],
+        auth_context: str,
+        client_address: str | None,
+        client_info: ClientInfo | None,
+    ) -> Awaitable[Outcome] | Blocked:
+        """A waiter's turn (run by the queue, synchronously, where a seat may have freed):
+        the license checks again, then the same step as an activate; Blocked if no seat."""
+        state = self.licenses.get(token)
+        if state is None:
+            return _ready(NOT_FOUND)
+        now = self._observe_clock()
+        if self.tampered:
+            return self._clock_refusal(state)
+        refusal, product = self._check(state, product_codes, now)
+        if refusal is None:
+            reason = check_bindings(state, auth_context, self.environments)
+            refusal = self._refuse(state, reason) if reason is not None else None
+        if refusal is not None:
+            return _ready(refusal)
+        self.store.check_writable()
+        out: list[Record] = []
+        outcome = self._take_seat(
+            state, product, auth_context, now, out, client_address, client_info
+        )
+        if not outcome.ok and _may_wait(outcome):
+            if out:  # it ended expired sessions on the way: those records are written
+                self._commit_later(out)
+            return _blocked(outcome)
+        return self._answer_after(out, outcome)
+
+    async def _answer_after(self, out: list[Record], outcome: Outcome) -> Outcome:
+        await self._commit(out)
+        return outcome
+
+    def _commit_later(self, out: list[Record]) -> None:
+        task = asyncio.get_running_loop().create_task(self._commit_quietly(out))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _commit_quietly(self, out: list[Record]) -> None:
+        with contextlib.suppress(StorageError):  # memory was rebuilt from the database
+            await self._commit(out)
+
+    def _next_free_at(self, token: str) -> float | None:
+        """When a seat of `token` frees by itself: the earliest session or lease end."""
+        state = self.licenses.get(token)
+        if state is None:
+            return None
+        ends = [s.expires_at for s in state.sessions.values()]
+        ends += [a.lease_expires_at for a in state.offline.values() if a.deactivated_at is None]
+        return min(ends, default=None)
+
+    def set_policy(self, policy: Policy | None) -> None:
+        """A new seat policy (start, reload): recount the groups, wake the queues. Live
+        sessions all stay; only the next grant is governed by it."""
+        self.policy_seats.replace(policy, self.licenses)
+        self.queues.everything_changed()
 
     def _start(
         self,
@@ -346,6 +471,7 @@ class Sessions:
         bind_on_start(state, auth_context, self.environments, now, out)
         state.sessions[auth_context] = session
         self.by_id[session.id] = session
+        self.policy_seats.started(session)
         self.changed.add(token)
         out.append(
             StartSession(
@@ -399,7 +525,7 @@ class Sessions:
             return self._refuse(state, Reason.NO_ACTIVE_SESSION)
         session.expires_at = now + state.license.session_window_s
         out.append(TouchSession(session.id, session.expires_at))
-        _note_holder(session, client_address, client_info, out)
+        self._note_holder(state, session, client_address, client_info, out)
         self._free_others_units(state, session, now, out)
         await self._commit(out)
         return self._success(state, product, session)
@@ -424,23 +550,57 @@ class Sessions:
         return [s for s in self.by_id.values() if s.expires_at > now]
 
     async def _commit(self, out: list[Record]) -> None:
+        if self._freed:  # before any await: the waiters get the seats this step freed
+            freed, self._freed = self._freed, set()
+            for token in freed:
+                self.queues.seat_freed(token)
         if out:
             await self.store.commit(out)
 
+    def _note_holder(
+        self,
+        state: LicenseState,
+        session: Session,
+        address: str | None,
+        info: ClientInfo | None,
+        out: list[Record],
+    ) -> None:
+        """Record a new address or new clientInfo of a session's holder (rare: no write
+        otherwise); a new address may put it in other policy groups.
 
-def _note_holder(
-    session: Session, address: str | None, info: ClientInfo | None, out: list[Record]
-) -> None:
-    """Record a new address or new clientInfo of a session's holder (rare: no write otherwise).
+        A call that says nothing (an old client, or no address) keeps what is known.
+        """
+        address = address if address is not None else session.client_address
+        info = info if info is not None else session.client_info
+        if address == session.client_address and info == session.client_info:
+            return
+        moved = address != session.client_address
+        session.client_address, session.client_info = address, info
+        out.append(SetSessionClient(session.id, address, info))
+        if moved:
+            self.policy_seats.moved(session, state.held.get(session.id))
 
-    A call that says nothing (an old client, or no address) keeps what is known.
-    """
-    address = address if address is not None else session.client_address
-    info = info if info is not None else session.client_info
-    if address == session.client_address and info == session.client_info:
-        return
-    session.client_address, session.client_info = address, info
-    out.append(SetSessionClient(session.id, address, info))
+
+# Refusals a wait can change: a seat frees, or the group's holders change.
+_WAITABLE = frozenset(
+    {Reason.SESSION_LIMIT_REACHED, Reason.SEAT_RESERVED, Reason.GROUP_LIMIT_REACHED}
+)
+
+
+def _may_wait(outcome: Outcome) -> bool:
+    return outcome.reason in _WAITABLE
+
+
+def _blocked(outcome: Outcome) -> Blocked:
+    """A refusal as the queue sees it: with no seat free at all nobody behind can get one."""
+    reason = outcome.reason
+    assert reason is not None
+    everyone = reason is Reason.SESSION_LIMIT_REACHED
+    return Blocked(reason.value, outcome.message or MESSAGES[reason], everyone)
+
+
+async def _ready(outcome: Outcome) -> Outcome:
+    return outcome
 
 
 def _covered(lic: License, product_codes: Sequence[str] | None) -> str | None:

@@ -131,6 +131,7 @@ class Loading(Offline):
         if not tidy:
             for state in self.licenses.values():
                 state.refresh_views()
+            self.policy_seats.rebuild(self.licenses)
             return out
         now = self._observe_clock()  # after the floor: a clock turned back shows at once
         for state in self.licenses.values():
@@ -141,6 +142,7 @@ class Loading(Offline):
                     self._end(state, session, EndReason.EXPIRED, now, out)
                 elif ending:
                     self._end(state, session, EndReason.REVOKED, now, out)
+        self.policy_seats.rebuild(self.licenses)
         return out
 
     def _rebuild_states(self, pool: Pool | None, snap: Snapshot) -> None:

@@ -34,6 +34,11 @@ class Reason(enum.StrEnum):
     FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
     FEATURE_EXHAUSTED = "FEATURE_EXHAUSTED"
     FEATURE_NOT_RETURNABLE = "FEATURE_NOT_RETURNABLE"
+    # The seat policy (policy.file, api.md §7 "Seat policy"): its message names the rule's
+    # group and license; these texts are only the fallback.
+    SEAT_RESERVED = "SEAT_RESERVED"
+    GROUP_LIMIT_REACHED = "GROUP_LIMIT_REACHED"
+    EXCLUDED_BY_POLICY = "EXCLUDED_BY_POLICY"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -53,6 +58,9 @@ MESSAGES: dict[Reason, str] = {
     Reason.FEATURE_NOT_FOUND: "No such feature on this license",
     Reason.FEATURE_EXHAUSTED: "Not enough units of this feature are left",
     Reason.FEATURE_NOT_RETURNABLE: "Consumed units cannot be returned",
+    Reason.SEAT_RESERVED: "The free seats of this license are reserved for a group",
+    Reason.GROUP_LIMIT_REACHED: "Your group already holds all the seats it may",
+    Reason.EXCLUDED_BY_POLICY: "The seat policy does not let this device use this license",
 }
 TRIAL_EXPIRED_MESSAGE = "Trial expired"
 # The online API's text for an order the vendor locked (pool license status `locked`).
@@ -173,6 +181,8 @@ class Outcome:
     session_expires_at: float | None = None
     license_expires_at: float | None = None
     features: tuple[FeatureView, ...] = ()
+    # An activate that waited for a seat (`waitSeconds`) and got none: its place (1 = next).
+    queue_position: int | None = None
 
     @property
     def ok(self) -> bool:

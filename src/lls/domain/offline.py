@@ -109,9 +109,16 @@ class Offline(Features):
                 )
         self.store.check_writable()
         out: list[Record] = []
-        if self._seats_used(state, now) >= state.license.seats:
+        used = self._seats_used(state, now)
+        if used >= state.license.seats:
             self._purge_expired(state, now, out)
-        if self._seats_used(state, now) >= state.license.seats:
+            used = self._seats_used(state, now)
+        # The admin carries the request: its address is not the device's (no network groups).
+        denied = self.policy_seats.seat_refusal(state, request.auth_context, None, used, now)
+        if denied is not None:
+            await self._commit(out)
+            raise Refused(denied.message, code=denied.reason.value)
+        if used >= state.license.seats:
             await self._commit(out)
             raise _refused(Reason.SESSION_LIMIT_REACHED)
         activation = OfflineActivation(
@@ -153,6 +160,11 @@ class Offline(Features):
                 Reason.SESSION_LIMIT_REACHED,
                 "the lease ended and its seat was taken since; activate again when one is free",
             )
+        if not activation.live(now):  # a lapsed lease takes a seat again: the policy decides
+            used = self._seats_used(state, now)
+            denied = self.policy_seats.seat_refusal(state, activation.auth_context, None, used, now)
+            if denied is not None:
+                raise Refused(denied.message, code=denied.reason.value)
         self.store.check_writable()
         activation.lease_expires_at = self._lease_end(state, now)
         self.changed.add(activation.license)
@@ -182,6 +194,8 @@ class Offline(Features):
         now = self.clock.now()
         activation.deactivated_at = now
         self.changed.add(activation.license)
+        if self.queues.has_waiters(activation.license):
+            self._freed.add(activation.license)
         await self._commit(
             [_save(activation), self._offline_event("offline.deactivated", activation, now)]
         )

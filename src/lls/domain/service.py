@@ -187,10 +187,12 @@ class Licensing(Loading):
         self.pool = pool
         self.pool_exp = float(pool.exp)
         self.pool_imported_at = now
+        self.policy_seats.rebuild(self.licenses)  # new seats, licenses, ids for the rules
         # Until its write commits the database still holds the previous pool: keep both.
         self.verified_pools[pool.seq] = pool
         await self._commit(out)
         self.verified_pools = {pool.seq: pool}
+        self.queues.everything_changed()
         return summary
 
     # -- usage files ------------------------------------------------------------------

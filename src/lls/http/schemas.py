@@ -59,6 +59,16 @@ class SessionRequest(msgspec.Struct):
     clientInfo: ClientInfoIn | None = None
 
 
+WaitSeconds = Annotated[int, msgspec.Meta(ge=0, le=300)]
+
+
+class ActivateRequest(SessionRequest):
+    """activate; `waitSeconds` (LLS): with no seat free for the caller, wait up to this
+    long in the license's queue (first in, first out) instead of being refused at once."""
+
+    waitSeconds: WaitSeconds = 0
+
+
 class DeactivateRequest(msgspec.Struct):
     licenseToken: Token
     authContext: AuthContext | None = None
@@ -84,7 +94,7 @@ class FeatureOut(msgspec.Struct):
     available: int | None
 
 
-class ValidationResponse(msgspec.Struct):
+class ValidationResponse(msgspec.Struct, omit_defaults=True):
     """The online API's five fields first, in the order of its examples (isTrial, contact,
     productCode, authStatus, companyName); then the (LLS) additions. msgspec encodes
     fields in declaration order, so this order is the wire order (api.md §2)."""
@@ -99,6 +109,9 @@ class ValidationResponse(msgspec.Struct):
     sessionExpiresAt: str | None
     licenseExpiresAt: str | None
     features: list[FeatureOut]
+    # Only in the answer of an activate that waited (`waitSeconds`) and got no seat in time:
+    # its place in the queue then (1 = next). Absent otherwise (it has a default).
+    queuePosition: int | None = None
 
 
 class VendorResponse(msgspec.Struct):
@@ -262,6 +275,7 @@ def validation_response(outcome: Outcome) -> ValidationResponse:
         sessionExpiresAt=_ts(outcome.session_expires_at),
         licenseExpiresAt=_ts(outcome.license_expires_at),
         features=[FeatureOut(f.code, f.type, f.total, f.available) for f in outcome.features],
+        queuePosition=outcome.queue_position,
     )
 
 
