@@ -94,6 +94,11 @@ async def test_a_waiter_that_times_out_gets_its_position(server: Server) -> None
 
 async def test_a_disconnected_waiter_gives_its_turn_to_the_next(server: Server) -> None:
     await activate(server, "holder")
+    # aiohttp's test server cancels a handler whose client left; `lls serve` does not (its
+    # AppRunner keeps aiohttp's default): serve as the daemon does, so the server notices.
+    runner = server.client.server.runner
+    assert runner is not None and runner.server is not None
+    runner.server.handler_cancellation = False
     host, port = server.client.server.host, server.client.server.port
     reader, writer = await asyncio.open_connection(host, port)
     body = json.dumps(
