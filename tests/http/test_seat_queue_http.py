@@ -182,3 +182,27 @@ async def test_the_queue_respects_the_policy(make_server: ServerFactory, tmp_pat
     await deactivate(server, "ext-1", token="KEY-TWO")
     assert (await capped)[1]["authStatus"] == "Success"
     assert sorted(server.licensing.licenses["KEY-TWO"].sessions) == ["ext-2", "pc-2"]
+
+
+async def test_metrics_give_queue_length_and_wait_time_per_license_never_the_token(
+    server: Server,
+) -> None:
+    await activate(server, "holder")
+    served = asyncio.create_task(activate(server, "w1", wait=30))
+    await until(lambda: waiting(server) == ["w1"])
+    late = asyncio.create_task(activate(server, "w2", wait=1))
+    await until(lambda: waiting(server) == ["w1", "w2"])
+    text = await (await server.client.get("/metrics")).text()
+    assert "KEY-ONE" not in text
+    (line,) = [x for x in text.splitlines() if x.startswith("lls_queue_waiting{")]
+    assert line.startswith('lls_queue_waiting{license="h:') and line.endswith(" 2")
+    await late
+    await deactivate(server, "holder")
+    await served
+    text = await (await server.client.get("/metrics")).text()
+    assert any(
+        x.startswith("lls_queue_wait_seconds_count{") and x.endswith(" 1")
+        for x in text.splitlines()
+    )
+    assert any('why="timed_out"' in x and x.endswith(" 1") for x in text.splitlines())
+    assert any(x.startswith("lls_queue_waiting{") and x.endswith(" 0") for x in text.splitlines())
