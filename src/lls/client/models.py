@@ -55,6 +55,9 @@ class Reason(enum.StrEnum):
     FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
     FEATURE_EXHAUSTED = "FEATURE_EXHAUSTED"
     FEATURE_NOT_RETURNABLE = "FEATURE_NOT_RETURNABLE"
+    SEAT_RESERVED = "SEAT_RESERVED"  # the seat policy (policy.file) of the server
+    GROUP_LIMIT_REACHED = "GROUP_LIMIT_REACHED"
+    EXCLUDED_BY_POLICY = "EXCLUDED_BY_POLICY"
     # Client-side only: no extend got through within one session window.
     SERVER_UNREACHABLE = "SERVER_UNREACHABLE"
 
@@ -91,6 +94,8 @@ class ValidationResult(_Wire, frozen=True):
     session_expires_at: datetime | None = None
     license_expires_at: datetime | None = None
     features: tuple[FeatureInfo, ...] = ()
+    # An activate that waited (`wait=`) and got no seat in time: its place then (1 = next).
+    queue_position: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -243,7 +243,6 @@ class MetricsExporter:
             for status, count in route.statuses.items():
                 yield f'lls_http_requests_total{{{where},status="{status}"}} {count}\n'
 
-
     def _queues(self, snap: _Snapshot) -> Iterator[str]:
         """The queue for the last seat, per license (or summed with per_license off)."""
         rows: dict[str, QueueStats] = {}
@@ -251,7 +250,9 @@ class MetricsExporter:
             state = snap.licenses.get(token)
             if state is None:
                 continue
-            label = self._labels.of_token(token, state.license.id) if self._series.per_license else ""
+            label = (
+                self._labels.of_token(token, state.license.id) if self._series.per_license else ""
+            )
             into = rows.setdefault(label, QueueStats())
             into.waiting += stats.waiting
             into.served += stats.served
@@ -259,9 +260,11 @@ class MetricsExporter:
             into.timed_out += stats.timed_out
             into.cancelled += stats.cancelled
             into.refused_full += stats.refused_full
+
         def where(label: str, *more: tuple[str, str]) -> str:
             pairs = [("license", label)] if label else []
             return text.labels([*pairs, *more])
+
         yield text.header("lls_queue_waiting", "gauge", "Activates waiting for a seat now")
         for label, q in rows.items():
             yield f"lls_queue_waiting{where(label)} {q.waiting}\n"
