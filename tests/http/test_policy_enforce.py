@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from lls.cli.table import render_table
+from lls.cli.views import LICENSE_COLUMNS, render_license
 from tests.conftest import Server, ServerFactory
+from tests.http.ui_kit import as_admin
 from tests.pools import PRODUCT, grant
 
 POLICY = """\
@@ -207,3 +210,36 @@ async def test_without_a_policy_nothing_is_refused_by_one(make_server: ServerFac
     server = await make_server(LICENSES)
     answers = await asyncio.gather(*(activate(server, "KEY-TRIO", f"ext-{i}") for i in range(10)))
     assert [a["authStatus"] for a in answers] == ["Success"] * 10
+
+
+async def test_admin_cli_and_dashboard_show_reserved_and_group_usage(server: Server) -> None:
+    for ctx in ("lab-1", "ext-1", "ext-2", "pc-1"):
+        await activate(server, "KEY-TRIO", ctx)
+    await checkout(server, "ext-1")
+    resp = await server.client.get("/admin/v1/licenses", headers=server.admin_headers)
+    docs = {d["token"]: d for d in (await resp.json())["licenses"]}
+    assert docs["KEY-TRIO"]["policy"] == {
+        "rules": ["trio"],
+        "reserved": 2,
+        "groups": {"lab": 1, "contractors": 2, "blocked": 0},
+        "features": [
+            {
+                "code": "EXPORT_PDF",
+                "count": 6,
+                "inUse": 1,
+                "groups": {"lab": 0, "contractors": 1, "blocked": 0},
+            }
+        ],
+    }
+    assert docs["KEY-LAB"]["policy"]["groups"] == {"lab": 0}
+    table = render_table(list(docs.values()), LICENSE_COLUMNS)
+    assert "RESERVED" in table[0] and "GROUPS" in table[0]
+    trio_row = next(line for line in table if line.startswith("KEY-TRIO"))
+    assert "lab 1, contractors 2, blocked 0" in trio_row
+    resp = await server.client.get("/admin/v1/licenses/KEY-TRIO", headers=server.admin_headers)
+    shown = render_license(await resp.json())
+    assert "reserved free: 2" in [" ".join(line.split()) for line in shown]
+    await as_admin(server)
+    html = await (await server.client.get("/ui/licenses/KEY-TRIO")).text()
+    assert "Seat policy" in html and "2 free seats kept for reservations not yet met" in html
+    assert '<td>contractors</td><td class="num">2</td>' in html

@@ -11,6 +11,8 @@ from aiohttp import web
 from lls import __version__
 from lls.clock import parse_rfc3339, rfc3339
 from lls.domain.models import PoolSummary, Session
+from lls.domain.policy_compiled import CompiledPolicy
+from lls.domain.policy_view import license_use
 from lls.domain.state import LicenseState
 from lls.errors import BadRequest, NotFound, Refused
 from lls.http.body import CLIENT_BODY_LIMIT, LARGE_BODY_TIMEOUT_S, read_limited
@@ -60,9 +62,15 @@ def session_doc(session: Session) -> dict[str, Any]:
 
 
 def license_doc(
-    state: LicenseState, now: float, label: str, *, detail: bool = False
+    state: LicenseState,
+    now: float,
+    label: str,
+    *,
+    detail: bool = False,
+    policy: CompiledPolicy | None = None,
 ) -> dict[str, Any]:
-    """A license for the admin: its grant, what is in use, and the label metrics and logs use."""
+    """A license for the admin: its grant, what is in use, and the label metrics and logs use;
+    `policy`: what the seat policy in force keeps and what each group it names holds."""
     lic = state.license
     live = [s for s in state.sessions.values() if s.expires_at > now]
     offline = [a for a in state.offline.values() if a.live(now)]
@@ -91,6 +99,7 @@ def license_doc(
             {"code": f.code, "type": f.type, "total": f.total, "available": f.available}
             for f in state.features_view
         ],
+        "policy": _policy_use(policy, state, now),
     }
     if detail:
         doc["sessions"] = [session_doc(s) for s in live]
@@ -104,6 +113,24 @@ def license_doc(
             for a in offline
         ]
     return doc
+
+
+def _policy_use(
+    policy: CompiledPolicy | None, state: LicenseState, now: float
+) -> dict[str, Any] | None:
+    """`policy` of a license (api.md §6): null when no rule of the policy governs it."""
+    use = license_use(policy, state, now) if policy is not None else None
+    if use is None:
+        return None
+    return {
+        "rules": list(use.rules),
+        "reserved": use.reserved,
+        "groups": use.groups,
+        "features": [
+            {"code": f.code, "count": f.count, "inUse": f.in_use, "groups": f.groups}
+            for f in use.features
+        ],
+    }
 
 
 async def status(request: web.Request) -> web.Response:
@@ -209,8 +236,9 @@ async def licenses(request: web.Request) -> web.Response:
     products = _list_query(request, "product")
     statuses = _list_query(request, "status")
     labels = request.app[LABELS]
+    policy = licensing.policy_seats.compiled
     found = [
-        license_doc(s, now, labels.of_token(t, s.license.id))
+        license_doc(s, now, labels.of_token(t, s.license.id), policy=policy)
         for t, s in licensing.licenses.items()
         if (not products or products & set(s.license.product_codes))
         and (not statuses or s.license.status in statuses)
@@ -233,7 +261,8 @@ async def license_detail(request: web.Request) -> web.Response:
     if state is None:
         raise NotFound("no such license on this server")
     label = request.app[LABELS].of_token(token, state.license.id)
-    return _json(license_doc(state, licensing.clock.now(), label, detail=True))
+    policy = licensing.policy_seats.compiled
+    return _json(license_doc(state, licensing.clock.now(), label, detail=True, policy=policy))
 
 
 async def sessions(request: web.Request) -> web.Response:
