@@ -206,3 +206,13 @@ async def test_metrics_give_queue_length_and_wait_time_per_license_never_the_tok
     )
     assert any('why="timed_out"' in x and x.endswith(" 1") for x in text.splitlines())
     assert any(x.startswith("lls_queue_waiting{") and x.endswith(" 0") for x in text.splitlines())
+
+
+async def test_a_full_queue_answers_at_once_with_a_null_position(server: Server) -> None:
+    server.licensing.queues._per_license = 1  # the bound (1,000 a license), made small here
+    await activate(server, "holder")
+    first = asyncio.create_task(activate(server, "w1", wait=30))
+    await until(lambda: waiting(server) == ["w1"])
+    status, body = await activate(server, "w2", wait=30)
+    assert body["reason"] == "SESSION_LIMIT_REACHED" and body["queuePosition"] is None
+    first.cancel()

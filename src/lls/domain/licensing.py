@@ -345,13 +345,13 @@ class Sessions:
         if result.answer is not None:
             return result.answer
         if result.full:
-            return outcome
+            return dataclasses.replace(outcome, waited=True)
         last = result.blocked or blocked
         state = self.licenses.get(token)
         if state is None:
             return NOT_FOUND
         refused = self._refuse(state, Reason(last.reason), last.message)
-        return dataclasses.replace(refused, queue_position=result.position)
+        return dataclasses.replace(refused, waited=True, queue_position=result.position)
 
     def _take_seat(
         self,

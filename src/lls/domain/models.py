@@ -181,7 +181,9 @@ class Outcome:
     session_expires_at: float | None = None
     license_expires_at: float | None = None
     features: tuple[FeatureView, ...] = ()
-    # An activate that waited for a seat (`waitSeconds`) and got none: its place (1 = next).
+    # An activate that waited for a seat (`waitSeconds`) and got none: `waited`, and its
+    # place then (1 = next; None when the queue was full and it never joined).
+    waited: bool = False
     queue_position: int | None = None
 
     @property

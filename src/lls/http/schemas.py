@@ -94,7 +94,7 @@ class FeatureOut(msgspec.Struct):
     available: int | None
 
 
-class ValidationResponse(msgspec.Struct, omit_defaults=True):
+class ValidationResponse(msgspec.Struct):
     """The online API's five fields first, in the order of its examples (isTrial, contact,
     productCode, authStatus, companyName); then the (LLS) additions. msgspec encodes
     fields in declaration order, so this order is the wire order (api.md §2)."""
@@ -110,8 +110,8 @@ class ValidationResponse(msgspec.Struct, omit_defaults=True):
     licenseExpiresAt: str | None
     features: list[FeatureOut]
     # Only in the answer of an activate that waited (`waitSeconds`) and got no seat in time:
-    # its place in the queue then (1 = next). Absent otherwise (it has a default).
-    queuePosition: int | None = None
+    # its place in the queue then (1 = next; null: the queue was full). Absent otherwise.
+    queuePosition: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class VendorResponse(msgspec.Struct):
@@ -275,7 +275,7 @@ def validation_response(outcome: Outcome) -> ValidationResponse:
         sessionExpiresAt=_ts(outcome.session_expires_at),
         licenseExpiresAt=_ts(outcome.license_expires_at),
         features=[FeatureOut(f.code, f.type, f.total, f.available) for f in outcome.features],
-        queuePosition=outcome.queue_position,
+        queuePosition=outcome.queue_position if outcome.waited else msgspec.UNSET,
     )
 
 
