@@ -12,7 +12,9 @@ import pytest
 
 from lls.cli.table import render_table
 from lls.cli.views import LICENSE_COLUMNS, render_license
+from lls.sealed import KeyPair
 from tests.conftest import Server, ServerFactory
+from tests.http.test_offline import request_token
 from tests.http.ui_kit import as_admin
 from tests.pools import PRODUCT, grant
 
@@ -243,3 +245,24 @@ async def test_admin_cli_and_dashboard_show_reserved_and_group_usage(server: Ser
     html = await (await server.client.get("/ui/licenses/KEY-TRIO")).text()
     assert "Seat policy" in html and "2 free seats kept for reservations not yet met" in html
     assert '<td>contractors</td><td class="num">2</td>' in html
+
+
+async def test_offline_activation_consults_the_policy_and_counts_as_a_held_seat(
+    server: Server,
+) -> None:
+    async def offline(ctx: str) -> tuple[int, Any]:
+        token = request_token(server, KeyPair.generate(), license_token="KEY-TRIO", ctx=ctx)
+        resp = await server.client.post(
+            "/admin/v1/offline/activate", json={"token": token}, headers=server.admin_headers
+        )
+        return resp.status, await resp.json()
+
+    status, problem = await offline("stolen-laptop")
+    assert (status, problem["code"]) == (422, "EXCLUDED_BY_POLICY")
+    assert problem["detail"] == "blocked may not use trio"
+    assert (await offline("ext-laptop-1"))[0] == 200
+    assert (await offline("ext-laptop-2"))[0] == 200
+    status, problem = await offline("ext-laptop-3")
+    assert (status, problem["code"]) == (422, "GROUP_LIMIT_REACHED")
+    # The two offline seats count for contractors online too.
+    assert (await activate(server, "KEY-TRIO", "ext-online"))["reason"] == "GROUP_LIMIT_REACHED"
