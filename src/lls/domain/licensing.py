@@ -439,8 +439,10 @@ class Sessions:
         state = self.licenses.get(token)
         if state is None:
             return None
-        ends = [s.expires_at for s in state.sessions.values()]
-        ends += [a.lease_expires_at for a in state.offline.values() if a.deactivated_at is None]
+        ends = [s.expires_at for s in state.sessions.values()]  # an expired one: purged then
+        if state.offline:  # a lease that ended stays listed: only those still to end count
+            now = self.clock.now()
+            ends += [a.lease_expires_at for a in state.offline.values() if a.live(now)]
         return min(ends, default=None)
 
     def set_policy(self, policy: Policy | None) -> None:
