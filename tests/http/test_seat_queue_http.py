@@ -73,7 +73,7 @@ async def test_a_newcomer_does_not_jump_the_queue(server: Server) -> None:
     await until(lambda: waiting(server) == ["w1"])
     await deactivate(server, "holder")
     assert (await waiter)[1]["authStatus"] == "Success"
-    status, late = await activate(server, "late")
+    _status, late = await activate(server, "late")
     assert late["reason"] == "SESSION_LIMIT_REACHED" and "queuePosition" not in late
 
 
@@ -100,7 +100,7 @@ async def test_a_disconnected_waiter_gives_its_turn_to_the_next(server: Server) 
     assert runner is not None and runner.server is not None
     runner.server.handler_cancellation = False
     host, port = server.client.server.host, server.client.server.port
-    reader, writer = await asyncio.open_connection(host, port)
+    _reader, writer = await asyncio.open_connection(host, port)
     body = json.dumps(
         {
             "licenseToken": "KEY-ONE",
@@ -138,7 +138,7 @@ async def test_a_seat_freed_by_expiry_goes_to_the_waiter_not_a_newcomer(server: 
     server.clock.advance(601)
     status, late = await activate(server, "late")
     assert late["reason"] == "SESSION_LIMIT_REACHED"
-    status, body = await waiter
+    _status, body = await waiter
     assert body["authStatus"] == "Success"
     assert list(server.licensing.licenses["KEY-ONE"].sessions) == ["w1"]
 
@@ -153,7 +153,7 @@ async def test_wait_seconds_out_of_range_is_400_with_a_reason(server: Server, wa
 
 async def test_without_wait_seconds_nothing_changes(server: Server) -> None:
     await activate(server, "holder")
-    status, body = await activate(server, "other", wait=0)
+    _status, body = await activate(server, "other", wait=0)
     assert body["reason"] == "SESSION_LIMIT_REACHED" and "queuePosition" not in body
 
 
@@ -213,6 +213,6 @@ async def test_a_full_queue_answers_at_once_with_a_null_position(server: Server)
     await activate(server, "holder")
     first = asyncio.create_task(activate(server, "w1", wait=30))
     await until(lambda: waiting(server) == ["w1"])
-    status, body = await activate(server, "w2", wait=30)
+    _status, body = await activate(server, "w2", wait=30)
     assert body["reason"] == "SESSION_LIMIT_REACHED" and body["queuePosition"] is None
     first.cancel()

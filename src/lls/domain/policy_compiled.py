@@ -79,6 +79,57 @@ class CompiledRule:
     features: dict[str, CompiledLimits]  # floating feature code -> its limits
 
 
+@dataclass(frozen=True, slots=True)
+class SummaryLimits:
+    """The limits of all the rules governing a license, merged for the fast path: the
+    least cap per group (a grant within it passes every rule's cap) and the largest
+    reservation (free seats above it pass every rule's reserve)."""
+
+    caps: tuple[tuple[int, int], ...]
+    cap_mask: int
+    reserve_max: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """All the rules that govern one license, merged: a grant that passes these passes
+    every rule, so the decision needs the rules one by one only to refuse (and name one)."""
+
+    exclude: int  # any of these groups is excluded by some rule
+    includes: tuple[int, ...]  # the device must be in one group of each
+    seats: SummaryLimits | None
+    features: dict[str, SummaryLimits]
+
+
+def summary_of(rules: tuple[CompiledRule, ...]) -> Summary:
+    exclude = 0
+    includes: list[int] = []
+    for rule in rules:
+        exclude |= rule.exclude_mask
+        if rule.include_mask and rule.include_mask not in includes:
+            includes.append(rule.include_mask)
+    seats = _merge([r.seats for r in rules if r.seats is not None])
+    codes = {code for r in rules for code in r.features}
+    features = {
+        code: _merge([r.features[code] for r in rules if code in r.features]) for code in codes
+    }
+    return Summary(exclude, tuple(includes), seats, {c: f for c, f in features.items() if f})
+
+
+def _merge(limits: list[CompiledLimits]) -> SummaryLimits | None:
+    if not limits:
+        return None
+    caps: dict[int, int] = {}
+    for lim in limits:
+        for i, cap in lim.max:
+            caps[i] = min(cap, caps.get(i, cap))
+    return SummaryLimits(
+        caps=tuple(sorted(caps.items())),
+        cap_mask=_bits(caps),
+        reserve_max=max(lim.reserve_total for lim in limits),
+    )
+
+
 @dataclass(slots=True)
 class CompiledPolicy:
     """The policy in force, ready for decisions: rules per license, group matching."""
@@ -91,10 +142,23 @@ class CompiledPolicy:
     _globs: tuple[tuple[int, re.Pattern[str]], ...] = ()
     _networks: tuple[tuple[int, tuple[tuple[int, int, int], ...]], ...] = ()  # (v, net, mask)
     _cache: dict[Hashable, int] = field(default_factory=dict)
+    _summaries: dict[str, Summary] = field(default_factory=dict)  # by token, made on first use
+    _by_rules: dict[tuple[int, ...], Summary] = field(default_factory=dict)  # shared ones
 
     @property
     def groups(self) -> int:
         return len(self.group_names)
+
+    def summary(self, token: str, rules: tuple[CompiledRule, ...]) -> Summary:
+        """The merged rules of `token` (licenses governed by the same rules share one)."""
+        found = self._summaries.get(token)
+        if found is None:
+            key = tuple(id(r) for r in rules)
+            found = self._by_rules.get(key)
+            if found is None:
+                found = self._by_rules[key] = summary_of(rules)
+            self._summaries[token] = found
+        return found
 
     def label(self, token: str) -> str:
         return self.labels.get(token, NO_ID_LABEL)
