@@ -136,7 +136,7 @@ async def test_a_seat_freed_by_expiry_goes_to_the_waiter_not_a_newcomer(server: 
     # The holder's window passes (the queue's timer runs on the loop's clock, not this fake
     # one); a newcomer arriving first finds the waiter served before itself.
     server.clock.advance(601)
-    status, late = await activate(server, "late")
+    _, late = await activate(server, "late")
     assert late["reason"] == "SESSION_LIMIT_REACHED"
     _status, body = await waiter
     assert body["authStatus"] == "Success"
