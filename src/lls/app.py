@@ -229,7 +229,8 @@ async def verify_database(instance: Instance, data_dir: Path) -> tuple[int, int]
     await store.open()
     try:
         await licensing.load()
-        return (licensing.pool.seq if licensing.pool else 0), len(licensing.live_sessions())
+        pool = licensing.status().pool
+        return (pool.seq if pool else 0), len(licensing.live_sessions())
     finally:
         await store.close()
 

@@ -89,7 +89,7 @@ async def checkout(server: Server, ctx: str, quantity: int = 1) -> dict[str, Any
 
 
 def holders(server: Server, token: str) -> list[str]:
-    return sorted(server.licensing.licenses[token].sessions)
+    return sorted(server.licensing.state.licenses[token].sessions)
 
 
 async def test_forty_concurrent_activates_leave_exactly_the_reserved_seats_to_lab(
@@ -168,7 +168,7 @@ async def test_feature_units_keep_the_reserve_and_the_cap_under_races(server: Se
     assert reserved[0]["message"] == "the free EXPORT_PDF units of trio are reserved for lab"
     lab = await asyncio.gather(*(checkout(server, f"lab-{i}") for i in range(3)))
     assert [a["authStatus"] for a in lab].count("Success") == 2
-    assert server.licensing.licenses["KEY-TRIO"].in_use["EXPORT_PDF"] == 6
+    assert server.licensing.state.licenses["KEY-TRIO"].in_use["EXPORT_PDF"] == 6
 
 
 async def test_a_reload_never_ends_a_live_session_it_only_governs_the_next(

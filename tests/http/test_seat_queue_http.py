@@ -54,7 +54,7 @@ async def test_three_waiters_get_the_seat_in_arrival_order(server: Server) -> No
         await until(lambda ctx=ctx: ctx in waiting(server))  # type: ignore[misc]
     assert waiting(server) == ["w1", "w2", "w3"]
     # No seat is held and nothing is written while they wait.
-    assert list(server.licensing.licenses["KEY-ONE"].sessions) == ["holder"]
+    assert list(server.licensing.state.licenses["KEY-ONE"].sessions) == ["holder"]
     order = []
     for previous in ("holder", "w1", "w2"):
         await deactivate(server, previous)
@@ -63,7 +63,7 @@ async def test_three_waiters_get_the_seat_in_arrival_order(server: Server) -> No
         status, body = task.result()
         assert (status, body["authStatus"]) == (200, "Success")
         tasks.remove(task)
-        order.append(next(iter(server.licensing.licenses["KEY-ONE"].sessions)))
+        order.append(next(iter(server.licensing.state.licenses["KEY-ONE"].sessions)))
     assert order == ["w1", "w2", "w3"] and not waiting(server)
 
 
@@ -124,7 +124,7 @@ async def test_a_disconnected_waiter_gives_its_turn_to_the_next(server: Server) 
     await deactivate(server, "holder")
     status, answer = await second
     assert (status, answer["authStatus"]) == (200, "Success")
-    assert list(server.licensing.licenses["KEY-ONE"].sessions) == ["next"]
+    assert list(server.licensing.state.licenses["KEY-ONE"].sessions) == ["next"]
     stats = server.licensing.queues.stats["KEY-ONE"]
     assert (stats.cancelled, stats.served) == (1, 1)
 
@@ -140,7 +140,7 @@ async def test_a_seat_freed_by_expiry_goes_to_the_waiter_not_a_newcomer(server: 
     assert late["reason"] == "SESSION_LIMIT_REACHED"
     _status, body = await waiter
     assert body["authStatus"] == "Success"
-    assert list(server.licensing.licenses["KEY-ONE"].sessions) == ["w1"]
+    assert list(server.licensing.state.licenses["KEY-ONE"].sessions) == ["w1"]
 
 
 @pytest.mark.parametrize("wait", [-1, 301, 1.5, "10", True])
@@ -148,7 +148,7 @@ async def test_wait_seconds_out_of_range_is_400_with_a_reason(server: Server, wa
     status, body = await activate(server, "w1", wait=wait)
     assert status == 400 and body["code"] == "VALIDATION_ERROR"
     assert body["field"] == "waitSeconds"
-    assert not server.licensing.licenses["KEY-ONE"].sessions
+    assert not server.licensing.state.licenses["KEY-ONE"].sessions
 
 
 async def test_without_wait_seconds_nothing_changes(server: Server) -> None:
@@ -181,7 +181,7 @@ async def test_the_queue_respects_the_policy(make_server: ServerFactory, tmp_pat
     assert (await plain)[1]["authStatus"] == "Success"
     await deactivate(server, "ext-1", token="KEY-TWO")
     assert (await capped)[1]["authStatus"] == "Success"
-    assert sorted(server.licensing.licenses["KEY-TWO"].sessions) == ["ext-2", "pc-2"]
+    assert sorted(server.licensing.state.licenses["KEY-TWO"].sessions) == ["ext-2", "pc-2"]
 
 
 async def test_metrics_give_queue_length_and_wait_time_per_license_never_the_token(

@@ -20,9 +20,13 @@ import re
 import socket
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lls.domain.models import License
 from lls.domain.policy import Group, Limits, Network, Policy, Rule
+
+if TYPE_CHECKING:
+    from lls.domain.policy_summary import Summary
 
 MEMBERSHIP_CACHE = 65_536  # (authContext, address) pairs remembered; about 10 MB at most
 MAX_WARNINGS = 50  # pool-dependent warnings listed one by one; the rest are counted
@@ -52,18 +56,18 @@ def limits_of(
     """Limits over group indices: reserves (> 0 kept) and caps, with their masks and cuts."""
     kept = tuple((i, n) for i, n in reserve if n > 0)
     caps = tuple(caps)
-    mask = _bits(i for i, _ in kept)
+    mask = bits(i for i, _ in kept)
     cuts: list[tuple[int, int]] = []
     if len(kept) <= MAX_CUT_GROUPS:
         for size in range(len(kept) + 1):
             for chosen in itertools.combinations(kept, size):
-                cuts.append((_bits(i for i, _ in chosen), sum(n for _, n in chosen)))
+                cuts.append((bits(i for i, _ in chosen), sum(n for _, n in chosen)))
     return CompiledLimits(
         reserve=kept,
         reserve_mask=mask,
         reserve_total=sum(n for _, n in kept),
         max=caps,
-        max_mask=_bits(i for i, _ in caps),
+        max_mask=bits(i for i, _ in caps),
         cuts=tuple(cuts),
     )
 
@@ -77,57 +81,6 @@ class CompiledRule:
     include_mask: int  # 0: everyone may (no include list)
     seats: CompiledLimits | None
     features: dict[str, CompiledLimits]  # floating feature code -> its limits
-
-
-@dataclass(frozen=True, slots=True)
-class SummaryLimits:
-    """The limits of all the rules governing a license, merged for the fast path: the
-    least cap per group (a grant within it passes every rule's cap) and the largest
-    reservation (free seats above it pass every rule's reserve)."""
-
-    caps: tuple[tuple[int, int], ...]
-    cap_mask: int
-    reserve_max: int
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """All the rules that govern one license, merged: a grant that passes these passes
-    every rule, so the decision needs the rules one by one only to refuse (and name one)."""
-
-    exclude: int  # any of these groups is excluded by some rule
-    includes: tuple[int, ...]  # the device must be in one group of each
-    seats: SummaryLimits | None
-    features: dict[str, SummaryLimits]
-
-
-def summary_of(rules: tuple[CompiledRule, ...]) -> Summary:
-    exclude = 0
-    includes: list[int] = []
-    for rule in rules:
-        exclude |= rule.exclude_mask
-        if rule.include_mask and rule.include_mask not in includes:
-            includes.append(rule.include_mask)
-    seats = _merge([r.seats for r in rules if r.seats is not None])
-    codes = {code for r in rules for code in r.features}
-    features = {
-        code: _merge([r.features[code] for r in rules if code in r.features]) for code in codes
-    }
-    return Summary(exclude, tuple(includes), seats, {c: f for c, f in features.items() if f})
-
-
-def _merge(limits: list[CompiledLimits]) -> SummaryLimits | None:
-    if not limits:
-        return None
-    caps: dict[int, int] = {}
-    for lim in limits:
-        for i, cap in lim.max:
-            caps[i] = min(cap, caps.get(i, cap))
-    return SummaryLimits(
-        caps=tuple(sorted(caps.items())),
-        cap_mask=_bits(caps),
-        reserve_max=max(lim.reserve_total for lim in limits),
-    )
 
 
 @dataclass(slots=True)
@@ -156,6 +109,8 @@ class CompiledPolicy:
             key = tuple(id(r) for r in rules)
             found = self._by_rules.get(key)
             if found is None:
+                from lls.domain.policy_summary import summary_of  # it imports this module
+
                 found = self._by_rules[key] = summary_of(rules)
             self._summaries[token] = found
         return found
@@ -325,14 +280,14 @@ def _compile_rule(rule: Rule, index: dict[str, int]) -> CompiledRule:
             features[code] = compiled
     return CompiledRule(
         name=rule.name,
-        exclude_mask=_bits(index[g] for g in rule.exclude),
-        include_mask=_bits(index[g] for g in rule.include),
+        exclude_mask=bits(index[g] for g in rule.exclude),
+        include_mask=bits(index[g] for g in rule.include),
         seats=_compile_limits(rule.seats, index),
         features=features,
     )
 
 
-def _bits(indices: Iterable[int]) -> int:
+def bits(indices: Iterable[int]) -> int:
     mask = 0
     for i in indices:
         mask |= 1 << i

@@ -30,13 +30,8 @@ from __future__ import annotations
 from collections import deque
 
 from lls.domain.policy import PolicyReason, PolicyRefusal, names
-from lls.domain.policy_compiled import (
-    CompiledLimits,
-    CompiledPolicy,
-    CompiledRule,
-    GroupTally,
-    Summary,
-)
+from lls.domain.policy_compiled import CompiledLimits, CompiledPolicy, CompiledRule, GroupTally
+from lls.domain.policy_summary import Summary
 
 
 def seat_refusal(

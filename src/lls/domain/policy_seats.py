@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lls.domain.models import Session
 from lls.domain.policy import Policy, PolicyRefusal
 from lls.domain.policy_compiled import CompiledPolicy, GroupTally, compile_policy
 from lls.domain.policy_decide import seat_refusal, unit_refusal
-from lls.domain.state import LicenseState
+
+if TYPE_CHECKING:  # state.py holds a PolicySeats: only the type is needed here
+    from lls.domain.state import LicenseState
 
 
 @dataclass(slots=True)
