@@ -216,3 +216,8 @@ async def test_a_full_queue_answers_at_once_with_a_null_position(server: Server)
     _status, body = await activate(server, "w2", wait=30)
     assert body["reason"] == "SESSION_LIMIT_REACHED" and body["queuePosition"] is None
     first.cancel()
+
+
+async def test_wait_seconds_takes_a_whole_float_as_json_schema_does(server: Server) -> None:
+    status, body = await activate(server, "w1", wait=2.0)
+    assert (status, body["authStatus"]) == (200, "Success")

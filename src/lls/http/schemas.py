@@ -31,6 +31,13 @@ class Quantity(int):
     HIGH = 1_000_000
 
 
+class WaitSeconds(int):
+    """`waitSeconds` of an activate (LLS): whole seconds 0–300, `185.0` is 185 (as Quantity)."""
+
+    LOW = 0
+    HIGH = 300
+
+
 class ValidateRequest(msgspec.Struct):
     licenseToken: Token
     productCodes: ProductCodes | None = None
@@ -59,14 +66,11 @@ class SessionRequest(msgspec.Struct):
     clientInfo: ClientInfoIn | None = None
 
 
-WaitSeconds = Annotated[int, msgspec.Meta(ge=0, le=300)]
-
-
 class ActivateRequest(SessionRequest):
     """activate; `waitSeconds` (LLS): with no seat free for the caller, wait up to this
     long in the license's queue (first in, first out) instead of being refused at once."""
 
-    waitSeconds: WaitSeconds = 0
+    waitSeconds: WaitSeconds = 0  # type: ignore[assignment]  # a plain default: the schema shows it
 
 
 class DeactivateRequest(msgspec.Struct):
@@ -178,26 +182,26 @@ def _human(name: str) -> str:
 
 def _decode_hook(kind: type[Any], value: Any) -> Any:
     """msgspec calls this for our own types (Quantity) with the plain JSON value."""
-    if kind is Quantity:
-        return _quantity(value)
+    if kind is Quantity or kind is WaitSeconds:
+        return _whole(kind, value)
     raise NotImplementedError(kind)
 
 
-def _quantity(value: Any) -> Quantity:
+def _whole(kind: type[Quantity] | type[WaitSeconds], value: Any) -> Quantity | WaitSeconds:
     got = "null" if value is None else type(value).__name__
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"Expected `int`, got `{got}`")
     if isinstance(value, float) and not value.is_integer():
         raise ValueError("Expected `int`, got `float` with a fraction")
-    if not Quantity.LOW <= value <= Quantity.HIGH:
-        raise ValueError(f"Expected `int` from {Quantity.LOW} to {Quantity.HIGH}")
-    return Quantity(int(value))
+    if not kind.LOW <= value <= kind.HIGH:
+        raise ValueError(f"Expected `int` from {kind.LOW} to {kind.HIGH}")
+    return kind(int(value))
 
 
 def schema_hook(kind: type[Any]) -> dict[str, Any]:
     """JSON Schema of our own types, for the generated OpenAPI components."""
-    if kind is Quantity:
-        return {"type": "integer", "minimum": Quantity.LOW, "maximum": Quantity.HIGH}
+    if kind is Quantity or kind is WaitSeconds:
+        return {"type": "integer", "minimum": kind.LOW, "maximum": kind.HIGH}
     raise NotImplementedError(kind)
 
 
