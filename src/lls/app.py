@@ -24,7 +24,7 @@ from lls.clock import Clock, SystemClock
 from lls.config import Config
 from lls.domain.service import Licensing
 from lls.errors import LLSError, whoami
-from lls.http import admin_api, client_api, offline_api, ops_api, policy_api
+from lls.http import admin_api, client_api, history_api, offline_api, ops_api, policy_api
 from lls.http.admin_access import ADMIN_ACCESS, AdminAccess, allowed_hosts
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
 from lls.http.admin_throttle import AdminTokenThrottle
@@ -90,7 +90,9 @@ async def with_local_licensing(config: Config, action: Callable[[Licensing], Awa
     await store.open()
     try:
         await licensing.load()
-        return await action(licensing)
+        result = await action(licensing)
+        await licensing.flush_history(force=True)
+        return result
     finally:
         await store.close()
 
@@ -122,10 +124,12 @@ def build_app(
     instance = instance or load_instance(config.data_dir)
     clock = clock or SystemClock()
     licensing, store = build_licensing(instance, clock)
+    licensing.keep_history(config.history_retention_days)
     stats = RequestStats(per_license=config.metrics_per_license)
     guard = LiveGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
     reloader = Reloader(config, reread)
     reloader.add_hook("limits", limits_hook(guard))
+    reloader.add_hook("history", _retention_hook(licensing))
     if manage_logging:
         reloader.add_hook("logging", logging_hook(configure_logging))
     jobs = DaemonJobs(licensing, lambda c: _backup_job(c, instance)) if run_jobs else None
@@ -156,11 +160,12 @@ def build_app(
     )
     client_api.add_routes(app)
     admin_api.add_routes(app)
+    history_api.add_routes(app)
     offline_api.add_routes(app)
     ops_api.add_routes(app, licensing, stats, per_license=config.metrics_per_license)
     policy = install_policy(config, reloader, clock)  # policy.file
-    licensing.set_policy(policy.in_force.policy)  # memory is loaded later: _restore counts
-    policy.in_force.subscribe(licensing.set_policy)  # a reload governs the next grant
+    licensing.waits.set_policy(policy.in_force.policy)  # memory loads later: restore counts
+    policy.in_force.subscribe(licensing.waits.set_policy)  # a reload governs the next grant
     policy_api.add_routes(app, policy)
     add_ui(app, config, viewer_token=viewer_token(instance.data_dir))  # the dashboard, /ui/
 
@@ -182,11 +187,25 @@ def build_app(
                     jobs.shutdown()
                 with contextlib.suppress(Exception):
                     await licensing.persist_floor()
+                with contextlib.suppress(Exception):  # the open hour survives the restart
+                    await licensing.flush_history(force=True)
         finally:
             await store.close()
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _retention_hook(licensing: Licensing) -> Callable[[Config, Config], Callable[[], None] | None]:
+    """history.retention_days, applied at the next hour's pruning."""
+
+    def hook(old: Config, new: Config) -> Callable[[], None] | None:
+        if old.history_retention_days == new.history_retention_days:
+            return None
+
+        return lambda: licensing.keep_history(new.history_retention_days)
+
+    return hook
 
 
 def _log_jobs(changed: list[str]) -> None:

@@ -145,7 +145,7 @@ async def test_session_with_wait_gets_the_seat_when_it_frees(
             client.session("LIC-ONE", [PRODUCT], "host-b", wait=60).__aenter__()
         )
         await until(
-            lambda: [d for d, _ in server.licensing.queues.waiting("LIC-ONE")] == ["host-b"]
+            lambda: [d for d, _ in server.licensing.waits.queues.waiting("LIC-ONE")] == ["host-b"]
         )
         assert not waiting.done() and first.result.ok
     second = await waiting  # the first left the block: its seat went to the waiter

@@ -62,6 +62,7 @@ GRANTS: dict[str, Any] = {
                 ("E2E-SOLO-0005", 1),
                 ("E2E-VIEW-0006", 2),
                 ("E2E-CSRF-0007", 2),
+                ("E2E-HIST-0008", 2),
             )
         ),
         {

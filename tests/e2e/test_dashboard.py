@@ -172,6 +172,30 @@ def test_usage_download_is_a_file_the_vendor_verifies(
     assert saved.name == f"usage-{summary['seq']}.lls" and summary["verdict"] == "ok"
 
 
+def test_license_history_chart_shows_the_hour_and_downloads_as_csv(
+    page: Page, site: Site, tmp_path: Path
+) -> None:
+    for ctx in ("hist-a", "hist-b", "hist-c"):  # two seats: the third is refused
+        site.licensing("activate", "E2E-HIST-0008", ctx)
+    sign_in(page, site.instance.admin_token)
+    page.goto("licenses/E2E-HIST-0008")
+    page.get_by_role("link", name="7 days").click()
+
+    chart = page.get_by_role("img", name=re.compile(r"Peak concurrent sessions per hour, last 7"))
+    expect(chart).to_be_visible()
+    expect(chart).to_have_attribute("aria-label", re.compile(r"168 points, lowest 0, highest 2"))
+    expect(page.locator("#denials")).to_contain_text("SESSION_LIMIT_REACHED")
+    with page.expect_download() as started:
+        page.get_by_role("link", name="Download CSV").click()
+    saved = tmp_path / started.value.suggested_filename
+    started.value.save_as(saved)
+
+    header, *rows = saved.read_text().splitlines()
+    assert saved.name == "history-7d.csv" and len(rows) == 168
+    assert header == "at,peak_sessions,sessions_started,denied,denied:SESSION_LIMIT_REACHED"
+    assert rows[-1].split(",")[1:] == ["2", "2", "1", "1"]
+
+
 def test_viewer_sees_sessions_but_cannot_end_one(page: Page, site: Site) -> None:
     site.licensing("activate", "E2E-VIEW-0006", "viewer-watched")
     (session_id,) = site.session_ids("E2E-VIEW-0006")

@@ -43,7 +43,7 @@ async def until(condition: Any, timeout_s: float = 5.0) -> None:
 
 
 def waiting(server: Server, token: str = "KEY-ONE") -> list[str]:
-    return [device for device, _ in server.licensing.queues.waiting(token)]
+    return [device for device, _ in server.licensing.waits.queues.waiting(token)]
 
 
 async def test_three_waiters_get_the_seat_in_arrival_order(server: Server) -> None:
@@ -125,7 +125,7 @@ async def test_a_disconnected_waiter_gives_its_turn_to_the_next(server: Server) 
     status, answer = await second
     assert (status, answer["authStatus"]) == (200, "Success")
     assert list(server.licensing.state.licenses["KEY-ONE"].sessions) == ["next"]
-    stats = server.licensing.queues.stats["KEY-ONE"]
+    stats = server.licensing.waits.queues.stats["KEY-ONE"]
     assert (stats.cancelled, stats.served) == (1, 1)
 
 
@@ -209,7 +209,7 @@ async def test_metrics_give_queue_length_and_wait_time_per_license_never_the_tok
 
 
 async def test_a_full_queue_answers_at_once_with_a_null_position(server: Server) -> None:
-    server.licensing.queues._per_license = 1  # the bound (1,000 a license), made small here
+    server.licensing.waits.queues._per_license = 1  # the bound (1,000 a license), made small here
     await activate(server, "holder")
     first = asyncio.create_task(activate(server, "w1", wait=30))
     await until(lambda: waiting(server) == ["w1"])

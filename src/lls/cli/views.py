@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from lls.cli.admin_client import AdminClient
 from lls.cli.args import add_instance_options, add_json, emit, require_server, wants_json
 from lls.cli.table import Column, render_fields, render_table, status_fields
 from lls.clock import parse_rfc3339, rfc3339
@@ -93,10 +95,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return emit(args, doc, render_fields(status_fields(doc, time.time())))
 
 
+PAGE_LIMIT = 1000  # the most the admin API gives per page
+MAX_PAGES = 10_000  # a bound on the pages followed (10 million rows)
+
+
+def all_pages(client: AdminClient, path: str, key: str, query: dict[str, str]) -> dict[str, Any]:
+    """Every row of a paginated admin list, following `nextCursor` to the end."""
+    rows: list[Any] = []
+    params = {**query, "limit": str(PAGE_LIMIT)}
+    for _ in range(MAX_PAGES):
+        _, doc = client.call("GET", f"{path}?{urlencode(params)}")
+        rows.extend(doc[key])
+        cursor = doc.get("nextCursor")
+        if not cursor:
+            break
+        params["cursor"] = cursor
+    return {key: rows, "total": len(rows)}
+
+
 def cmd_licenses(args: argparse.Namespace) -> int:
     query = {k: v for k, v in (("product", args.product), ("status", args.status)) if v is not None}
-    path = "/admin/v1/licenses" + (f"?{urlencode(query)}" if query else "")
-    _, doc = require_server(args).call("GET", path)
+    doc = all_pages(require_server(args), "/admin/v1/licenses", "licenses", query)
     return emit(args, doc, render_table(doc["licenses"], LICENSE_COLUMNS))
 
 
@@ -176,8 +195,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         for k, v in (("license", args.license), ("authContext", args.auth_context))
         if v is not None
     }
-    path = "/admin/v1/sessions" + (f"?{urlencode(query)}" if query else "")
-    _, doc = require_server(args).call("GET", path)
+    doc = all_pages(require_server(args), "/admin/v1/sessions", "sessions", query)
     return emit(args, doc, render_table(doc["sessions"], SESSION_COLUMNS))
 
 
@@ -244,6 +262,46 @@ def cmd_audit(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    """A license's usage per hour or day: a table, `--json`, or `--csv` as the API gives it."""
+    query = {"step": args.step}
+    now = time.time()
+    if args.since is not None:
+        query["from"] = since_time(args.since, now)
+    if args.until is not None:
+        query["to"] = since_time(args.until, now)
+    path = f"/admin/v1/licenses/{_path_part(args.token)}/history?{urlencode(query)}"
+    client = require_server(args)
+    if args.csv:
+        _, raw = client.fetch("GET", path, accept="text/csv")
+        sys.stdout.write(raw.decode())
+        return 0
+    _, doc = client.call("GET", path)
+    rows = [
+        {
+            **point,
+            "denials": _counts(point["denials"]),
+            "peakUnits": _counts(point["peakUnits"]),
+            "consumed": _counts(point["consumed"]),
+        }
+        for point in doc["points"]
+    ]
+    columns: list[Column | str] = [
+        Column("at", "AT"),
+        Column("peakSessions", "PEAK", right=True),
+        Column("sessionsStarted", "STARTED", right=True),
+        Column("denied", "DENIED", right=True),
+        Column("denials", "DENIALS"),
+        Column("peakUnits", "UNITS"),
+        Column("consumed", "CONSUMED"),
+    ]
+    return emit(args, doc, render_table(rows, columns))
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "-"
+
+
 def _view(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     add_instance_options(parser, url=True)
@@ -298,6 +356,14 @@ def add_view_parsers(sub: Any) -> None:
     act = _action(actions, "release", "release an environment from its organisation")
     act.add_argument("auth_context")
     act.set_defaults(func=cmd_release_environment)
+
+    p = _view(sub, "history", "a license's usage per hour or day (peaks, starts, denials)")
+    p.add_argument("token")
+    p.add_argument("--step", choices=("hour", "day"), default="hour", help="hour (default) or day")
+    p.add_argument("--since", help="from: an RFC 3339 time, or 30m, 12h, 7d ago (default 24 h)")
+    p.add_argument("--until", help="to: an RFC 3339 time, or a span ago (default now)")
+    p.add_argument("--csv", action="store_true", help="print CSV (one column per figure)")
+    p.set_defaults(func=cmd_history)
 
     p = _view(sub, "audit", "audit events of the running server, newest first")
     p.add_argument("--limit", type=int, default=100, help="at most this many events (100)")

@@ -15,7 +15,7 @@ from lls.domain.models import (
     Pool,
     Session,
 )
-from lls.domain.records import Record
+from lls.domain.records import HourRow, Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,31 @@ class Snapshot:
     environments: dict[str, str] = field(default_factory=dict)  # authContext -> org id
     offline: Sequence[OfflineActivation] = ()
     last_export_at: float | None = None  # when the newest usage file was written
+    # Usage history (lls.domain.history): the buckets of the newest hour stored, and the
+    # denials by reason of that hour's day before that hour.
+    history: Sequence[HourRow] = ()
+    history_denied: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolImport:
+    """One pool file imported here, as the pool page's history lists it."""
+
+    seq: int
+    issued_at: float
+    expires_at: float
+    org_id: str
+    ack_usage_seq: int
+    imported_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFile:
+    """One usage file written here: its seq, the newest event it carried, when."""
+
+    seq: int
+    last_event_id: int
+    created_at: float
 
 
 class AuditQuery(TypedDict, total=False):
@@ -109,6 +134,18 @@ class Store(Protocol):
     async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
         """Per license, each authContext that started a session or was noted by validate
         since `since` (and after the license's newest unlock), last time seen."""
+        ...
+
+    async def history(self, license: str, *, start: int, end: int) -> list[HourRow]:
+        """The stored history buckets of `license` with start <= hour < end, oldest first."""
+        ...
+
+    async def pool_imports(self, *, limit: int) -> list[PoolImport]:
+        """The pools imported here, newest first (the raw files are not read)."""
+        ...
+
+    async def usage_files(self, *, limit: int) -> list[UsageFile]:
+        """The usage files written here, newest first."""
         ...
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,8 @@ from typing import Unpack
 from lls.clock import Clock
 from lls.domain import admin, features, housekeeping, loading, offline, pools, sessions, usage
 from lls.domain.checks import observe_clock, tamper_records
+from lls.domain.history import HistoryBook, commit_noted, send_history
+from lls.domain.history_series import HistoryQuery, Point, series
 from lls.domain.misuse import take_noted
 from lls.domain.models import (
     AuditEvent,
@@ -33,17 +34,14 @@ from lls.domain.models import (
     Reason,
     Session,
 )
-from lls.domain.policy import Policy
-from lls.domain.policy_compiled import CompiledPolicy
-from lls.domain.ports import AuditQuery, OfflineCodec, PoolReader, Store
+from lls.domain.ports import AuditQuery, OfflineCodec, PoolImport, PoolReader, Store, UsageFile
 from lls.domain.reads import MetricsView, ServerStatus, ready_problems, status, take_metrics_view
 from lls.domain.records import AppendEvent, Record
-from lls.domain.seat_queue import QueueStats
 from lls.domain.state import LicenseState, LicensingState
 from lls.domain.usage import UsageReport, UsageSealer
 from lls.domain.views import ReadState
-from lls.domain.waits import ActivateWaits, may_wait
-from lls.errors import StorageError
+from lls.domain.waits import ActivateWaits
+from lls.errors import NotFound, StorageError
 from lls.progress import ProgressHook, quiet
 
 log = logging.getLogger(__name__)
@@ -69,16 +67,21 @@ class Licensing:
         self.state = LicensingState(store, instance_id, vendor_id, trust_pools_from)
         self._import_lock = asyncio.Lock()
         self._export_lock = asyncio.Lock()
-        # The queue for the last seat (`waitSeconds`, domain.waits).
-        self.waits = ActivateWaits(self.state, clock, self._decided, self._commit)
-        self.queues = self.waits.queues
+        self.history = HistoryBook()  # usage per license and hour (lls.domain.history)
+        self.waits = ActivateWaits(self.state, clock, self._decided, self._commit)  # waitSeconds
         store.set_rebuild(self.rebuild)  # after a failed write the writer rebuilds memory
 
     async def _commit(self, out: Sequence[Record]) -> None:
-        if self.state.freed:  # before any await: waiters get the seats this step freed
-            self.waits.wake()
+        """Commit a rule's records; the usage history notes them and its changed buckets
+        ride along when their turn has come (no write of its own: domain.history)."""
+        self.waits.wake()  # before any await: the queue's waiters get the seats just freed
         if out:
-            await self.store.commit(out)
+            await commit_noted(self.store, self.history, self.state.licenses, out, self.clock.now())
+
+    def _noted(self, token: str, outcome: Outcome | FeatureOutcome) -> None:
+        """A refusal of a license's call counts in its history (denials by reason)."""
+        if outcome.reason is not None:
+            self.history.refused(self.state.licenses, token, outcome.reason, self.clock.now())
 
     async def _decided(self, outcome: Outcome | FeatureOutcome, out: list[Record]) -> None:
         if outcome.reason is Reason.CLOCK_TAMPERED:
@@ -101,6 +104,7 @@ class Licensing:
         outcome, out = sessions.validate(
             self.state, token, product_codes, auth_context, self.clock.now()
         )
+        self._noted(token, outcome)
         with contextlib.suppress(StorageError):  # memory was rebuilt; answer from it
             await self._commit(out)
         if outcome.status is AuthStatus.SUCCESS:
@@ -117,28 +121,16 @@ class Licensing:
         client_info: ClientInfo | None = None,
         wait_s: float = 0.0,
     ) -> Outcome:
-        """With `wait_s` > 0 a caller that finds no seat for it waits in the license's queue
-        (first in, first out) instead of being refused; it holds no seat and writes nothing
-        meanwhile, and is answered as soon as a seat frees for it or the time runs out."""
         self.waits.before(token)  # a seat freed by the clock goes to the waiters first
         now = self.clock.now()
         outcome, out = sessions.activate(
             self.state, token, product_codes, auth_context, now,
             client_address=client_address, client_info=client_info,
         )  # fmt: skip
+        self._noted(token, outcome)
         await self._decided(outcome, out)
-        if wait_s <= 0 or not may_wait(outcome):
-            return outcome
-        return await self.waits.wait(
-            token, product_codes, auth_context, wait_s, outcome,
-            client_address=client_address, client_info=client_info,
-        )  # fmt: skip
-
-    def set_policy(self, policy: Policy | None) -> None:
-        """A new seat policy (start, reload): recount the groups, wake the queues. Live
-        sessions all stay; only the next grant is governed by it."""
-        self.state.policy.replace(policy, self.state.licenses)
-        self.queues.everything_changed()
+        return await self.waits.after(outcome, wait_s, token, product_codes, auth_context,
+                                      client_address, client_info)  # fmt: skip
 
     async def extend(
         self,
@@ -154,6 +146,7 @@ class Licensing:
             self.state, token, product_codes, auth_context, now,
             client_address=client_address, client_info=client_info,
         )  # fmt: skip
+        self._noted(token, outcome)
         await self._decided(outcome, out)
         return outcome
 
@@ -167,6 +160,7 @@ class Licensing:
     ) -> FeatureOutcome:
         now = self.clock.now()
         outcome, out = features.checkout(self.state, token, auth_context, code, quantity, now)
+        self._noted(token, outcome)
         await self._decided(outcome, out)
         return outcome
 
@@ -175,6 +169,7 @@ class Licensing:
     ) -> FeatureOutcome:
         now = self.clock.now()
         outcome, out = features.return_units(self.state, token, auth_context, code, quantity, now)
+        self._noted(token, outcome)
         await self._commit(out)
         return outcome
 
@@ -224,7 +219,6 @@ class Licensing:
             summary, out = pools.apply_pool(self.state, pool, raw, now, ack_event)
             await self._commit(out)
             self.state.verified_pools = {pool.seq: pool}
-            self.queues.everything_changed()  # seats and licenses changed for every waiter
             pools.log_applied(summary, started, verified)
             return summary
 
@@ -247,7 +241,9 @@ class Licensing:
         self.state.verified_pools = {}
         snap = await self.store.snapshot()
         pool = await loading.stored_pool(self.state, self.reader, snap)
-        await self._commit(loading.restore(self.state, snap, pool, self.clock.now(), tidy=True))
+        out = loading.restore(self.state, snap, pool, self.clock.now(), tidy=True)
+        self.history.restore(snap.history, snap.history_denied, self.clock.now())
+        await self._commit(out)
 
     async def rebuild(self) -> None:
         """After a failed write: memory becomes what the database holds; writes nothing."""
@@ -255,6 +251,7 @@ class Licensing:
         snap = await self.store.snapshot(wait=False, known_pools=known)
         pool = await loading.stored_pool(self.state, self.reader, snap)
         loading.restore(self.state, snap, pool, self.clock.now(), tidy=False)
+        self.history.restore(snap.history, snap.history_denied, self.clock.now())
         log.warning("memory rebuilt from the database after a failed write")
 
     # -- jobs and admin actions -----------------------------------------------------------
@@ -321,6 +318,16 @@ class Licensing:
         with contextlib.suppress(StorageError):  # memory was rebuilt; the view shows it
             await self._commit(housekeeping.end_expired(self.state, token, self.clock.now()))
 
+    async def flush_history(self, *, force: bool = False) -> None:
+        """Open a new hour when one began, write the changed buckets (the sweep job; `force`:
+        at a clean stop, so nothing of the open hour is lost)."""
+        now, writable = self.clock.now(), self.store.writable
+        if records := self.history.due(self.state.licenses, now, force=force, writable=writable):
+            await send_history(self.store, self.history, records)
+
+    def keep_history(self, days: int) -> None:
+        self.history.keep(days)  # history.retention_days, at start and on a reload
+
     async def record_event(self, type_: str, data: dict[str, object]) -> None:
         """Audit something no rule produced (callers bound how often)."""
         await self._commit([AppendEvent(at=self.clock.now(), type=type_, data=data)])
@@ -375,10 +382,19 @@ class Licensing:
     async def chain_head(self) -> tuple[int, str | None]:
         return await self.store.chain_head()
 
-    def compiled_policy(self) -> CompiledPolicy | None:
-        """The seat policy in force, compiled against the pool (None: no policy)."""
-        return self.state.policy.compiled
+    async def license_history(self, token: str, query: HistoryQuery) -> list[Point]:
+        """Stored history with the buckets in memory over it (also of a retired license)."""
+        if token not in self.state.licenses and token not in self.state.retired:
+            raise NotFound("no such license on this server")
+        stored = await self.store.history(token, start=query.start, end=query.end)
+        return series([*stored, *self.history.open_rows(token)], query.start, query.end,
+                      step=query.step)  # fmt: skip
 
-    def queue_stats(self) -> dict[str, QueueStats]:
-        """A copy of the seat queue's counters, by license token (for /metrics)."""
-        return {t: dataclasses.replace(q) for t, q in self.queues.stats.items()}
+    def denials_today(self) -> dict[str, int]:
+        return self.history.denied_today(self.clock.now())  # all licenses, since 00:00 UTC
+
+    async def pool_imports(self, limit: int) -> list[PoolImport]:
+        return await self.store.pool_imports(limit=limit)  # newest first
+
+    async def usage_files(self, limit: int) -> list[UsageFile]:
+        return await self.store.usage_files(limit=limit)  # newest first

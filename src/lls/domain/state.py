@@ -11,6 +11,7 @@ from typing import Protocol
 
 from lls.domain.models import FeatureView, License, OfflineActivation, Pool, Session
 from lls.domain.policy_seats import PolicySeats
+from lls.domain.seat_queue import QueueStats
 
 DAY_S = 86_400
 
@@ -139,3 +140,4 @@ class LicensingState:
     # Licenses where a seat or units may have freed in this step: the facade gives them to
     # the waiters of the seat queue (`waitSeconds`) before it awaits the commit.
     freed: set[str] = field(default_factory=set)
+    queue_stats: dict[str, QueueStats] = field(default_factory=dict)  # the queue's counters

@@ -20,6 +20,7 @@ from lls.clock import Clock
 from lls.domain import sessions
 from lls.domain.checks import NOT_FOUND, refuse
 from lls.domain.models import MESSAGES, ClientInfo, FeatureOutcome, Outcome, Reason
+from lls.domain.policy import Policy
 from lls.domain.records import Record
 from lls.domain.seat_queue import Blocked, SeatQueues
 from lls.domain.state import LicensingState
@@ -27,6 +28,7 @@ from lls.errors import StorageError
 
 Decided = Callable[[Outcome | FeatureOutcome, list[Record]], Awaitable[None]]
 Commit = Callable[[Sequence[Record]], Awaitable[None]]
+MANY = 64  # more freed licenses than this in one step: wake every queue instead
 # Refusals a wait can change: a seat frees, or the holders of a group change.
 WAITABLE = frozenset(
     {Reason.SESSION_LIMIT_REACHED, Reason.SEAT_RESERVED, Reason.GROUP_LIMIT_REACHED}
@@ -54,6 +56,7 @@ class ActivateWaits:
         self._decided = decided  # commits a rule's records (the facade's), as an answer would
         self._commit = commit
         self.queues: SeatQueues[Outcome] = SeatQueues(clock, self.next_free_at)
+        st.queue_stats = self.queues.stats  # the same dict: /metrics reads it from the state
         self._background: set[asyncio.Task[None]] = set()
 
     def before(self, token: str) -> None:
@@ -62,10 +65,42 @@ class ActivateWaits:
             self.queues.seat_freed(token)
 
     def wake(self) -> None:
-        """Give the seats the last step freed to the waiters, in arrival order."""
-        freed, self.st.freed = self.st.freed, set()
+        """Give the seats the last step freed to the waiters, in arrival order (a pool
+        import marks every license: then every queue is looked at instead)."""
+        freed = self.st.freed
+        if not freed:
+            return
+        self.st.freed = set()
+        if len(freed) > MANY:
+            self.queues.everything_changed()
+            return
         for token in freed:
             self.queues.seat_freed(token)
+
+    def set_policy(self, policy: Policy | None) -> None:
+        """A new seat policy (start, reload): recount the groups, wake the queues. Live
+        sessions all stay; only the next grant is governed by it."""
+        self.st.policy.replace(policy, self.st.licenses)
+        self.queues.everything_changed()
+
+    async def after(
+        self,
+        refused: Outcome,
+        wait_s: float,
+        token: str,
+        product_codes: Sequence[str],
+        auth_context: str,
+        client_address: str | None,
+        client_info: ClientInfo | None,
+    ) -> Outcome:
+        """The answer of an activate: `refused` waits up to `wait_s` when waiting can change
+        it (a seat frees, a group's holders change); anything else is the answer now."""
+        if wait_s <= 0 or not may_wait(refused):
+            return refused
+        return await self.wait(
+            token, product_codes, auth_context, wait_s, refused,
+            client_address=client_address, client_info=client_info,
+        )  # fmt: skip
 
     async def wait(
         self,

@@ -10,12 +10,15 @@ from aiohttp import web
 
 from lls import __version__
 from lls.clock import parse_rfc3339, rfc3339
+from lls.domain.license_index import LicenseQuery, list_licenses
 from lls.domain.models import PoolSummary, Session
 from lls.domain.policy_compiled import CompiledPolicy
 from lls.domain.policy_view import license_use
 from lls.domain.state import LicenseState
+from lls.domain.views import SessionQuery, list_sessions
 from lls.errors import BadRequest, NotFound, Refused
 from lls.http.body import CLIENT_BODY_LIMIT, LARGE_BODY_TIMEOUT_S, read_limited
+from lls.http.index_cache import LICENSE_INDEX, IndexCache
 from lls.http.keys import INSTANCE, LABELS, LICENSING, RELOAD
 from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
@@ -228,28 +231,22 @@ async def usage(request: web.Request) -> web.Response:
 
 
 async def licenses(request: web.Request) -> web.Response:
-    """Every license, or those of `product` and/or `status` (comma-separated lists)."""
+    """A page of licenses: `q`, `type`, `product` and `status` (comma-separated lists),
+    `sort`, `dir`, `limit` (1–1,000, default 100) and `cursor`; `nextCursor` pages on."""
     licensing = request.app[LICENSING]
-    states = await licensing.licenses()  # no seat or unit shown held by an expired session
+    query = LicenseQuery.from_admin_params(request.query)
+    await licensing.end_expired()  # no seat or unit shown held by an expired session
     now = licensing.now()
-    products = _list_query(request, "product")
-    statuses = _list_query(request, "status")
+    index = await request.app[LICENSE_INDEX].current(licensing)
+    listed = list_licenses(index, query, now)
+    page = listed.items
     labels = request.app[LABELS]
-    policy = licensing.compiled_policy()
+    policy = licensing.view().policy.compiled
     found = [
-        license_doc(s, now, labels.of_token(t, s.license.id), policy=policy)
-        for t, s in states.items()
-        if (not products or products & set(s.license.product_codes))
-        and (not statuses or s.license.status in statuses)
+        license_doc(s, now, labels.of_token(s.license.token, s.license.id), policy=policy)
+        for s in page
     ]
-    return _json({"licenses": found})
-
-
-def _list_query(request: web.Request, name: str) -> set[str]:
-    raw = request.query.get(name, "")
-    if len(raw) > 1024:
-        raise BadRequest(f"{name} is too long", field=name)
-    return {v.strip() for v in raw.split(",") if v.strip()}
+    return _json({"licenses": found, "total": listed.total, "nextCursor": listed.next_cursor})
 
 
 async def license_detail(request: web.Request) -> web.Response:
@@ -259,21 +256,24 @@ async def license_detail(request: web.Request) -> web.Response:
     if state is None:
         raise NotFound("no such license on this server")
     label = request.app[LABELS].of_token(token, state.license.id)
-    policy = licensing.compiled_policy()
+    policy = licensing.view().policy.compiled
     return _json(license_doc(state, licensing.now(), label, detail=True, policy=policy))
 
 
 async def sessions(request: web.Request) -> web.Response:
+    """A page of live sessions: `license`, `authContext` (exact), `q`, `sort`, `dir`,
+    `limit` (1–1,000, default 100) and `cursor`; `nextCursor` pages on."""
     licensing = request.app[LICENSING]
-    want_license = request.query.get("license")
-    want_context = request.query.get("authContext")
-    found = [
-        session_doc(s)
-        for s in await licensing.sessions(want_license)
-        if (want_license is None or s.license == want_license)
-        and (want_context is None or s.auth_context == want_context)
-    ]
-    return _json({"sessions": found})
+    query = SessionQuery.from_params(request.query)
+    await licensing.end_expired(query.license or None)
+    page = list_sessions(licensing.view().by_id.values(), query, licensing.now())
+    return _json(
+        {
+            "sessions": [session_doc(s) for s in page.items],
+            "total": page.total,
+            "nextCursor": page.next_cursor,
+        }
+    )
 
 
 async def end_session(request: web.Request) -> web.Response:
@@ -363,6 +363,7 @@ async def reload(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[LICENSE_INDEX] = IndexCache()
     add_route(app, "GET", "/admin/v1/status", status)
     add_route(app, "POST", "/admin/v1/pool", import_pool)
     add_route(app, "GET", "/admin/v1/usage", usage)

@@ -134,7 +134,7 @@ class MetricsExporter:
             last_export=view.last_export,
             writable=view.writable,
             routes=routes,
-            queues={t: q for t, q in self._licensing.queue_stats().items() if t in licenses},
+            queues={t: q for t, q in view.queues.items() if t in licenses},
         )
 
     def _render(self, snap: _Snapshot) -> bytes:

@@ -29,7 +29,7 @@ async def test_open_applies_every_numbered_migration_once(pg_url: str) -> None:
         store = PostgresStore(pg_url, INSTANCE_ID)
         await store.open()
         await store.close()
-    assert await _versions(pg_url) == [n for n, _ in migration_files()] == [1, 2, 3, 4, 7]
+    assert await _versions(pg_url) == [n for n, _ in migration_files()] == [1, 2, 3, 4, 7, 8]
 
 
 async def test_two_nodes_migrating_a_new_database_at_once_both_succeed(pg_url: str) -> None:
@@ -39,8 +39,8 @@ async def test_two_nodes_migrating_a_new_database_at_once_both_succeed(pg_url: s
     finally:
         for c in conns:
             await c.close()
-    assert versions == [7, 7]
-    assert await _versions(pg_url) == [1, 2, 3, 4, 7]
+    assert versions == [8, 8]
+    assert await _versions(pg_url) == [1, 2, 3, 4, 7, 8]
 
 
 async def test_database_from_a_newer_lls_is_refused_and_left_alone(pg_url: str) -> None:
@@ -53,7 +53,7 @@ async def test_database_from_a_newer_lls_is_refused_and_left_alone(pg_url: str) 
     newer = PostgresStore(pg_url, INSTANCE_ID)
     with pytest.raises(SchemaTooNew, match="schema version 99, newer than this LLS knows"):
         await newer.open()
-    assert await _versions(pg_url) == [1, 2, 3, 4, 7, 99]
+    assert await _versions(pg_url) == [1, 2, 3, 4, 7, 8, 99]
     assert not newer.lock.held
 
 

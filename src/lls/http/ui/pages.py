@@ -7,7 +7,6 @@ Nothing here changes state; every figure comes from `lls.domain.views` and
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -42,10 +41,12 @@ from lls.http.offline_api import activation_doc
 from lls.http.ui.audit_scan import EVENT_TYPES, scan_events
 from lls.http.ui.auth import UISession
 from lls.http.ui.guard import current_session
+from lls.http.ui.history import history_view
 from lls.http.ui.keys import INDEX
 from lls.http.ui.render import render_page
 
 PAGE_SIZE = 50
+HISTORY_ROWS = 50  # pool imports and usage files listed, newest first
 TIMELINE_SIZE = 20
 # The license page reads this many of the newest audit events for its timeline (the store
 # cannot select by license yet; phase 2 adds that query): enough for a day of a busy site.
@@ -57,17 +58,8 @@ def _licensing(request: web.Request) -> Licensing:
 
 
 async def _index(request: web.Request) -> LicenseIndex:
-    """The license index of the current pool; a new pool's is built in a worker thread, so
-    the event loop keeps answering licensing calls meanwhile (about a second at 100,000)."""
-    cache = request.app[INDEX]
-    licensing = _licensing(request)
-    if cache.index is None or not cache.index.fits(licensing.view()):
-        async with cache.lock:
-            if cache.index is None or not cache.index.fits(licensing.view()):
-                view = licensing.view()
-                pool, states = view.pool, dict(view.licenses)
-                cache.index = await asyncio.to_thread(LicenseIndex, pool, states)
-    return cache.index
+    """The license index of the current pool (shared with the admin API's list)."""
+    return await request.app[INDEX].current(_licensing(request))
 
 
 def _client_columns(rows: list[dict[str, Any]]) -> dict[str, bool]:
@@ -81,7 +73,9 @@ def _client_columns(rows: list[dict[str, Any]]) -> dict[str, bool]:
 async def _overview_context(request: web.Request) -> dict[str, Any]:
     licensing = _licensing(request)
     now = licensing.now()
-    return {"ov": overview(licensing.view(), await _index(request), now), "now": now}
+    denied = licensing.denials_today()
+    ov = overview(licensing.view(), await _index(request), now, denials_today=denied)
+    return {"ov": ov, "now": now}
 
 
 async def overview_page(request: web.Request, session: UISession) -> web.StreamResponse:
@@ -136,7 +130,9 @@ async def license_page(request: web.Request, session: UISession) -> web.StreamRe
         budget=TIMELINE_BUDGET,
     )
     rows: list[dict[str, Any]] = [{"s": s, "doc": session_doc(s)} for s in detail.sessions]
+    history = await history_view(licensing, detail.state.license, request.query, now)
     context = {
+        "history": history,
         "d": detail,
         "lic": detail.state.license,
         "rows": rows,
@@ -151,7 +147,7 @@ async def license_page(request: web.Request, session: UISession) -> web.StreamRe
 
 def _policy_use(licensing: Licensing, state: LicenseState, now: float) -> LicenseUse | None:
     """What the seat policy keeps on this license and what each group holds (None: no rule)."""
-    compiled = licensing.compiled_policy()
+    compiled = licensing.view().policy.compiled
     return license_use(compiled, state, now) if compiled is not None else None
 
 
@@ -195,6 +191,7 @@ async def render_pool(
         "index": await _index(request),
         "now": licensing.now(),
         "refusal": refusal,
+        "imports": await licensing.pool_imports(HISTORY_ROWS),
     }
     return render_page(request, "pool.html", session, "pool", context, status=status)
 
@@ -204,6 +201,7 @@ async def usage_page(request: web.Request, session: UISession) -> web.StreamResp
     head_id, _ = await licensing.chain_head()
     status = licensing.status()
     context = {
+        "files": await licensing.usage_files(HISTORY_ROWS),
         "usage_seq": status.usage_seq,
         "acked_seq": status.pool.ack_usage_seq if status.pool else 0,
         "last_export": status.last_usage_export,

@@ -33,9 +33,11 @@ from lls.domain.records import (
     BindEnvironment,
     EndSession,
     PruneEvents,
+    PruneHistory,
     Record,
     RecordExport,
     ReleaseEnvironment,
+    SaveHistory,
     SaveOffline,
     SavePool,
     SetConsumed,
@@ -48,6 +50,8 @@ from lls.domain.records import (
     TouchSession,
 )
 from lls.sealed.chain import chain_hash
+from lls.store.history_rows import COLUMNS as HISTORY_COLUMNS
+from lls.store.history_rows import row_values
 
 Key = tuple[str, Hashable | None]  # (table, row key); None: every row of the table
 Head = tuple[int, str]  # (id, hash) of the newest audit event ever appended
@@ -122,6 +126,13 @@ PEAK = (
     " ON CONFLICT (license) DO UPDATE SET"
     " peak_sessions = greatest(license_stats.peak_sessions, excluded.peak_sessions)"
 )
+HISTORY = (
+    f"INSERT INTO history_hours ({HISTORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"  # noqa: S608
+    " ON CONFLICT (license, hour) DO UPDATE SET peak_sessions = excluded.peak_sessions,"
+    " started = excluded.started, denials = excluded.denials,"
+    " peak_units = excluded.peak_units, consumed = excluded.consumed"
+)
+HISTORY_PRUNE = "DELETE FROM history_hours WHERE hour < $1"
 
 _json = msgspec.json.Encoder()
 
@@ -236,6 +247,10 @@ def _statements(record: Record) -> list[tuple[str, tuple[Any, ...], list[Key]]]:
             return [(PRUNE, (up_to,), [("events", None), ("meta", None)])]
         case SetPeak(license=lic, peak_sessions=peak):
             return [(PEAK, (lic, peak), [("peaks", lic)])]
+        case SaveHistory(rows=rows):
+            return [(HISTORY, row_values(r), [("history", (r.license, r.hour))]) for r in rows]
+        case PruneHistory(before=before):
+            return [(HISTORY_PRUNE, (before,), [("history", None)])]
         case AppendEvent():  # pragma: no cover - planned by `plan` (it needs the chain head)
             pass
     raise TypeError(f"no statement for record {type(record).__name__}")
