@@ -65,6 +65,13 @@ GRANTS: dict[str, Any] = {
                 ("E2E-HIST-0008", 2),
             )
         ),
+        {  # a seat a laptop may borrow for the road, up to a day
+            "token": "E2E-ROAD-0008",
+            "productCodes": [PRODUCT],
+            "type": "floating",
+            "seats": 1,
+            "borrowMaxSeconds": 86400,
+        },
         {
             "token": "E2E-NODE-0003",
             "productCodes": [PRODUCT],

@@ -13,8 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from lls.client import OfflineDevice
+from lls.clock import parse_rfc3339
 from tests.e2e.conftest import free_port, lls
-from tests.e2e.dashboard_site import CHROMIUM, CHROMIUM_ARGS, Site, need_chromium, start_site
+from tests.e2e.dashboard_site import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PRODUCT,
+    Site,
+    need_chromium,
+    start_site,
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 Browser = playwright_api.Browser
@@ -119,6 +128,37 @@ def test_end_session_frees_the_seat_for_another_device_at_once(page: Page, site:
     expect(page.get_by_role("row").filter(has_text="desk-a")).to_have_count(0)
     assert refused["reason"] == "SESSION_LIMIT_REACHED"
     assert site.licensing("activate", "E2E-ONE-0001", "desk-b")["authStatus"] == "Success"
+
+
+def test_a_borrowed_seat_shows_its_end_and_an_admin_ends_it(
+    page: Page, site: Site, tmp_path: Path
+) -> None:
+    site.licensing("activate", "E2E-ROAD-0008", "laptop-r")
+    device = OfflineDevice(tmp_path / "laptop.jwks")
+    device.pin_server(site.daemon.get("/licensing/instance")[1])
+    status, answer = site.daemon.post(
+        "/licensing/borrow",
+        {
+            "licenseToken": "E2E-ROAD-0008",
+            "authContext": "laptop-r",
+            "borrowSeconds": 7 * 86400,  # over the license's day: capped
+            **device.prepare_borrow("E2E-ROAD-0008", [PRODUCT], "laptop-r"),
+        },
+    )
+    assert (status, answer["authStatus"], answer["capped"]) == (200, "Success", True)
+    device.apply_response(answer["token"])
+    ends = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(parse_rfc3339(answer["leaseExpiresAt"])))
+    sign_in(page, site.instance.admin_token)
+    page.goto("sessions?license=E2E-ROAD-0008")
+    row = page.locator("#borrowed").get_by_role("row").filter(has_text="laptop-r")
+    expect(row).to_contain_text(ends)
+
+    row.get_by_role("button", name="End borrow").click()
+
+    expect(page.get_by_role("status")).to_contain_text("the device keeps its lease until")
+    expect(page.get_by_text("No borrowed seat")).to_be_visible()
+    assert site.licensing("activate", "E2E-ROAD-0008", "desk-r")["authStatus"] == "Success"
+    assert device.check().activation_id == answer["activationId"]
 
 
 def test_pool_upload_shows_the_new_seq(page: Page, site: Site) -> None:

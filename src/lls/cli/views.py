@@ -29,6 +29,10 @@ def _seats_free(lic: Mapping[str, Any]) -> Any:
     return max(0, seats - int(lic.get("liveSessions") or 0) - int(lic.get("offlineSeats") or 0))
 
 
+def _borrowed_seats(lic: Mapping[str, Any]) -> Any:
+    return lic.get("borrowedSeats") or None  # shown only when some license has one
+
+
 LICENSE_COLUMNS = [
     Column("token"),
     Column("productCodes", "PRODUCTS"),
@@ -37,6 +41,7 @@ LICENSE_COLUMNS = [
     Column("seats", right=True),
     Column("liveSessions", "SESSIONS", right=True),
     Column("offlineSeats", "OFFLINE", right=True),
+    Column("borrowedSeats", "BORROWED", value=_borrowed_seats, right=True, optional=True),
     Column("free", "FREE", value=_seats_free, right=True),
     Column("expiresAt", "EXPIRES"),
     Column("boundContext", "BOUND"),
@@ -76,11 +81,17 @@ def _application(row: Mapping[str, Any]) -> Any:
     return f"{info['application']} {version}" if version else info["application"]
 
 
+def _kind(row: Mapping[str, Any]) -> Any:
+    """`borrowed` for a seat borrowed for the road (EXPIRES is then its lease end)."""
+    return "borrowed" if row.get("kind") == "borrow" else None
+
+
 # Who holds a seat (lmstat's user, host, display): shown when the server reports it.
 SESSION_COLUMNS = [
     Column("id"),
     Column("licenseToken", "LICENSE"),
     Column("authContext", "AUTHCONTEXT"),
+    Column("kind", "KIND", value=_kind, optional=True),
     Column("user", "USER", value=_client("user"), optional=True),
     Column("hostname", "HOST", value=_client("hostname"), optional=True),
     Column("application", "APPLICATION", value=_application, optional=True),
@@ -99,18 +110,24 @@ PAGE_LIMIT = 1000  # the most the admin API gives per page
 MAX_PAGES = 10_000  # a bound on the pages followed (10 million rows)
 
 
-def all_pages(client: AdminClient, path: str, key: str, query: dict[str, str]) -> dict[str, Any]:
-    """Every row of a paginated admin list, following `nextCursor` to the end."""
+def all_pages(
+    client: AdminClient, path: str, key: str, query: dict[str, str], keep: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Every row of a paginated admin list, following `nextCursor` to the end; the members
+    named in `keep` (not paginated, e.g. the sessions list's `borrowed`) from the first page."""
     rows: list[Any] = []
+    kept: dict[str, Any] = {}
     params = {**query, "limit": str(PAGE_LIMIT)}
     for _ in range(MAX_PAGES):
         _, doc = client.call("GET", f"{path}?{urlencode(params)}")
         rows.extend(doc[key])
+        if not kept:
+            kept = {name: doc.get(name, []) for name in keep}
         cursor = doc.get("nextCursor")
         if not cursor:
             break
         params["cursor"] = cursor
-    return {key: rows, "total": len(rows)}
+    return {key: rows, "total": len(rows), **kept}
 
 
 def cmd_licenses(args: argparse.Namespace) -> int:
@@ -130,6 +147,7 @@ def render_license(doc: Mapping[str, Any]) -> list[str]:
             ("seats", doc.get("seats")),
             ("live sessions", doc.get("liveSessions")),
             ("offline seats", doc.get("offlineSeats")),
+            ("of them borrowed", doc.get("borrowedSeats")),
             ("free", _seats_free(doc)),
             ("peak sessions", doc.get("peakSessions")),
             ("valid from", doc.get("validFrom")),
@@ -161,7 +179,7 @@ def render_license(doc: Mapping[str, Any]) -> list[str]:
         (
             "offline seats",
             doc.get("offline") or [],
-            ["activationId", "authContext", "activatedAt", "leaseExpiresAt"],
+            ["activationId", "authContext", "kind", "activatedAt", "leaseExpiresAt"],
         ),
     ]
     for title, rows, columns in sections:
@@ -195,8 +213,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         for k, v in (("license", args.license), ("authContext", args.auth_context))
         if v is not None
     }
-    doc = all_pages(require_server(args), "/admin/v1/sessions", "sessions", query)
-    return emit(args, doc, render_table(doc["sessions"], SESSION_COLUMNS))
+    doc = all_pages(require_server(args), "/admin/v1/sessions", "sessions", query, ("borrowed",))
+    seats = [*doc["sessions"], *doc["borrowed"]]  # borrowed seats: KIND borrowed
+    return emit(args, doc, render_table(seats, SESSION_COLUMNS))
 
 
 def cmd_sessions_end(args: argparse.Namespace) -> int:
@@ -218,7 +237,7 @@ def cmd_release_environment(args: argparse.Namespace) -> int:
 
 def cmd_offline_list(args: argparse.Namespace) -> int:
     _, doc = require_server(args).call("GET", "/admin/v1/offline")
-    columns = ["activationId", "licenseToken", "authContext", "leaseExpiresAt", "live"]
+    columns = ["activationId", "licenseToken", "authContext", "kind", "leaseExpiresAt", "live"]
     return emit(args, doc, render_table(doc["activations"], columns))
 
 
@@ -339,12 +358,21 @@ def add_view_parsers(sub: Any) -> None:
     act.add_argument("token")
     act.set_defaults(func=cmd_unlock)
 
-    p = _view(sub, "sessions", "live sessions of the running server; `sessions end ID`")
+    p = _view(
+        sub,
+        "sessions",
+        "live sessions and borrowed seats of the running server; `sessions end ID`",
+    )
     p.add_argument("--license", help="only sessions of this license token")
     p.add_argument("--auth-context", help="only sessions of this authContext")
     p.set_defaults(func=cmd_sessions)
     actions = p.add_subparsers(dest="sessions_command", metavar="ACTION")
-    act = _action(actions, "end", "end a session now (its seat is free at once)")
+    act = _action(
+        actions,
+        "end",
+        "end a session or a borrowed seat now (its seat is free at once; a borrowing"
+        " device keeps its lease until it ends)",
+    )
     act.add_argument("id")
     act.set_defaults(func=cmd_sessions_end)
 

@@ -15,6 +15,7 @@ import msgspec
 
 __all__ = [
     "AuthStatus",
+    "BorrowResult",
     "Contact",
     "FeatureInfo",
     "FeatureResult",
@@ -58,6 +59,8 @@ class Reason(enum.StrEnum):
     SEAT_RESERVED = "SEAT_RESERVED"  # the seat policy (policy.file) of the server
     GROUP_LIMIT_REACHED = "GROUP_LIMIT_REACHED"
     EXCLUDED_BY_POLICY = "EXCLUDED_BY_POLICY"
+    BORROW_NOT_ALLOWED = "BORROW_NOT_ALLOWED"
+    BAD_DEVICE_KEY = "BAD_DEVICE_KEY"
     # Client-side only: no extend got through within one session window.
     SERVER_UNREACHABLE = "SERVER_UNREACHABLE"
 
@@ -105,6 +108,17 @@ class ValidationResult(_Wire, frozen=True):
     def feature(self, code: str) -> FeatureInfo | None:
         """The listed feature with this code, or None when the license has no such feature."""
         return next((f for f in self.features if f.code == code), None)
+
+
+class BorrowResult(ValidationResult, frozen=True):
+    """The answer of `POST /licensing/borrow` (LLS): the ValidationResponse fields and, on
+    Success, the borrowed seat: its activation, lease end, whether the server shortened it
+    (`capped`) and the sealed token for `OfflineDevice.apply_response`."""
+
+    activation_id: str | None = None
+    lease_expires_at: datetime | None = None
+    capped: bool | None = None
+    token: str | None = None
 
 
 class FeatureResult(_Wire, frozen=True):

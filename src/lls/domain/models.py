@@ -39,6 +39,8 @@ class Reason(enum.StrEnum):
     SEAT_RESERVED = "SEAT_RESERVED"
     GROUP_LIMIT_REACHED = "GROUP_LIMIT_REACHED"
     EXCLUDED_BY_POLICY = "EXCLUDED_BY_POLICY"
+    BORROW_NOT_ALLOWED = "BORROW_NOT_ALLOWED"
+    BAD_DEVICE_KEY = "BAD_DEVICE_KEY"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -61,6 +63,8 @@ MESSAGES: dict[Reason, str] = {
     Reason.SEAT_RESERVED: "The free seats of this license are reserved for a group",
     Reason.GROUP_LIMIT_REACHED: "Your group already holds all the seats it may",
     Reason.EXCLUDED_BY_POLICY: "The seat policy does not let this device use this license",
+    Reason.BORROW_NOT_ALLOWED: "This license does not allow borrowing a seat",
+    Reason.BAD_DEVICE_KEY: "The device public key is not one usable Ed25519 and X25519 key",
 }
 TRIAL_EXPIRED_MESSAGE = "Trial expired"
 # The online API's text for an order the vendor locked (pool license status `locked`).
@@ -74,6 +78,7 @@ class EndReason(enum.StrEnum):
     EXPIRED = "expired"
     ADMIN = "admin"
     REVOKED = "revoked"
+    BORROWED = "borrowed"  # the seat went on as a borrowed (offline) seat of the same device
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,8 @@ class License:
     # The pool's optional non-secret name of the license (sync-format §2): what metrics,
     # logs and admin views call it instead of anything derived from the token.
     id: str | None = None
+    # How long a live session may borrow its seat for the road (0: no borrowing).
+    borrow_max_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +264,9 @@ class OfflineActivation:
     activated_at: float
     lease_expires_at: float
     deactivated_at: float | None = None
+    # "offline" (an admin carried the request) or "borrow" (a live session took its seat
+    # along: POST /licensing/borrow). Both hold a seat until the lease ends.
+    kind: str = "offline"
 
     def live(self, now: float) -> bool:
         return self.deactivated_at is None and self.lease_expires_at > now

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypedDict
 
@@ -169,3 +169,8 @@ class OfflineCodec(Protocol):
     ) -> str: ...
 
     def seal_refresh(self, activation: OfflineActivation, outcome: Outcome, now: float) -> str: ...
+
+    def read_device_keys(self, jwks: Mapping[str, object]) -> tuple[str, dict[str, object]] | None:
+        """A device's public JWKS as (its signing kid, the normalised JWKS), or None when it
+        is not one Ed25519 and one X25519 public key that a token can be sealed to."""
+        ...

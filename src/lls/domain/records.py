@@ -130,6 +130,7 @@ class SaveOffline:
     activated_at: float
     lease_expires_at: float
     deactivated_at: float | None
+    kind: str = "offline"  # or "borrow"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Unpack
 
 from lls.clock import Clock
 from lls.domain import admin, features, housekeeping, loading, offline, pools, sessions, usage
+from lls.domain.borrowing import BorrowAsk, BorrowOutcome, borrow_return, borrow_seat
 from lls.domain.checks import observe_clock, tamper_records
 from lls.domain.history import HistoryBook, commit_noted, send_history
 from lls.domain.history_series import HistoryQuery, Point, series
@@ -68,7 +69,7 @@ class Licensing:
         self._import_lock = asyncio.Lock()
         self._export_lock = asyncio.Lock()
         self.history = HistoryBook()  # usage per license and hour (lls.domain.history)
-        self.waits = ActivateWaits(self.state, clock, self._decided, self._commit)  # waitSeconds
+        self.waits = ActivateWaits(self.state, clock, self._decided, self._commit, self._noted)
         store.set_rebuild(self.rebuild)  # after a failed write the writer rebuilds memory
 
     async def _commit(self, out: Sequence[Record]) -> None:
@@ -89,8 +90,7 @@ class Licensing:
         await self._commit(out)
 
     async def _record_tamper(self) -> None:
-        """Record a `clock.tampered` event once per episode; a failed write leaves it to a
-        later call (the refusal stands)."""
+        """One `clock.tampered` event per episode; a failed write leaves it to a later call."""
         try:
             await self._commit(tamper_records(self.state, self.clock.now()))
         except StorageError:
@@ -121,16 +121,9 @@ class Licensing:
         client_info: ClientInfo | None = None,
         wait_s: float = 0.0,
     ) -> Outcome:
-        self.waits.before(token)  # a seat freed by the clock goes to the waiters first
-        now = self.clock.now()
-        outcome, out = sessions.activate(
-            self.state, token, product_codes, auth_context, now,
-            client_address=client_address, client_info=client_info,
-        )  # fmt: skip
-        self._noted(token, outcome)
-        await self._decided(outcome, out)
-        return await self.waits.after(outcome, wait_s, token, product_codes, auth_context,
-                                      client_address, client_info)  # fmt: skip
+        """sessions.activate; with `wait_s`, the queue for the last seat (domain.waits)."""
+        return await self.waits.activate(token, product_codes, auth_context, wait_s,
+                                         client_address, client_info)  # fmt: skip
 
     async def extend(
         self,
@@ -150,8 +143,9 @@ class Licensing:
         await self._decided(outcome, out)
         return outcome
 
-    async def deactivate(self, token: str, auth_context: str) -> Outcome:
-        outcome, out = sessions.deactivate(self.state, token, auth_context, self.clock.now())
+    async def deactivate(self, token: str, auth_context: str, *, borrowed: bool = False) -> Outcome:
+        rule = borrow_return if borrowed else sessions.deactivate  # borrowed: the borrow's return
+        outcome, out = rule(self.state, token, auth_context, self.clock.now())
         await self._commit(out)
         return outcome
 
@@ -308,7 +302,12 @@ class Licensing:
         await self._commit(out)
         return org
 
-    async def end_session(self, session_id: str) -> Session:
+    async def borrow(self, ask: BorrowAsk) -> BorrowOutcome:  # api.md §3, domain.borrowing
+        result, out = borrow_seat(self.state, self.codec, ask, self.clock.now())
+        await self._decided(result.outcome, out)  # durable before the answer
+        return result
+
+    async def end_session(self, session_id: str) -> Session | OfflineActivation:
         session, out = admin.end_session(self.state, session_id, self.clock.now())
         await self._commit(out)
         return session

@@ -28,6 +28,7 @@ from lls.errors import StorageError
 
 Decided = Callable[[Outcome | FeatureOutcome, list[Record]], Awaitable[None]]
 Commit = Callable[[Sequence[Record]], Awaitable[None]]
+Noted = Callable[[str, Outcome], None]
 MANY = 64  # more freed licenses than this in one step: wake every queue instead
 # Refusals a wait can change: a seat frees, or the holders of a group change.
 WAITABLE = frozenset(
@@ -50,11 +51,14 @@ def blocked(outcome: Outcome) -> Blocked:
 class ActivateWaits:
     """The queues of every license, and the activates waiting in them."""
 
-    def __init__(self, st: LicensingState, clock: Clock, decided: Decided, commit: Commit) -> None:
+    def __init__(
+        self, st: LicensingState, clock: Clock, decided: Decided, commit: Commit, noted: Noted
+    ) -> None:
         self.st = st
         self.clock = clock
         self._decided = decided  # commits a rule's records (the facade's), as an answer would
         self._commit = commit
+        self._noted = noted  # a refusal counts in the license's usage history
         self.queues: SeatQueues[Outcome] = SeatQueues(clock, self.next_free_at)
         st.queue_stats = self.queues.stats  # the same dict: /metrics reads it from the state
         self._background: set[asyncio.Task[None]] = set()
@@ -82,6 +86,27 @@ class ActivateWaits:
         sessions all stay; only the next grant is governed by it."""
         self.st.policy.replace(policy, self.st.licenses)
         self.queues.everything_changed()
+
+    async def activate(
+        self,
+        token: str,
+        product_codes: Sequence[str],
+        auth_context: str,
+        wait_s: float,
+        client_address: str | None,
+        client_info: ClientInfo | None,
+    ) -> Outcome:
+        """The facade's activate: the rule now, and the wait when there is one to make."""
+        self.before(token)  # a seat freed by the clock goes to the waiters first
+        outcome, out = sessions.activate(
+            self.st, token, product_codes, auth_context, self.clock.now(),
+            client_address=client_address, client_info=client_info,
+        )  # fmt: skip
+        self._noted(token, outcome)
+        await self._decided(outcome, out)
+        return await self.after(
+            outcome, wait_s, token, product_codes, auth_context, client_address, client_info
+        )
 
     async def after(
         self,

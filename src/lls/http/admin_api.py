@@ -10,8 +10,9 @@ from aiohttp import web
 
 from lls import __version__
 from lls.clock import parse_rfc3339, rfc3339
+from lls.domain.borrowing import borrowed_seats
 from lls.domain.license_index import LicenseQuery, list_licenses
-from lls.domain.models import PoolSummary, Session
+from lls.domain.models import OfflineActivation, PoolSummary, Session
 from lls.domain.policy_compiled import CompiledPolicy
 from lls.domain.policy_view import license_use
 from lls.domain.state import LicenseState
@@ -61,6 +62,22 @@ def session_doc(session: Session) -> dict[str, Any]:
             "application": info.application if info else None,
             "version": info.version if info else None,
         },
+        "kind": "session",
+    }
+
+
+def borrow_doc(activation: OfflineActivation) -> dict[str, Any]:
+    """A borrowed seat, in the shape of a session: its id is the activation's, its end the
+    lease's (the device holds it offline: no address or clientInfo is known)."""
+    return {
+        "id": activation.id,
+        "licenseToken": activation.license,
+        "authContext": activation.auth_context,
+        "startedAt": rfc3339(activation.activated_at),
+        "expiresAt": rfc3339(activation.lease_expires_at),
+        "clientAddress": None,
+        "clientInfo": {"hostname": None, "user": None, "application": None, "version": None},
+        "kind": "borrow",
     }
 
 
@@ -87,6 +104,7 @@ def license_doc(
         "seats": lic.seats,
         "liveSessions": len(live),
         "offlineSeats": len(offline),
+        "borrowedSeats": sum(1 for a in offline if a.kind == "borrow"),
         "peakSessions": state.peak_sessions,
         "validFrom": _ts(lic.valid_from),
         "validUntil": _ts(lic.valid_until),
@@ -112,6 +130,7 @@ def license_doc(
                 "authContext": a.auth_context,
                 "activatedAt": rfc3339(a.activated_at),
                 "leaseExpiresAt": rfc3339(a.lease_expires_at),
+                "kind": a.kind,
             }
             for a in offline
         ]
@@ -262,21 +281,33 @@ async def license_detail(request: web.Request) -> web.Response:
 
 async def sessions(request: web.Request) -> web.Response:
     """A page of live sessions: `license`, `authContext` (exact), `q`, `sort`, `dir`,
-    `limit` (1–1,000, default 100) and `cursor`; `nextCursor` pages on."""
+    `limit` (1–1,000, default 100) and `cursor`; `nextCursor` pages on. `borrowed`: every
+    borrowed seat the filters match (few: not paginated)."""
     licensing = request.app[LICENSING]
     query = SessionQuery.from_params(request.query)
     await licensing.end_expired(query.license or None)
     page = list_sessions(licensing.view().by_id.values(), query, licensing.now())
+    q = query.search
+    borrowed = [
+        borrow_doc(a)
+        for a in borrowed_seats(licensing.view().offline_by_id, licensing.now())
+        if (not query.license or a.license == query.license)
+        and (not query.auth_context or a.auth_context == query.auth_context)
+        and (not q or q in a.auth_context.casefold() or a.license.casefold().startswith(q))
+    ]
     return _json(
         {
             "sessions": [session_doc(s) for s in page.items],
             "total": page.total,
             "nextCursor": page.next_cursor,
+            "borrowed": borrowed,
         }
     )
 
 
 async def end_session(request: web.Request) -> web.Response:
+    """End a session, or a borrowed seat (its activation id): free here, the device keeps
+    its lease until it ends."""
     await request.app[LICENSING].end_session(request.match_info["id"])
     return web.Response(status=204)
 

@@ -24,6 +24,8 @@ from lls.http.admin_api import AUDIT_TYPES_PATTERN, DissociateBody
 from lls.http.offline_api import RefreshBody, TokenBody
 from lls.http.schemas import (
     ActivateRequest,
+    BorrowRequest,
+    BorrowResponse,
     DeactivateRequest,
     ErrorBody,
     FeatureRequest,
@@ -45,9 +47,11 @@ COMPONENTS: tuple[type[msgspec.Struct], ...] = (
     ActivateRequest,
     DeactivateRequest,
     FeatureRequest,
+    BorrowRequest,
     ValidationResponse,
     VendorResponse,
     FeatureResponse,
+    BorrowResponse,
     ErrorBody,
     VendorErrorBody,
     ProblemBody,
@@ -62,6 +66,8 @@ ENUMS: dict[tuple[str, str], type[AuthStatus] | type[Reason]] = {
     ("VendorResponse", "authStatus"): AuthStatus,
     ("FeatureResponse", "authStatus"): AuthStatus,
     ("FeatureResponse", "reason"): Reason,
+    ("BorrowResponse", "authStatus"): AuthStatus,
+    ("BorrowResponse", "reason"): Reason,
 }
 
 # compat.vendor_fields_only answers exactly these shapes, nothing else: closed, so an

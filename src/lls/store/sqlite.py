@@ -262,7 +262,7 @@ class SqliteStore:
                     conn.execute(
                         "INSERT OR REPLACE INTO offline_activations (id, license, auth_context,"
                         " device_kid, device_keys, nonce, activated_at, lease_expires_at,"
-                        " deactivated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " deactivated_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             record.id,
                             record.license,
@@ -273,6 +273,7 @@ class SqliteStore:
                             record.activated_at,
                             record.lease_expires_at,
                             record.deactivated_at,
+                            record.kind,
                         ),
                     )
                 case RecordExport():
@@ -426,7 +427,7 @@ class SqliteStore:
             environments = {str(r[0]): str(r[1]) for r in await cur.fetchall()}
         async with db.execute(
             "SELECT id, license, auth_context, device_kid, device_keys, nonce, activated_at,"
-            " lease_expires_at, deactivated_at FROM offline_activations"
+            " lease_expires_at, deactivated_at, kind FROM offline_activations"
         ) as cur:
             offline = [
                 OfflineActivation(
@@ -439,6 +440,7 @@ class SqliteStore:
                     activated_at=float(r[6]),
                     lease_expires_at=float(r[7]),
                     deactivated_at=float(r[8]) if r[8] is not None else None,
+                    kind=str(r[9]),
                 )
                 for r in await cur.fetchall()
             ]

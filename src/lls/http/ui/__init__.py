@@ -49,6 +49,7 @@ def _routes(ui: web.Application) -> None:
     r.add_post("/licenses/{token}/unlock", action(actions.unlock))
     r.add_get("/sessions", page(pages.sessions_page))
     r.add_post("/sessions/{id}/end", action(actions.end_session))
+    r.add_post("/sessions/borrowed/{id}/end", action(actions.end_borrow))
     r.add_get("/pool", page(pages.pool_page))
     r.add_post("/pool", action(actions.import_pool, limit=upload))
     r.add_get("/usage", page(pages.usage_page))

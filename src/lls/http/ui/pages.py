@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lls.domain.borrowing import borrowed_seats
 from lls.domain.license_index import (
     LICENSE_SORTS,
     LicenseIndex,
@@ -159,11 +160,25 @@ async def sessions_page(request: web.Request, session: UISession) -> web.StreamR
     now = licensing.now()
     page = list_sessions(licensing.view().by_id.values(), query, now)
     rows: list[dict[str, Any]] = [{"s": s, "doc": session_doc(s)} for s in page.items]
+    borrowed = sorted(
+        (
+            a
+            for a in borrowed_seats(licensing.view().offline_by_id, now)
+            if (not query.license or a.license == query.license)
+            and (
+                not query.search
+                or query.search in a.auth_context
+                or a.license.startswith(query.search)
+            )
+        ),
+        key=lambda a: (a.lease_expires_at, a.id),
+    )[: query.order.limit]
     context = {
         "query": query,
         "order": query.order,
         "page": page,
         "rows": rows,
+        "borrowed": borrowed,
         "now": now,
         "sorts": SESSION_SORTS,
         **_client_columns(rows),

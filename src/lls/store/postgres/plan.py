@@ -102,12 +102,13 @@ BIND = (
 RELEASE = "DELETE FROM environments WHERE auth_context = $1"
 OFFLINE = (
     "INSERT INTO offline_activations (id, license, auth_context, device_kid, device_keys,"
-    " nonce, activated_at, lease_expires_at, deactivated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET"
+    " nonce, activated_at, lease_expires_at, deactivated_at, kind)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET"
     " license = excluded.license, auth_context = excluded.auth_context,"
     " device_kid = excluded.device_kid, device_keys = excluded.device_keys,"
     " nonce = excluded.nonce, activated_at = excluded.activated_at,"
-    " lease_expires_at = excluded.lease_expires_at, deactivated_at = excluded.deactivated_at"
+    " lease_expires_at = excluded.lease_expires_at, deactivated_at = excluded.deactivated_at,"
+    " kind = excluded.kind"
 )
 EXPORT = (
     "INSERT INTO usage_exports (seq, last_event_id, chain_head, created_at) VALUES ($1, $2, $3, $4)"
@@ -290,4 +291,5 @@ def _offline_row(record: SaveOffline) -> tuple[Any, ...]:
         record.activated_at,
         record.lease_expires_at,
         record.deactivated_at,
+        record.kind,
     )

@@ -205,7 +205,7 @@ class PostgresStore:
             environments = await db.fetch("SELECT auth_context, org_id FROM environments")
             offline = await db.fetch(
                 "SELECT id, license, auth_context, device_kid, device_keys, nonce, activated_at,"
-                " lease_expires_at, deactivated_at FROM offline_activations ORDER BY id"
+                " lease_expires_at, deactivated_at, kind FROM offline_activations ORDER BY id"
             )
             newest = await db.fetchval("SELECT max(hour) FROM history_hours")
             history: list[HourRow] = []
@@ -377,4 +377,5 @@ def _offline(r: Any) -> OfflineActivation:
         activated_at=float(r[6]),
         lease_expires_at=float(r[7]),
         deactivated_at=float(r[8]) if r[8] is not None else None,
+        kind=str(r[9]),
     )
