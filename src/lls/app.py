@@ -163,7 +163,10 @@ def build_app(
     history_api.add_routes(app)
     offline_api.add_routes(app)
     ops_api.add_routes(app, licensing, stats, per_license=config.metrics_per_license)
-    policy_api.add_routes(app, install_policy(config, reloader, clock))  # policy.file
+    policy = install_policy(config, reloader, clock)  # policy.file
+    licensing.waits.set_policy(policy.in_force.policy)  # memory loads later: restore counts
+    policy.in_force.subscribe(licensing.waits.set_policy)  # a reload governs the next grant
+    policy_api.add_routes(app, policy)
     add_ui(app, config, viewer_token=viewer_token(instance.data_dir))  # the dashboard, /ui/
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from lls.client import LicenseClient, LicenseRefused, Reason, SessionLost, keepalive_delay
+from lls.client.models import ValidationResult
 from tests.client.conftest import until
 from tests.conftest import Server
 from tests.pools import PRODUCT
@@ -134,3 +135,32 @@ async def test_on_lost_may_close_the_session_itself(server: Server, client: Lice
         )
         await asyncio.wait_for(s.wait_lost(), 5)
         await until(lambda: closed == [True])
+
+
+async def test_session_with_wait_gets_the_seat_when_it_frees(
+    server: Server, client: LicenseClient
+) -> None:
+    async with client.session("LIC-ONE", [PRODUCT], "host-a") as first:
+        waiting = asyncio.create_task(
+            client.session("LIC-ONE", [PRODUCT], "host-b", wait=60).__aenter__()
+        )
+        await until(
+            lambda: [d for d, _ in server.licensing.waits.queues.waiting("LIC-ONE")] == ["host-b"]
+        )
+        assert not waiting.done() and first.result.ok
+    second = await waiting  # the first left the block: its seat went to the waiter
+    assert second.result.ok and [s.auth_context for s in server.licensing.live_sessions()] == [
+        "host-b"
+    ]
+    await second.close()
+
+
+async def test_activate_with_wait_that_runs_out_says_the_place(
+    server: Server, client: LicenseClient
+) -> None:
+    await client.activate("LIC-ONE", [PRODUCT], "host-a")
+    with pytest.raises(LicenseRefused) as refused:
+        await client.activate("LIC-ONE", [PRODUCT], "host-b", wait=1)
+    assert refused.value.reason == Reason.SESSION_LIMIT_REACHED
+    response = refused.value.response
+    assert isinstance(response, ValidationResult) and response.queue_position == 1

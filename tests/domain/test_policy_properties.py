@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lls.domain.policy import PolicyRefusal
-from lls.domain.policy_compiled import CompiledLimits, limits_of
-from lls.domain.policy_decide import matched
+from lls.domain.policy_compiled import CompiledLimits, GroupTally, limits_of
+from lls.domain.policy_decide import matched, rule_by_rule, seat_refusal
 from tests.domain.policy_kit import LIMIT, Seats, compiled, lic, reason
 
 GROUPS = 3
@@ -165,3 +165,42 @@ def test_exactly_the_reserved_seats_stay_free_for_their_groups(
     members = [state.take(device(100 + n, 1 << g)) for g, r in wanted.items() for n in range(r)]
     assert granted == seats - sum(reserve) and all(r is None for r in members)
     assert reason(state.take(device(999, 0b111))) == LIMIT
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seats=st.integers(1, 6),
+    rules=st.lists(
+        st.tuples(
+            st.dictionaries(st.integers(0, GROUPS - 1), st.integers(0, 3), max_size=GROUPS),
+            st.dictionaries(st.integers(0, GROUPS - 1), st.integers(0, 4), max_size=GROUPS),
+            st.lists(st.integers(0, GROUPS - 1), max_size=1, unique=True),
+            st.lists(st.integers(0, GROUPS - 1), max_size=2, unique=True),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    holders=st.lists(st.integers(0, 2**GROUPS - 1), max_size=6),
+    mask=st.integers(0, 2**GROUPS - 1),
+)
+def test_the_merged_fast_path_decides_as_the_rules_one_by_one(
+    seats: int,
+    rules: list[tuple[dict[int, int], dict[int, int], list[int], list[int]]],
+    holders: list[int],
+    mask: int,
+) -> None:
+    holders = holders[:seats]
+    text = policy_text(*rules[0]) + "".join(
+        policy_text(*rule).split("rules:\n", 1)[1] for rule in rules[1:]
+    )
+    license = lic("L", seats=seats)
+    policy = compiled(text, license)
+    tally = GroupTally(policy.groups)
+    for held in holders:
+        tally.add(held)
+    rules_of = policy.by_license["L"]
+    auth = device(99, mask)
+    bits = policy.mask_of(auth, None)
+    fast = seat_refusal(policy, "L", seats, len(holders), bits, tally)
+    slow = rule_by_rule(policy, rules_of, "L", seats, len(holders), bits, tally)
+    assert fast == slow

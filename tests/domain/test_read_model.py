@@ -20,6 +20,7 @@ from lls.domain.models import (
 )
 from lls.domain.overview import EventFilter, overview, select_events
 from lls.domain.pages import MAX_LIMIT, Order, Page, paginate, parse_order, sort_key
+from lls.domain.policy_seats import PolicySeats
 from lls.domain.state import LicenseState
 from lls.domain.views import (
     SessionQuery,
@@ -75,6 +76,7 @@ class State:
     tampered: bool = False
     usage_seq: int = 0
     last_usage_export: float | None = None
+    policy: PolicySeats = field(default_factory=PolicySeats)  # no policy in force
 
     def add(self, license: License) -> LicenseState:
         state = LicenseState(license=license)

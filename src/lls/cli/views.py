@@ -46,7 +46,23 @@ LICENSE_COLUMNS = [
     Column("expiresAt", "EXPIRES"),
     Column("boundContext", "BOUND"),
     Column("locked"),
+    # The seat policy (policy.file): shown when a rule governs some license listed.
+    Column("reserved", "RESERVED", value=lambda row: _policy(row, "reserved"), optional=True),
+    Column("groups", "GROUPS", value=lambda row: _groups(row), optional=True),
 ]
+
+
+def _policy(row: Mapping[str, Any], field: str) -> Any:
+    policy = row.get("policy")
+    return policy.get(field) if isinstance(policy, Mapping) else None
+
+
+def _groups(row: Mapping[str, Any]) -> str | None:
+    """Seats held per group the license's rules name: `lab 1, contractors 2`."""
+    groups = _policy(row, "groups")
+    if not isinstance(groups, Mapping):
+        return None
+    return ", ".join(f"{g} {n}" for g, n in groups.items()) or "-"
 
 
 def _client(field: str) -> Any:
@@ -142,6 +158,15 @@ def render_license(doc: Mapping[str, Any]) -> list[str]:
             ("trial", doc.get("isTrial")),
             ("org", doc.get("orgId")),
             ("company", doc.get("companyName")),
+            *(
+                [
+                    ("policy rules", _policy(doc, "rules")),
+                    ("reserved free", _policy(doc, "reserved")),
+                    ("held by group", _groups(doc)),
+                ]
+                if doc.get("policy")
+                else []
+            ),
         ]
     )
     sections: list[tuple[str, list[Any], list[Column | str]]] = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import ssl as ssl_module
 from collections.abc import Sequence
 from types import TracebackType
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 # Long enough for a busy server on a slow LAN, short enough that a keep-alive
 # retry loop gets several tries within the default 600 s session window.
 DEFAULT_TIMEOUT_S = 10.0
+MAX_WAIT_S = 300  # `waitSeconds` of an activate (api.md §7 "Queue for the last seat")
 JSON_TYPE = "application/json"
 # The statuses api.md gives the `{"error", "code", "field"}` body: the request
 # itself was refused, before any license was looked at.
@@ -173,10 +175,22 @@ class LicenseClient:
         return self._decode(answer, ValidationResult)
 
     async def activate(
-        self, token: str, product_codes: ProductCodes, auth_context: str | None = None
+        self,
+        token: str,
+        product_codes: ProductCodes,
+        auth_context: str | None = None,
+        *,
+        wait: float | None = None,
     ) -> ValidationResult:
-        """Take (or refresh) this machine's seat; raises LicenseRefused when none is free."""
-        result, _ = await self._session_call("activate", token, product_codes, auth_context)
+        """Take (or refresh) this machine's seat; raises LicenseRefused when none is free.
+
+        `wait` (seconds, up to 300; an LLS extension): with no seat free, wait that long
+        in the license's queue, first in first out; the refusal then carries the place
+        in the queue (`LicenseRefused.response.queue_position`).
+        """
+        result, _ = await self._session_call(
+            "activate", token, product_codes, auth_context, wait=wait
+        )
         return result
 
     async def extend(
@@ -265,14 +279,17 @@ class LicenseClient:
         *,
         on_lost: OnLost | None = None,
         extend_every: float | None = None,
+        wait: float | None = None,
         device: OfflineDevice | None = None,
     ) -> LicenseSession:
         """A session to use as `async with`: activate, keep alive, deactivate on exit.
 
         `on_lost(reason)` (sync or async) is called once if the session is lost
         while held. `extend_every` replaces the derived keep-alive interval
-        (half the session window, ±10 %) — for tests and special cases.
-        `device` is where `session.borrow()` stores a borrowed lease.
+        (half the session window, ±10 %) — for tests and special cases. `wait`
+        (seconds, up to 300): entering waits that long for a seat to free, first
+        in first out, before it raises LicenseRefused. `device` is where
+        `session.borrow()` stores a borrowed lease.
         """
         from lls.client.session import LicenseSession
 
@@ -284,6 +301,7 @@ class LicenseClient:
             auth_context or self.auth_context,
             on_lost=on_lost,
             extend_every=extend_every,
+            wait=wait,
             device=device,
         )
 
@@ -295,8 +313,11 @@ class LicenseClient:
         token: str,
         product_codes: ProductCodes,
         auth_context: str | None,
+        *,
+        wait: float | None = None,
     ) -> tuple[ValidationResult, float | None]:
-        """activate or extend; also returns the server's `Date` (to measure the window by)."""
+        """activate or extend; also returns the server's `Date` (to measure the window by).
+        `wait` (activate only) lets the server queue the call: the request may take that long."""
         body: dict[str, Any] = {
             "licenseToken": token,
             "productCodes": _codes(product_codes),
@@ -305,7 +326,14 @@ class LicenseClient:
         info = self.client_info
         if info is not None and (wire := info.to_wire()):
             body["clientInfo"] = wire
-        answer = await self._post(endpoint, body)
+        timeout = None
+        if wait:
+            if not 0 < wait <= MAX_WAIT_S:
+                raise ValueError(f"wait is at most {MAX_WAIT_S} seconds")
+            body["waitSeconds"] = math.ceil(wait)
+            base = self._timeout.total or DEFAULT_TIMEOUT_S
+            timeout = aiohttp.ClientTimeout(total=base + math.ceil(wait))
+        answer = await self._post(endpoint, body, limit=timeout)
         result = self._decode(answer, ValidationResult)
         self._refused_unless_ok(result)
         return result, answer.date
@@ -333,10 +361,20 @@ class LicenseClient:
                 result.reason or result.auth_status.value, result.message or "", result
             )
 
-    async def _post(self, endpoint: str, body: dict[str, Any]) -> _Answer:
-        return await self._send("POST", f"/licensing/{endpoint}", msgspec.json.encode(body))
+    async def _post(
+        self, endpoint: str, body: dict[str, Any], *, limit: aiohttp.ClientTimeout | None = None
+    ) -> _Answer:
+        data = msgspec.json.encode(body)
+        return await self._send("POST", f"/licensing/{endpoint}", data, limit=limit)
 
-    async def _send(self, method: str, path: str, data: bytes | None) -> _Answer:
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        *,
+        limit: aiohttp.ClientTimeout | None = None,
+    ) -> _Answer:
         """One request; every transport failure becomes ServerUnreachable."""
         if self._http is None:
             self._http = aiohttp.ClientSession()
@@ -347,7 +385,12 @@ class LicenseClient:
         extra: dict[str, Any] = {} if self._ssl is None else {"ssl": self._ssl}
         try:
             async with self._http.request(
-                method, self.url + path, data=data, headers=headers, timeout=self._timeout, **extra
+                method,
+                self.url + path,
+                data=data,
+                headers=headers,
+                timeout=limit or self._timeout,
+                **extra,
             ) as resp:
                 raw = await resp.read()
                 answer = _Answer(resp.status, raw, _server_date(resp.headers))

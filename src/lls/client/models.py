@@ -37,6 +37,8 @@ class ValidationResult(ValidationFields, frozen=True):
     the fields every answer carries (`ok`, `feature(code)`), and the session's end."""
 
     session_expires_at: datetime | None = None
+    # An activate that waited (`wait=`) and got no seat in time: its place then (1 = next).
+    queue_position: int | None = None
 
 
 class BorrowResult(ValidationResult, frozen=True):

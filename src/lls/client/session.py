@@ -78,6 +78,7 @@ class LicenseSession:
         *,
         on_lost: OnLost | None = None,
         extend_every: float | None = None,
+        wait: float | None = None,
         device: OfflineDevice | None = None,
     ) -> None:
         if extend_every is not None and extend_every <= 0:
@@ -88,6 +89,7 @@ class LicenseSession:
         self.auth_context = auth_context
         self._on_lost = on_lost
         self._extend_every = extend_every
+        self._wait = wait  # seconds the first activate may wait for a seat (the queue)
         self._result: ValidationResult | None = None
         self._window_s = DEFAULT_WINDOW_S
         self._last_ok = 0.0  # time.monotonic() when the last successful call was sent
@@ -130,7 +132,7 @@ class LicenseSession:
             raise RuntimeError("a LicenseSession is started once")
         sent = time.monotonic()
         result, server_now = await self.client._session_call(
-            "activate", self.token, self.product_codes, self.auth_context
+            "activate", self.token, self.product_codes, self.auth_context, wait=self._wait
         )
         self._accept(result, server_now, sent)
         self._start_keep_alive()

@@ -28,6 +28,10 @@ def checkout(
         return _figures(state, session, feature, 0), out  # on: nothing to hold
     free_others_units(st, state, session, now, out)  # units of expired sessions come back
     available = _available(state, feature) or 0
+    if feature.type == "floating" and feature.count is not None:  # the seat policy's units
+        denied = st.policy.unit_refusal(state, session, code, feature.count, quantity)
+        if denied is not None:
+            return _refusal(code, Reason(denied.reason.value), state, denied.message), out
     if quantity > available:
         message = f"{quantity} units of {code} asked for, {available} left"
         return _refusal(code, Reason.FEATURE_EXHAUSTED, state, message), out
@@ -35,6 +39,7 @@ def checkout(
         held = state.held.setdefault(session.id, {})
         held[code] = held.get(code, 0) + quantity
         state.in_use[code] = state.in_use.get(code, 0) + quantity
+        st.policy.units(session, code, quantity)
         out.append(SetHeld(session.id, code, held[code]))
     else:
         state.consumed[code] = state.consumed.get(code, 0) + quantity
@@ -71,6 +76,7 @@ def return_units(
         return _figures(state, session, feature, 0), out
     held[code] -= moved
     state.in_use[code] -= moved
+    st.policy.units(session, code, -moved)
     if held[code] == 0:
         del held[code]
     state.refresh_views()

@@ -98,6 +98,7 @@ def restore(
     if not tidy:
         for state in st.licenses.values():
             state.refresh_views()
+        st.policy.rebuild(st.licenses)  # the policy's group counts from the sessions in memory
         return out
     observe_clock(st, now)  # after the floor: a clock turned back shows at once
     for state in st.licenses.values():
@@ -108,6 +109,7 @@ def restore(
                 end(st, state, session, EndReason.EXPIRED, now, out)
             elif ending:
                 end(st, state, session, EndReason.REVOKED, now, out)
+    st.policy.rebuild(st.licenses)  # the policy's group counts from the sessions in memory
     return out
 
 

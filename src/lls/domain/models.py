@@ -34,6 +34,9 @@ MESSAGES: dict[Reason, str] = {
     Reason.FEATURE_NOT_FOUND: "No such feature on this license",
     Reason.FEATURE_EXHAUSTED: "Not enough units of this feature are left",
     Reason.FEATURE_NOT_RETURNABLE: "Consumed units cannot be returned",
+    Reason.SEAT_RESERVED: "The free seats of this license are reserved for a group",
+    Reason.GROUP_LIMIT_REACHED: "Your group already holds all the seats it may",
+    Reason.EXCLUDED_BY_POLICY: "The seat policy does not let this device use this license",
     Reason.BORROW_NOT_ALLOWED: "This license does not allow borrowing a seat",
     Reason.BAD_DEVICE_KEY: "The device public key is not one usable Ed25519 and X25519 key",
 }
@@ -134,6 +137,10 @@ class Outcome:
     session_expires_at: float | None = None
     license_expires_at: float | None = None
     features: tuple[FeatureView, ...] = ()
+    # An activate that waited for a seat (`waitSeconds`) and got none: `waited`, and its
+    # place then (1 = next; None when the queue was full and it never joined).
+    waited: bool = False
+    queue_position: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -55,9 +55,15 @@ def offline_activate(
             return OfflineGrant(existing, sealed), []
     st.gate.check_writable()
     out: list[Record] = []
-    if seats_used(state, now) >= state.license.seats:
+    used = seats_used(state, now)
+    if used >= state.license.seats:
         purge_expired(st, state, now, out)
-    if seats_used(state, now) >= state.license.seats:
+        used = seats_used(state, now)
+    # The admin carries the request: its address is not the device's (no network groups).
+    denied = st.policy.seat_refusal(state, request.auth_context, None, used, now)
+    if denied is not None:
+        raise RefusalWithRecords(Refused(denied.message, code=denied.reason.value), out)
+    if used >= state.license.seats:
         raise RefusalWithRecords(_refused(Reason.SESSION_LIMIT_REACHED), out)
     activation = OfflineActivation(
         id=os.urandom(12).hex(),
@@ -110,6 +116,11 @@ def offline_refresh(
             Reason.SESSION_LIMIT_REACHED,
             "the lease ended and its seat was taken since; activate again when one is free",
         )
+    if not activation.live(now):  # a lapsed lease takes a seat again: the policy decides
+        used = seats_used(state, now)
+        denied = st.policy.seat_refusal(state, activation.auth_context, None, used, now)
+        if denied is not None:
+            raise Refused(denied.message, code=denied.reason.value)
     st.gate.check_writable()
     activation.lease_expires_at = _lease_end(state, now)
     st.changed.add(activation.license)
@@ -140,6 +151,7 @@ def offline_deactivate(
     st.gate.check_writable()
     activation.deactivated_at = now
     st.changed.add(activation.license)
+    st.freed.add(activation.license)
     return activation, [_save(activation), _event("offline.deactivated", activation, now)]
 
 

@@ -19,9 +19,13 @@ import re
 import socket
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lls.domain.models import License
 from lls.domain.policy import Group, Limits, Network, Policy, Rule
+
+if TYPE_CHECKING:
+    from lls.domain.policy_summary import Summary
 
 MEMBERSHIP_CACHE = 65_536  # (authContext, address) pairs remembered; about 10 MB at most
 MAX_WARNINGS = 50  # pool-dependent warnings listed one by one; the rest are counted
@@ -51,18 +55,18 @@ def limits_of(
     """Limits over group indices: reserves (> 0 kept) and caps, with their masks and cuts."""
     kept = tuple((i, n) for i, n in reserve if n > 0)
     caps = tuple(caps)
-    mask = _bits(i for i, _ in kept)
+    mask = bits(i for i, _ in kept)
     cuts: list[tuple[int, int]] = []
     if len(kept) <= MAX_CUT_GROUPS:
         for size in range(len(kept) + 1):
             for chosen in itertools.combinations(kept, size):
-                cuts.append((_bits(i for i, _ in chosen), sum(n for _, n in chosen)))
+                cuts.append((bits(i for i, _ in chosen), sum(n for _, n in chosen)))
     return CompiledLimits(
         reserve=kept,
         reserve_mask=mask,
         reserve_total=sum(n for _, n in kept),
         max=caps,
-        max_mask=_bits(i for i, _ in caps),
+        max_mask=bits(i for i, _ in caps),
         cuts=tuple(cuts),
     )
 
@@ -90,10 +94,25 @@ class CompiledPolicy:
     _globs: tuple[tuple[int, re.Pattern[str]], ...] = ()
     _networks: tuple[tuple[int, tuple[tuple[int, int, int], ...]], ...] = ()  # (v, net, mask)
     _cache: dict[Hashable, int] = field(default_factory=dict)
+    _summaries: dict[str, Summary] = field(default_factory=dict)  # by token, made on first use
+    _by_rules: dict[tuple[int, ...], Summary] = field(default_factory=dict)  # shared ones
 
     @property
     def groups(self) -> int:
         return len(self.group_names)
+
+    def summary(self, token: str, rules: tuple[CompiledRule, ...]) -> Summary:
+        """The merged rules of `token` (licenses governed by the same rules share one)."""
+        found = self._summaries.get(token)
+        if found is None:
+            key = tuple(id(r) for r in rules)
+            found = self._by_rules.get(key)
+            if found is None:
+                from lls.domain.policy_summary import summary_of  # it imports this module
+
+                found = self._by_rules[key] = summary_of(rules)
+            self._summaries[token] = found
+        return found
 
     def label(self, token: str) -> str:
         return self.labels.get(token, NO_ID_LABEL)
@@ -252,14 +271,14 @@ def _compile_rule(rule: Rule, index: dict[str, int]) -> CompiledRule:
             features[code] = compiled
     return CompiledRule(
         name=rule.name,
-        exclude_mask=_bits(index[g] for g in rule.exclude),
-        include_mask=_bits(index[g] for g in rule.include),
+        exclude_mask=bits(index[g] for g in rule.exclude),
+        include_mask=bits(index[g] for g in rule.include),
         seats=_compile_limits(rule.seats, index),
         features=features,
     )
 
 
-def _bits(indices: Iterable[int]) -> int:
+def bits(indices: Iterable[int]) -> int:
     mask = 0
     for i in indices:
         mask |= 1 << i

@@ -72,50 +72,58 @@ def policy_usage(
 ) -> list[LicenseUse]:
     """What each group holds on every license the policy governs, from live holders."""
     out = []
-    for token, rules in compiled.by_license.items():
+    for token in compiled.by_license:
         state = states.get(token)
-        if state is None:
+        if state is not None:
+            use = license_use(compiled, state, now)
+            if use is not None:
+                out.append(use)
+    return out
+
+
+def license_use(compiled: CompiledPolicy, state: LicenseState, now: float) -> LicenseUse | None:
+    """What each group the rules name holds on one license (None: no rule governs it)."""
+    token = state.license.token
+    rules = compiled.by_license.get(token)
+    if rules is None:
+        return None
+    live = [s for s in state.sessions.values() if s.expires_at > now]
+    holders = [(s.auth_context, _address(s), 1) for s in live]
+    holders += [(a.auth_context, None, 1) for a in state.offline.values() if a.live(now)]
+    tally = tally_of(compiled, holders)
+    named = _named(compiled, rules)
+    reserved = 0
+    for rule in rules:
+        if rule.seats is not None and rule.seats.reserve_total:
+            unmet = rule.seats.reserve_total - matched(rule.seats, tally.by_mask)
+            reserved = max(reserved, min(unmet, max(0, state.license.seats - len(holders))))
+    features = []
+    for feature in state.license.features:
+        if feature.type != "floating" or not any(feature.code in r.features for r in rules):
             continue
-        live = [s for s in state.sessions.values() if s.expires_at > now]
-        holders = [(s.auth_context, _address(s), 1) for s in live]
-        holders += [(a.auth_context, None, 1) for a in state.offline.values() if a.live(now)]
-        tally = tally_of(compiled, holders)
-        named = _named(compiled, rules)
-        reserved = 0
-        for rule in rules:
-            if rule.seats is not None and rule.seats.reserve_total:
-                unmet = rule.seats.reserve_total - matched(rule.seats, tally.by_mask)
-                reserved = max(reserved, min(unmet, max(0, state.license.seats - len(holders))))
-        features = []
-        for feature in state.license.features:
-            if feature.type != "floating" or not any(feature.code in r.features for r in rules):
-                continue
-            units = [
-                (s.auth_context, _address(s), state.held.get(s.id, {}).get(feature.code, 0))
-                for s in live
-            ]
-            unit_tally = tally_of(compiled, units)
-            features.append(
-                FeatureUse(
-                    feature.code,
-                    feature.count,
-                    state.in_use.get(feature.code, 0),
-                    {g: unit_tally.by_group[i] for g, i in named},
-                )
-            )
-        out.append(
-            LicenseUse(
-                token=token,
-                label=compiled.label(token),
-                seats=state.license.seats,
-                held=len(holders),
-                rules=tuple(r.name for r in rules),
-                groups={g: tally.by_group[i] for g, i in named},
-                reserved=reserved,
-                features=tuple(features),
+        units = [
+            (s.auth_context, _address(s), state.held.get(s.id, {}).get(feature.code, 0))
+            for s in live
+        ]
+        unit_tally = tally_of(compiled, units)
+        features.append(
+            FeatureUse(
+                feature.code,
+                feature.count,
+                state.in_use.get(feature.code, 0),
+                {g: unit_tally.by_group[i] for g, i in named},
             )
         )
-    return out
+    return LicenseUse(
+        token=token,
+        label=compiled.label(token),
+        seats=state.license.seats,
+        held=len(holders),
+        rules=tuple(r.name for r in rules),
+        groups={g: tally.by_group[i] for g, i in named},
+        reserved=reserved,
+        features=tuple(features),
+    )
 
 
 def _address(session: object) -> str | None:

@@ -100,6 +100,8 @@ def apply_pool(
     st.pool = pool
     st.pool_exp = float(pool.exp)
     st.pool_imported_at = now
+    st.policy.rebuild(st.licenses)  # new seats, licenses and ids for the rules
+    st.freed.update(st.licenses)  # seats and licenses changed for every waiter of the queue
     # Until its write commits the database still holds the previous pool: keep both
     # (the facade forgets the older one once the records committed).
     st.verified_pools[pool.seq] = pool

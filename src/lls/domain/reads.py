@@ -6,10 +6,12 @@ state's fields one by one, nor the store behind it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lls.domain.models import Pool
+from lls.domain.seat_queue import QueueStats
 from lls.domain.state import LicenseState, LicensingState
 
 
@@ -40,6 +42,7 @@ class MetricsView:
     floor: float
     last_export: float | None
     writable: bool
+    queues: dict[str, QueueStats]  # the seat queue's counters (a copy), by license token
 
 
 def status(st: LicensingState, now: float) -> ServerStatus:
@@ -81,4 +84,5 @@ def take_metrics_view(st: LicensingState, now: float) -> MetricsView:
         floor=st.floor,
         last_export=st.last_usage_export,
         writable=st.gate.writable,
+        queues={t: dataclasses.replace(q) for t, q in st.queue_stats.items()},
     )

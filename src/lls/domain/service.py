@@ -41,6 +41,7 @@ from lls.domain.records import AppendEvent, Record
 from lls.domain.state import LicenseState, LicensingState
 from lls.domain.usage import UsageReport, UsageSealer
 from lls.domain.views import ReadState
+from lls.domain.waits import ActivateWaits
 from lls.errors import NotFound, StorageError
 from lls.progress import ProgressHook, quiet
 
@@ -68,11 +69,13 @@ class Licensing:
         self._import_lock = asyncio.Lock()
         self._export_lock = asyncio.Lock()
         self.history = HistoryBook()  # usage per license and hour (lls.domain.history)
+        self.waits = ActivateWaits(self.state, clock, self._decided, self._commit, self._noted)
         store.set_rebuild(self.rebuild)  # after a failed write the writer rebuilds memory
 
     async def _commit(self, out: Sequence[Record]) -> None:
         """Commit a rule's records; the usage history notes them and its changed buckets
         ride along when their turn has come (no write of its own: domain.history)."""
+        self.waits.wake()  # before any await: the queue's waiters get the seats just freed
         if out:
             await commit_noted(self.store, self.history, self.state.licenses, out, self.clock.now())
 
@@ -116,15 +119,11 @@ class Licensing:
         *,
         client_address: str | None = None,
         client_info: ClientInfo | None = None,
+        wait_s: float = 0.0,
     ) -> Outcome:
-        now = self.clock.now()
-        outcome, out = sessions.activate(
-            self.state, token, product_codes, auth_context, now,
-            client_address=client_address, client_info=client_info,
-        )  # fmt: skip
-        self._noted(token, outcome)
-        await self._decided(outcome, out)
-        return outcome
+        """sessions.activate; with `wait_s`, the queue for the last seat (domain.waits)."""
+        return await self.waits.activate(token, product_codes, auth_context, wait_s,
+                                         client_address, client_info)  # fmt: skip
 
     async def extend(
         self,

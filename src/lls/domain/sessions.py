@@ -126,11 +126,17 @@ def activate(
     if session is not None:
         session.expires_at = now + lic.session_window_s
         out.append(TouchSession(session.id, session.expires_at))
-        note_holder(session, client_address, client_info, out)
+        note_holder(st, state, session, client_address, client_info, out)
     else:
-        if seats_used(state, now) >= lic.seats:
+        used = seats_used(state, now)
+        if used >= lic.seats:
             purge_expired(st, state, now, out)
-        if seats_used(state, now) >= lic.seats:
+            used = seats_used(state, now)
+        # The seat policy decides with the count, in the same step (exactly N under races).
+        denied = st.policy.seat_refusal(state, auth_context, client_address, used, now)
+        if denied is not None:
+            return refuse(state, Reason(denied.reason.value), denied.message), out
+        if used >= lic.seats:
             return refuse(state, Reason.SESSION_LIMIT_REACHED), out
         session = start(st, state, auth_context, now, out, client_address, client_info)
     free_others_units(st, state, session, now, out)
@@ -164,7 +170,7 @@ def extend(
         return refuse(state, Reason.NO_ACTIVE_SESSION), out
     session.expires_at = now + state.license.session_window_s
     out.append(TouchSession(session.id, session.expires_at))
-    note_holder(session, client_address, client_info, out)
+    note_holder(st, state, session, client_address, client_info, out)
     free_others_units(st, state, session, now, out)
     return success(state, product, session), out
 
@@ -209,6 +215,7 @@ def start(
     bind_on_start(state, auth_context, st.environments, now, out)
     state.sessions[auth_context] = session
     st.by_id[session.id] = session
+    st.policy.started(session)
     st.changed.add(token)
     out.append(
         StartSession(
@@ -260,6 +267,8 @@ def end(
     st.by_id.pop(session.id, None)
     st.changed.add(session.license)
     held = state.held.pop(session.id, None)
+    st.policy.ended(session, held)
+    st.freed.add(session.license)
     if held:
         for code, quantity in held.items():
             state.in_use[code] = state.in_use.get(code, 0) - quantity
@@ -303,9 +312,15 @@ def purge_expired_holders(
 
 
 def note_holder(
-    session: Session, address: str | None, info: ClientInfo | None, out: list[Record]
+    st: LicensingState,
+    state: LicenseState,
+    session: Session,
+    address: str | None,
+    info: ClientInfo | None,
+    out: list[Record],
 ) -> None:
-    """Record a new address or new clientInfo of a session's holder (rare: no write otherwise).
+    """Record a new address or new clientInfo of a session's holder (rare: no write
+    otherwise); a new address may put it in other policy groups.
 
     A call that says nothing (an old client, or no address) keeps what is known.
     """
@@ -313,5 +328,8 @@ def note_holder(
     info = info if info is not None else session.client_info
     if address == session.client_address and info == session.client_info:
         return
+    moved = address != session.client_address
     session.client_address, session.client_info = address, info
     out.append(SetSessionClient(session.id, address, info))
+    if moved:
+        st.policy.moved(session, state.held.get(session.id))

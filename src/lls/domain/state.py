@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from lls.domain.models import FeatureView, License, OfflineActivation, Pool, Session
+from lls.domain.policy_seats import PolicySeats
+from lls.domain.seat_queue import QueueStats
 
 DAY_S = 86_400
 
@@ -132,3 +134,10 @@ class LicensingState:
     # Pools verified by this process, by seq: the newest and, during an import, the one
     # before it (the database still holds it if the import's write fails).
     verified_pools: dict[int, Pool] = field(default_factory=dict)
+    # The seat policy in force (policy.file) and what each group holds (domain.policy_seats);
+    # the rules consult it in the same step as the seat count and tell it of every change.
+    policy: PolicySeats = field(default_factory=PolicySeats)
+    # Licenses where a seat or units may have freed in this step: the facade gives them to
+    # the waiters of the seat queue (`waitSeconds`) before it awaits the commit.
+    freed: set[str] = field(default_factory=set)
+    queue_stats: dict[str, QueueStats] = field(default_factory=dict)  # the queue's counters

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from lls.domain.models import OfflineActivation, Pool, Session
 from lls.domain.pages import Order, Page, SortKey, paginate, parse_order, search_text, sort_key
+from lls.domain.policy_seats import PolicySeats
 from lls.domain.state import LicenseState
 from lls.errors import BadRequest
 
@@ -30,6 +31,8 @@ class ReadState(Protocol):
 
     @property
     def licenses(self) -> Mapping[str, LicenseState]: ...
+    @property
+    def policy(self) -> PolicySeats: ...  # the seat policy in force (.compiled: None if none)
     @property
     def by_id(self) -> Mapping[str, Session]: ...
     @property

@@ -13,6 +13,8 @@ from lls.clock import parse_rfc3339, rfc3339
 from lls.domain.borrowing import borrowed_seats
 from lls.domain.license_index import LicenseQuery, list_licenses
 from lls.domain.models import OfflineActivation, PoolSummary, Session
+from lls.domain.policy_compiled import CompiledPolicy
+from lls.domain.policy_view import license_use
 from lls.domain.state import LicenseState
 from lls.domain.views import SessionQuery, list_sessions
 from lls.errors import BadRequest, NotFound, Refused
@@ -80,9 +82,15 @@ def borrow_doc(activation: OfflineActivation) -> dict[str, Any]:
 
 
 def license_doc(
-    state: LicenseState, now: float, label: str, *, detail: bool = False
+    state: LicenseState,
+    now: float,
+    label: str,
+    *,
+    detail: bool = False,
+    policy: CompiledPolicy | None = None,
 ) -> dict[str, Any]:
-    """A license for the admin: its grant, what is in use, and the label metrics and logs use."""
+    """A license for the admin: its grant, what is in use, and the label metrics and logs use;
+    `policy`: what the seat policy in force keeps and what each group it names holds."""
     lic = state.license
     live = [s for s in state.sessions.values() if s.expires_at > now]
     offline = [a for a in state.offline.values() if a.live(now)]
@@ -112,6 +120,7 @@ def license_doc(
             {"code": f.code, "type": f.type, "total": f.total, "available": f.available}
             for f in state.features_view
         ],
+        "policy": _policy_use(policy, state, now),
     }
     if detail:
         doc["sessions"] = [session_doc(s) for s in live]
@@ -126,6 +135,24 @@ def license_doc(
             for a in offline
         ]
     return doc
+
+
+def _policy_use(
+    policy: CompiledPolicy | None, state: LicenseState, now: float
+) -> dict[str, Any] | None:
+    """`policy` of a license (api.md §6): null when no rule of the policy governs it."""
+    use = license_use(policy, state, now) if policy is not None else None
+    if use is None:
+        return None
+    return {
+        "rules": list(use.rules),
+        "reserved": use.reserved,
+        "groups": use.groups,
+        "features": [
+            {"code": f.code, "count": f.count, "inUse": f.in_use, "groups": f.groups}
+            for f in use.features
+        ],
+    }
 
 
 async def status(request: web.Request) -> web.Response:
@@ -233,7 +260,11 @@ async def licenses(request: web.Request) -> web.Response:
     listed = list_licenses(index, query, now)
     page = listed.items
     labels = request.app[LABELS]
-    found = [license_doc(s, now, labels.of_token(s.license.token, s.license.id)) for s in page]
+    policy = licensing.view().policy.compiled
+    found = [
+        license_doc(s, now, labels.of_token(s.license.token, s.license.id), policy=policy)
+        for s in page
+    ]
     return _json({"licenses": found, "total": listed.total, "nextCursor": listed.next_cursor})
 
 
@@ -244,7 +275,8 @@ async def license_detail(request: web.Request) -> web.Response:
     if state is None:
         raise NotFound("no such license on this server")
     label = request.app[LABELS].of_token(token, state.license.id)
-    return _json(license_doc(state, licensing.now(), label, detail=True))
+    policy = licensing.view().policy.compiled
+    return _json(license_doc(state, licensing.now(), label, detail=True, policy=policy))
 
 
 async def sessions(request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ from lls.http.keys import GUARD, INSTANCE, LICENSING, VENDOR_FIELDS_ONLY
 from lls.http.observe import ClientAnswer, Refusal
 from lls.http.routes import add_route
 from lls.http.schemas import (
+    ActivateRequest,
     BorrowRequest,
     DeactivateRequest,
     FeatureRequest,
@@ -33,9 +34,11 @@ from lls.http.schemas import (
     validation_response,
     vendor_response,
 )
+from lls.http.waiting import ClientGone, Disconnects
 
 JSON_TYPE = "application/json; charset=utf-8"
 T = TypeVar("T")
+DISCONNECTS = web.AppKey("disconnects", Disconnects)
 
 
 def _json(body: bytes, status: int = 200) -> web.Response:
@@ -113,16 +116,24 @@ async def validate(request: web.Request) -> web.Response:
 
 
 async def activate(request: web.Request) -> web.Response:
-    req = await _parse(request, SessionRequest)
+    req = await _parse(request, ActivateRequest)
     licensing = request.app[LICENSING]
     ctx = caller_context(request, req.authContext)
-    outcome = await licensing.activate(
+    call = licensing.activate(
         req.licenseToken,
         req.productCodes,
         ctx,
         client_address=request.remote,
         client_info=req.clientInfo.to_domain() if req.clientInfo is not None else None,
+        wait_s=req.waitSeconds,
     )
+    if not req.waitSeconds:
+        outcome = await call
+    else:  # it may wait in the queue: a client that goes away leaves it
+        try:
+            outcome = await request.app[DISCONNECTS].wait(request, call)
+        except ClientGone:
+            return web.Response(status=499)  # nobody reads it: the connection is closed
     return _answer(request, outcome, req.licenseToken, ctx)
 
 
@@ -214,6 +225,12 @@ async def instance(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """The client routes; app[VENDOR_FIELDS_ONLY] must be set (it is read here, at start)."""
     strict = app[VENDOR_FIELDS_ONLY]
+    disconnects = app[DISCONNECTS] = Disconnects()
+
+    async def stop_looking(app: web.Application) -> None:
+        await disconnects.close()
+
+    app.on_cleanup.append(stop_looking)
     for path, handler in (
         ("/licensing/validate", validate),
         ("/licensing/activate", activate),

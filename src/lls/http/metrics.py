@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from lls.domain.models import Pool
+from lls.domain.seat_queue import QueueStats
 from lls.domain.service import Licensing
 from lls.domain.state import LicenseState
 from lls.http.license_series import LicenseSeries, Totals
@@ -61,6 +62,7 @@ class _Snapshot:
     last_export: float | None
     writable: bool
     routes: list[_Route]
+    queues: dict[str, QueueStats]  # licenses that ever had waiters (`waitSeconds`)
 
 
 class MetricsExporter:
@@ -132,6 +134,7 @@ class MetricsExporter:
             last_export=view.last_export,
             writable=view.writable,
             routes=routes,
+            queues={t: q for t, q in view.queues.items() if t in licenses},
         )
 
     def _render(self, snap: _Snapshot) -> bytes:
@@ -148,6 +151,7 @@ class MetricsExporter:
         else:
             parts.append(_feature_totals(totals).encode())
         parts.append("".join(self._requests(snap)).encode())
+        parts.append("".join(self._queues(snap)).encode())
         parts.append(_pool_and_clock(snap, self._last_render_s).encode())
         self._last_render_s = time.perf_counter() - start
         return b"".join(parts)
@@ -234,6 +238,50 @@ class MetricsExporter:
             where = f'endpoint="{text.escape(route.endpoint)}"'
             for status, count in route.statuses.items():
                 yield f'lls_http_requests_total{{{where},status="{status}"}} {count}\n'
+
+    def _queues(self, snap: _Snapshot) -> Iterator[str]:
+        """The queue for the last seat, per license (or summed with per_license off)."""
+        rows: dict[str, QueueStats] = {}
+        for token, stats in snap.queues.items():
+            state = snap.licenses.get(token)
+            if state is None:
+                continue
+            label = (
+                self._labels.of_token(token, state.license.id) if self._series.per_license else ""
+            )
+            into = rows.setdefault(label, QueueStats())
+            into.waiting += stats.waiting
+            into.served += stats.served
+            into.served_wait_s += stats.served_wait_s
+            into.timed_out += stats.timed_out
+            into.cancelled += stats.cancelled
+            into.refused_full += stats.refused_full
+
+        def where(label: str, *more: tuple[str, str]) -> str:
+            pairs = [("license", label)] if label else []
+            return text.labels([*pairs, *more])
+
+        yield text.header("lls_queue_waiting", "gauge", "Activates waiting for a seat now")
+        for label, q in rows.items():
+            yield f"lls_queue_waiting{where(label)} {q.waiting}\n"
+        yield text.header(
+            "lls_queue_wait_seconds", "summary", "Time waited by activates the queue answered"
+        )
+        for label, q in rows.items():
+            yield f"lls_queue_wait_seconds_sum{where(label)} {text.number(q.served_wait_s)}\n"
+            yield f"lls_queue_wait_seconds_count{where(label)} {q.served}\n"
+        yield text.header(
+            "lls_queue_left_total",
+            "counter",
+            "Waiters that got no answer from the queue, by why: timed_out, disconnected, full",
+        )
+        for label, q in rows.items():
+            for why, count in (
+                ("timed_out", q.timed_out),
+                ("disconnected", q.cancelled),
+                ("full", q.refused_full),
+            ):
+                yield f"lls_queue_left_total{where(label, ('why', why))} {count}\n"
 
 
 def _feature_totals(totals: Totals) -> str:

@@ -23,6 +23,7 @@ from lls.domain.models import AuthStatus, Reason
 from lls.http.admin_api import AUDIT_TYPES_PATTERN, DissociateBody
 from lls.http.offline_api import RefreshBody, TokenBody
 from lls.http.schemas import (
+    ActivateRequest,
     BorrowRequest,
     BorrowResponse,
     DeactivateRequest,
@@ -43,6 +44,7 @@ REF = "#/components/schemas/{name}"
 COMPONENTS: tuple[type[msgspec.Struct], ...] = (
     ValidateRequest,
     SessionRequest,
+    ActivateRequest,
     DeactivateRequest,
     FeatureRequest,
     BorrowRequest,

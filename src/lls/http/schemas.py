@@ -32,6 +32,13 @@ class Quantity(int):
     HIGH = 1_000_000
 
 
+class WaitSeconds(int):
+    """`waitSeconds` of an activate (LLS): whole seconds 0–300, `185.0` is 185 (as Quantity)."""
+
+    LOW = 0
+    HIGH = 300
+
+
 class BorrowSeconds(int):
     """How long a borrow asks for, 1 s to 365 days: an integer as JSON Schema says (`3.0`
     is 3), decoded like Quantity. A license's borrowMaxSeconds caps it further."""
@@ -66,6 +73,13 @@ class SessionRequest(msgspec.Struct):
     productCodes: ProductCodes
     authContext: AuthContext | None = None
     clientInfo: ClientInfoIn | None = None
+
+
+class ActivateRequest(SessionRequest):
+    """activate; `waitSeconds` (LLS): with no seat free for the caller, wait up to this
+    long in the license's queue (first in, first out) instead of being refused at once."""
+
+    waitSeconds: WaitSeconds = 0  # type: ignore[assignment]  # a plain default: the schema shows it
 
 
 class DeactivateRequest(msgspec.Struct):
@@ -112,6 +126,9 @@ class ValidationResponse(msgspec.Struct):
     sessionExpiresAt: str | None
     licenseExpiresAt: str | None
     features: tuple[FeatureInfo, ...]
+    # Only in the answer of an activate that waited (`waitSeconds`) and got no seat in time:
+    # its place in the queue then (1 = next; null: the queue was full). Absent otherwise.
+    queuePosition: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class BorrowResponse(msgspec.Struct):
@@ -195,17 +212,17 @@ def _human(name: str) -> str:
     return " ".join(re.sub(r"(?<!^)(?=[A-Z])", " ", part).lower() for part in name.split("."))
 
 
-_WHOLE = (Quantity, BorrowSeconds)
+_WHOLE = (Quantity, BorrowSeconds, WaitSeconds)
 
 
 def _decode_hook(kind: type[Any], value: Any) -> Any:
-    """msgspec calls this for our own types (Quantity, BorrowSeconds) with the JSON value."""
+    """msgspec calls this for our own types (Quantity, …) with the JSON value."""
     if kind in _WHOLE:
         return _whole(kind, value)
     raise NotImplementedError(kind)
 
 
-def _whole(kind: type[Quantity] | type[BorrowSeconds], value: Any) -> int:
+def _whole(kind: type[Quantity] | type[BorrowSeconds] | type[WaitSeconds], value: Any) -> int:
     got = "null" if value is None else type(value).__name__
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"Expected `int`, got `{got}`")
@@ -295,6 +312,7 @@ def validation_response(outcome: Outcome) -> ValidationResponse:
         sessionExpiresAt=_ts(outcome.session_expires_at),
         licenseExpiresAt=_ts(outcome.license_expires_at),
         features=outcome.features,
+        queuePosition=outcome.queue_position if outcome.waited else msgspec.UNSET,
     )
 
 

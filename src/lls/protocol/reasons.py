@@ -38,6 +38,9 @@ class Reason(enum.StrEnum):
     FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
     FEATURE_EXHAUSTED = "FEATURE_EXHAUSTED"
     FEATURE_NOT_RETURNABLE = "FEATURE_NOT_RETURNABLE"
+    SEAT_RESERVED = "SEAT_RESERVED"  # the seat policy (policy.file) of the server
+    GROUP_LIMIT_REACHED = "GROUP_LIMIT_REACHED"
+    EXCLUDED_BY_POLICY = "EXCLUDED_BY_POLICY"
     BORROW_NOT_ALLOWED = "BORROW_NOT_ALLOWED"
     BAD_DEVICE_KEY = "BAD_DEVICE_KEY"
     # Client-side only: no extend got through within one session window (a server

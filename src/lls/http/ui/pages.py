@@ -20,7 +20,9 @@ from lls.domain.license_index import (
 )
 from lls.domain.overview import EventFilter, overview
 from lls.domain.pages import parse_order
+from lls.domain.policy_view import LicenseUse, license_use
 from lls.domain.service import Licensing
+from lls.domain.state import LicenseState
 from lls.domain.views import (
     CONDITIONS,
     LICENSE_TYPES,
@@ -139,8 +141,15 @@ async def license_page(request: web.Request, session: UISession) -> web.StreamRe
         "scan": timeline,
         "on_license": True,
         "now": now,
+        "policy": _policy_use(licensing, detail.state, now),
     }
     return render_page(request, "license.html", session, "licenses", context)
+
+
+def _policy_use(licensing: Licensing, state: LicenseState, now: float) -> LicenseUse | None:
+    """What the seat policy keeps on this license and what each group holds (None: no rule)."""
+    compiled = licensing.view().policy.compiled
+    return license_use(compiled, state, now) if compiled is not None else None
 
 
 async def sessions_page(request: web.Request, session: UISession) -> web.StreamResponse:
