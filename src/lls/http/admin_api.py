@@ -14,6 +14,7 @@ from lls.domain.models import PoolSummary, Session
 from lls.domain.state import LicenseState
 from lls.errors import BadRequest, NotFound, Refused
 from lls.http.body import CLIENT_BODY_LIMIT, LARGE_BODY_TIMEOUT_S, read_limited
+from lls.http.ha import NODE
 from lls.http.keys import INSTANCE, LABELS, LICENSING, RELOAD
 from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
@@ -111,8 +112,11 @@ async def status(request: web.Request) -> web.Response:
     info = request.app[INSTANCE]
     pool = licensing.pool
     now = licensing.clock.now()
+    node = request.app.get(NODE)
+    ha = {"role": node.role, "leader": node.leader_url} if node is not None else {}
     return _json(
         {
+            **ha,
             "instanceId": info.instance_id,
             "version": __version__,
             "org": {"id": pool.org_id, "name": pool.org_name} if pool else None,
