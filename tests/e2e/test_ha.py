@@ -1,0 +1,346 @@
+"""High availability on PostgreSQL, with real `lls serve` processes on one real database.
+
+Two nodes share the instance (the same data directory files) and one PostgreSQL
+database; the one holding the leader lock serves, the other stands by. Every test is
+bounded: each client loop has a deadline, every wait a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from lls.instance import Instance
+from tests.e2e.conftest import Daemon, free_port
+from tests.pg import ADMIN_URL, admin
+from tests.pools import PRODUCT, VendorKeys, grant, make_pool
+
+pytestmark = pytest.mark.postgres
+
+INSTANCE_FILES = ("instance.json", "instance.key", "vendor.jwks", "admin.token", "viewer.token")
+FAILOVER_LIMIT_S = 10.0
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def _admin_sql(sql: str) -> None:
+    conn = await admin()
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A database of its own (the async tests/pg.py helper, for these synchronous tests)."""
+    name = f"lls_test_{uuid.uuid4().hex[:16]}"
+    _run(_admin_sql(f'CREATE DATABASE "{name}"'))
+    try:
+        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        _run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _node(data_dir: Path, url: str) -> Daemon:
+    port = free_port()
+    env = {"LLS_STORE_URL": url, "LLS_HA_ADVERTISE_URL": f"http://127.0.0.1:{port}"}
+    return Daemon(data_dir=data_dir, port=port, env={**env, "LLS_LOG_LEVEL": "INFO"})
+
+
+@dataclass
+class Pair:
+    a: Daemon
+    b: Daemon
+    url: str
+    instance: Instance
+    vendor: VendorKeys
+    started: list[Daemon] = field(default_factory=list)
+
+    def start(self, node: Daemon) -> None:
+        node.start()
+        self.started.append(node)
+
+    def import_pool(self, node: Daemon, licenses: list[dict[str, Any]], seq: int = 1) -> None:
+        raw = make_pool(self.vendor, self.instance, licenses, seq=seq)
+        request = urllib.request.Request(
+            node.url_for("/admin/v1/pool"),
+            data=raw.encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {node.admin_token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert resp.status == 200
+
+
+@pytest.fixture
+def pair(tmp_path: Path, instance: Instance, vendor: VendorKeys, pg_url: str) -> Iterator[Pair]:
+    """Node a on the instance's data directory, node b on a copy of its files (one machine
+    here, so b's fingerprint is a's); neither started yet."""
+    second = tmp_path / "node-b"
+    second.mkdir(mode=0o700)
+    for name in INSTANCE_FILES:
+        if (instance.data_dir / name).exists():
+            shutil.copy2(instance.data_dir / name, second / name)
+    p = Pair(_node(instance.data_dir, pg_url), _node(second, pg_url), pg_url, instance, vendor)
+    yield p
+    for node in p.started:
+        if node.proc is not None and node.proc.poll() is None:
+            node.proc.kill()
+            node.proc.wait(10)
+
+
+def _call(node: Daemon, endpoint: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST a client call; (status, body); status 0 when the node does not answer."""
+    request = urllib.request.Request(
+        f"{node.url}/licensing/{endpoint}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, raw.decode(errors="replace")
+    except OSError:
+        return 0, None
+
+
+def _activate(node: Daemon, token: str, ctx: str) -> tuple[int, Any]:
+    return _call(
+        node, "activate", {"licenseToken": token, "productCodes": [PRODUCT], "authContext": ctx}
+    )
+
+
+def _wait_role(node: Daemon, role: str, timeout: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    doc: Any = None
+    while time.monotonic() < deadline:
+        try:
+            _, doc = node.get("/readyz")
+        except OSError:
+            doc = None
+        if isinstance(doc, dict) and doc.get("role") == role:
+            return doc
+        time.sleep(0.05)
+    raise AssertionError(f"{node.url} never became {role}: {doc}\n{node.log_path.read_text()}")
+
+
+def _live_contexts(node: Daemon) -> set[str]:
+    status, doc = node.admin("/admin/v1/sessions")
+    assert status == 200, doc
+    return {s["authContext"] for s in doc["sessions"]}
+
+
+def _lock_holder_pid(url: str) -> int:
+    async def find() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            pid = await conn.fetchval(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        finally:
+            await conn.close()
+        assert pid is not None, "nobody holds the leader lock"
+        return int(pid)
+
+    return _run(find())  # type: ignore[no-any-return]
+
+
+def _terminate(url: str, pid: int) -> None:
+    async def kill() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await conn.close()
+
+    _run(kill())
+
+
+def test_standby_refuses_then_takes_over_within_10_s_with_every_acknowledged_session(
+    pair: Pair,
+) -> None:
+    pair.start(pair.a)
+    _wait_role(pair.a, "leader")
+    pair.start(pair.b)
+    standby = _wait_role(pair.b, "standby")
+    assert standby["leader"] == pair.a.url
+    pair.import_pool(pair.a, [grant("LIC-HA", seats=30)])
+    # A standby answers the client API with 503 NOT_LEADER, Retry-After: 1.
+    status, body = _activate(pair.b, "LIC-HA", "refused")
+    assert status == 503 and body["code"] == "NOT_LEADER", body
+    request = urllib.request.Request(f"{pair.b.url}/licensing/validate", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.headers["Retry-After"] == "1"
+    refused.value.close()
+    assert pair.b.get("/healthz")[0] == 200
+    status, doc = pair.b.admin("/admin/v1/status")
+    assert status == 200 and doc["role"] == "standby" and doc["leader"] == pair.a.url
+
+    acknowledged = []
+    for i in range(20):
+        status, body = _activate(pair.a, "LIC-HA", f"host-{i}")
+        assert status == 200 and body["authStatus"] == "Success", body
+        acknowledged.append(f"host-{i}")
+
+    pair.a.signal(signal.SIGKILL)
+    killed = time.monotonic()
+    pair.a.proc.wait(10)  # type: ignore[union-attr]
+    served = None
+    while time.monotonic() - killed < FAILOVER_LIMIT_S + 5:
+        status, body = _activate(pair.b, "LIC-HA", "after-failover")
+        if status == 200 and body["authStatus"] == "Success":
+            served = time.monotonic() - killed
+            break
+        assert status in (0, 503), body
+        time.sleep(0.02)
+    print(f"\nfailover: first Success on the standby {served:.2f} s after kill -9 of the leader")
+    assert served is not None and served < FAILOVER_LIMIT_S
+    assert set(acknowledged) <= _live_contexts(pair.b)
+
+    # The old leader, restarted, comes back as a standby that names the new leader.
+    pair.start(pair.a)
+    back = _wait_role(pair.a, "standby")
+    assert back["leader"] == pair.b.url
+    assert _activate(pair.a, "LIC-HA", "host-0")[0] == 503
+
+
+def test_fenced_leader_answers_no_success_after_its_lock_connection_dies(pair: Pair) -> None:
+    seats, clients = 10, 24
+    pair.start(pair.a)
+    _wait_role(pair.a, "leader")
+    pair.start(pair.b)
+    _wait_role(pair.b, "standby")
+    pair.import_pool(pair.a, [grant("LIC-FENCE", seats=seats)])
+    ledger: list[tuple[float, float, str, str, int, str]] = []  # sent, got, node, ctx, status
+    lock = threading.Lock()
+    cut: list[float] = []
+    deadline = time.monotonic() + 12
+
+    def client(n: int) -> None:
+        ctx = f"client-{n}"
+        nodes = [pair.a, pair.b] if n % 2 else [pair.b, pair.a]
+        turn = 0
+        time.sleep(n * 0.1)  # clients arrive over 2.4 s: before the cut and after it
+        while time.monotonic() < deadline:
+            node = nodes[turn % 2]
+            sent = time.monotonic()
+            status, body = _activate(node, "LIC-FENCE", ctx)
+            code = body.get("authStatus", "") if isinstance(body, dict) else ""
+            with lock:
+                ledger.append((sent, time.monotonic(), node.url, ctx, status, code))
+            if status == 200 and code == "Success":
+                return
+            if status == 200:  # no seat free now: try again a little later
+                time.sleep(0.2)
+            turn += 1
+            time.sleep(0.02)
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        futures = [pool.submit(client, n) for n in range(clients)]
+        time.sleep(0.8)  # the first clients are served by the leader
+        pid = _lock_holder_pid(pair.url)
+        _terminate(pair.url, pid)  # returns once the server signalled the lock's backend
+        cut.append(time.monotonic())
+        for f in futures:
+            f.result(timeout=30)
+
+    moment = cut[0]
+    served = [e for e in ledger if e[5] == "Success"]
+    assert any(e[2] == pair.a.url and e[1] < moment for e in served), "a never served"
+    assert any(e[2] == pair.b.url and e[0] > moment for e in served), "b never took over"
+    after = [e for e in served if e[2] == pair.a.url and e[0] > moment]
+    assert after == [], after
+    _wait_role(pair.b, "leader")
+    wins = {e[3] for e in ledger if e[5] == "Success"}
+    assert len(wins) <= seats, wins  # never more sessions than seats, over both nodes
+    assert len(wins) == seats  # more clients than seats: every seat was granted in the end
+    assert wins <= _live_contexts(pair.b)  # nothing acknowledged was lost
+    assert len(_live_contexts(pair.b)) == seats
+
+
+def test_forty_concurrent_activates_on_three_seats_over_both_nodes_during_failover(
+    pair: Pair,
+) -> None:
+    pair.start(pair.a)
+    _wait_role(pair.a, "leader")
+    pair.start(pair.b)
+    _wait_role(pair.b, "standby")
+    pair.import_pool(pair.a, [grant("LIC-THREE", seats=3)])
+    successes: list[str] = []
+    lock = threading.Lock()
+    go = threading.Event()
+    deadline = time.monotonic() + 25
+
+    def client(n: int) -> None:
+        ctx = f"desk-{n}"
+        nodes = [pair.a, pair.b] if n % 2 else [pair.b, pair.a]
+        go.wait(5)
+        turn = 0
+        while time.monotonic() < deadline:
+            status, body = _activate(nodes[turn % 2], "LIC-THREE", ctx)
+            if status == 200:
+                if body["authStatus"] == "Success":
+                    with lock:
+                        successes.append(ctx)
+                return  # an answer: Success, or the seats are taken
+            turn += 1
+            time.sleep(0.05)
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        futures = [pool.submit(client, n) for n in range(40)]
+        pair.a.signal(signal.SIGKILL)  # the leader dies as the 40 start
+        go.set()
+        for f in futures:
+            f.result(timeout=40)
+    _wait_role(pair.b, "leader")
+    assert len(successes) <= 3, successes
+    assert set(successes) <= _live_contexts(pair.b)
+    assert len(_live_contexts(pair.b)) <= 3
+
+
+def test_a_copy_of_the_database_is_refused(pair: Pair) -> None:
+    pair.start(pair.a)
+    _wait_role(pair.a, "leader")
+    pair.import_pool(pair.a, [grant("LIC-COPY", seats=2)])
+    assert pair.a.stop() == 0
+    copy = f"{pair.url.rsplit('/', 1)[1]}_copy"
+
+    original = pair.url.rsplit("/", 1)[1]
+    _run(_admin_sql(f'CREATE DATABASE "{copy}" TEMPLATE "{original}"'))
+    try:
+        copied = _node(pair.b.data_dir, ADMIN_URL.rsplit("/", 1)[0] + "/" + copy)
+        with pytest.raises(AssertionError, match=r"DATABASE_COPIED|is a copy"):
+            copied.start()
+        assert copied.proc is not None and copied.proc.wait(10) != 0
+    finally:
+        _run(_admin_sql(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
+    # The original still serves.
+    pair.start(pair.a)
+    _wait_role(pair.a, "leader")
