@@ -344,3 +344,34 @@ def test_a_copy_of_the_database_is_refused(pair: Pair) -> None:
     # The original still serves.
     pair.start(pair.a)
     _wait_role(pair.a, "leader")
+
+
+def test_sdk_with_several_urls_moves_past_a_dead_node_and_a_standby(pair: Pair) -> None:
+    from lls.client import LicenseClient
+    from lls.client.errors import ServerError, ServerUnreachable
+
+    pair.start(pair.a)
+    _wait_role(pair.a, "leader")
+    pair.start(pair.b)
+    _wait_role(pair.b, "standby")
+    pair.import_pool(pair.a, [grant("LIC-SDK", seats=2)])
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+    async def run() -> tuple[str, str, float]:
+        async with LicenseClient([nobody, pair.b.url, pair.a.url], auth_context="ws-1") as client:
+            first = await client.activate("LIC-SDK", PRODUCT)
+            assert first.ok and client.url == pair.a.url
+            pair.a.kill9()
+            killed = time.monotonic()
+            while True:  # a caller's retry: each call goes once round the three URLs
+                try:
+                    again = await client.activate("LIC-SDK", PRODUCT)
+                    break
+                except (ServerError, ServerUnreachable):
+                    assert time.monotonic() - killed < FAILOVER_LIMIT_S
+                    await asyncio.sleep(0.2)
+            assert again.ok
+            return first.auth_status.value, client.url, time.monotonic() - killed
+
+    status, url, _ = _run(run())
+    assert status == "Success" and url == pair.b.url
