@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/run_load.py [--duration 10] [--connections 64] [--licenses 10000]
     .venv/bin/python bench/run_load.py --mix validate     # validate only (see --mix)
+    .venv/bin/python bench/run_load.py --store postgresql://postgres@127.0.0.1/postgres
+        # also LLS on a PostgreSQL store (a temporary database on that server), same run
 
 What it does, all in a temporary directory and on 127.0.0.1 only:
 
@@ -599,6 +601,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="session: activate/checkout/return/extend/deactivate (default); validate:"
         " validate only, with an authContext, on licenses that watch misuse",
     )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="also measure LLS on a PostgreSQL store: a temporary database is created (and"
+        " dropped) on the server of this URL (e.g. postgresql://postgres@127.0.0.1/postgres)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--keep",
@@ -645,7 +653,53 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
     ratio = lls.main.rps / bare.main.rps if bare.main.rps else 0.0
     print(report_json(args, lls, bare, ratio) if args.json else report_text(args, lls, bare, ratio))
+    if args.store:
+        pg = measure_postgres(args, work, data_dir, serve, env, wrk)
+        pg_ratio = pg.main.rps / bare.main.rps if bare.main.rps else 0.0
+        if args.json:
+            print(report_json(args, pg, bare, pg_ratio))
+        else:
+            print("\nthe same on a PostgreSQL store (store.url):")
+            print(report_text(args, pg, bare, pg_ratio))
     return 0
+
+
+def measure_postgres(
+    args: argparse.Namespace,
+    work: Path,
+    data_dir: Path,
+    serve: list[str],
+    env: dict[str, str],
+    wrk: str,
+) -> Measured:
+    """LLS on a temporary PostgreSQL database of the server at --store (dropped afterwards)."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"lls_bench_load_{os.getpid()}"
+    base = args.store.rsplit("/", 1)[0]
+
+    async def sql(statement: str) -> None:
+        conn = await asyncpg.connect(args.store)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(sql(f'CREATE DATABASE "{name}"'))
+    try:
+        pg_env = {**env, "LLS_STORE_URL": f"{base}/{name}"}
+        pool = work / "pool.lls"
+        import_pool = lls_command("pool", "import", str(pool), "--data-dir", str(data_dir))
+        run_checked(import_pool, pg_env, "lls pool import (PostgreSQL)")
+        port = free_port()
+        argv = [*serve[: serve.index("--port") + 1], str(port)]
+        if not args.json:
+            print("measuring lls serve on PostgreSQL …", file=sys.stderr)
+        return measure("lls", argv, port, pg_env, work / "lls-pg.log", args, wrk)
+    finally:
+        asyncio.run(sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _sigterm(signum: int, frame: object) -> None:
