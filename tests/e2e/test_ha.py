@@ -11,6 +11,7 @@ import asyncio
 import json
 import shutil
 import signal
+import socket
 import threading
 import time
 import urllib.error
@@ -25,14 +26,16 @@ from typing import Any
 import asyncpg
 import pytest
 
-from lls.instance import Instance
-from tests.e2e.conftest import Daemon, free_port
+from lls.instance import Instance, load_instance, rebind_instance
+from lls.sealed import PublicKeys, open_self_signed, read_sealed_file
+from lls.sealed.payloads import TYP_REGISTRATION
+from tests.e2e.conftest import Daemon, free_port, lls
 from tests.pg import ADMIN_URL, admin
 from tests.pools import PRODUCT, VendorKeys, grant, make_pool
 
 pytestmark = pytest.mark.postgres
 
-INSTANCE_FILES = ("instance.json", "instance.key", "vendor.jwks", "admin.token", "viewer.token")
+INSTANCE_FILES = ("instance.json", "instance.key", "vendor.jwks", "admin.token")
 FAILOVER_LIMIT_S = 10.0
 
 
@@ -59,10 +62,17 @@ def pg_url() -> Iterator[str]:
         _run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _node(data_dir: Path, url: str) -> Daemon:
+def _node(data_dir: Path, url: str, machine: str) -> Daemon:
+    """A node on `data_dir`; `machine` is its machine.id (LLS_MACHINE_ID), so two nodes on
+    this one test machine are two machines to the fingerprint checks."""
     port = free_port()
-    env = {"LLS_STORE_URL": url, "LLS_HA_ADVERTISE_URL": f"http://127.0.0.1:{port}"}
-    return Daemon(data_dir=data_dir, port=port, env={**env, "LLS_LOG_LEVEL": "INFO"})
+    env = {
+        "LLS_STORE_URL": url,
+        "LLS_HA_ADVERTISE_URL": f"http://127.0.0.1:{port}",
+        "LLS_MACHINE_ID": machine,
+        "LLS_LOG_LEVEL": "INFO",
+    }
+    return Daemon(data_dir=data_dir, port=port, env=env)
 
 
 @dataclass
@@ -75,8 +85,8 @@ class Pair:
     started: list[Daemon] = field(default_factory=list)
 
     def start(self, node: Daemon) -> None:
-        node.start()
         self.started.append(node)
+        node.start()
 
     def import_pool(self, node: Daemon, licenses: list[dict[str, Any]], seq: int = 1) -> None:
         raw = make_pool(self.vendor, self.instance, licenses, seq=seq)
@@ -90,21 +100,49 @@ class Pair:
             assert resp.status == 200
 
 
+def _init_and_join(tmp_path: Path, vendor: VendorKeys, url: str) -> tuple[Path, Path]:
+    """`lls init --store` on machine a, `lls node join` on machine b, as an admin would."""
+    jwks = vendor.write_jwks(tmp_path / "vendor.jwks")
+    first, second = tmp_path / "node-a", tmp_path / "node-b"
+    store = ["--store", url]
+    lls("init", *store, "--data-dir", str(first), "--vendor-keys", str(jwks),
+        env={"LLS_MACHINE_ID": "machine-a"})  # fmt: skip
+    token = tmp_path / "token-copy"
+    shutil.copy2(first / "admin.token", token)
+    joined = lls("node", "join", *store, "--data-dir", str(second), "--admin-token-file",
+                 str(token), env={"LLS_MACHINE_ID": "machine-b"})  # fmt: skip
+    assert "joined this machine" in joined.stdout
+    return first, second
+
+
 @pytest.fixture
-def pair(tmp_path: Path, instance: Instance, vendor: VendorKeys, pg_url: str) -> Iterator[Pair]:
-    """Node a on the instance's data directory, node b on a copy of its files (one machine
-    here, so b's fingerprint is a's); neither started yet."""
-    second = tmp_path / "node-b"
-    second.mkdir(mode=0o700)
-    for name in INSTANCE_FILES:
-        if (instance.data_dir / name).exists():
-            shutil.copy2(instance.data_dir / name, second / name)
-    p = Pair(_node(instance.data_dir, pg_url), _node(second, pg_url), pg_url, instance, vendor)
+def pair(tmp_path: Path, vendor: VendorKeys, pg_url: str) -> Iterator[Pair]:
+    """Node a made by `lls init --store`, node b by `lls node join`; neither started yet."""
+    first, second = _init_and_join(tmp_path, vendor, pg_url)
+    instance = load_instance(first)
+    p = Pair(
+        _node(first, pg_url, "machine-a"),
+        _node(second, pg_url, "machine-b"),
+        pg_url,
+        instance,
+        vendor,
+    )
     yield p
     for node in p.started:
         if node.proc is not None and node.proc.poll() is None:
             node.proc.kill()
             node.proc.wait(10)
+
+
+def _open_registration(pair: Pair, token: str) -> dict[str, Any]:
+    """As the vendor opens it: encrypted to the vendor, signed by the instance's keys."""
+    opened = open_self_signed(
+        token,
+        typ=TYP_REGISTRATION,
+        recipient=pair.vendor.keys,
+        claimed_keys=lambda raw: PublicKeys.from_jwks(json.loads(raw)["keys"]),
+    )
+    return json.loads(opened.payload)  # type: ignore[no-any-return]
 
 
 def _call(node: Daemon, endpoint: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -135,7 +173,11 @@ def _activate(node: Daemon, token: str, ctx: str) -> tuple[int, Any]:
     )
 
 
-def _wait_role(node: Daemon, role: str, timeout: float = 15.0) -> dict[str, Any]:
+def _wait_role(
+    node: Daemon, role: str, timeout: float = 15.0, leader: str | None = None
+) -> dict[str, Any]:
+    """Wait until /readyz shows `role` (and names `leader`, when given: a standby reads the
+    leader's URL from the database once a second)."""
     deadline = time.monotonic() + timeout
     doc: Any = None
     while time.monotonic() < deadline:
@@ -143,8 +185,9 @@ def _wait_role(node: Daemon, role: str, timeout: float = 15.0) -> dict[str, Any]
             _, doc = node.get("/readyz")
         except OSError:
             doc = None
-        if isinstance(doc, dict) and doc.get("role") == role:
-            return doc
+        shown = isinstance(doc, dict) and doc.get("role") == role
+        if shown and (leader is None or doc.get("leader") == leader):
+            return doc  # type: ignore[no-any-return]
         time.sleep(0.05)
     raise AssertionError(f"{node.url} never became {role}: {doc}\n{node.log_path.read_text()}")
 
@@ -188,8 +231,7 @@ def test_standby_refuses_then_takes_over_within_10_s_with_every_acknowledged_ses
     pair.start(pair.a)
     _wait_role(pair.a, "leader")
     pair.start(pair.b)
-    standby = _wait_role(pair.b, "standby")
-    assert standby["leader"] == pair.a.url
+    _wait_role(pair.b, "standby", leader=pair.a.url)
     pair.import_pool(pair.a, [grant("LIC-HA", seats=30)])
     # A standby answers the client API with 503 NOT_LEADER, Retry-After: 1.
     status, body = _activate(pair.b, "LIC-HA", "refused")
@@ -226,8 +268,7 @@ def test_standby_refuses_then_takes_over_within_10_s_with_every_acknowledged_ses
 
     # The old leader, restarted, comes back as a standby that names the new leader.
     pair.start(pair.a)
-    back = _wait_role(pair.a, "standby")
-    assert back["leader"] == pair.b.url
+    _wait_role(pair.a, "standby", leader=pair.b.url)
     assert _activate(pair.a, "LIC-HA", "host-0")[0] == 503
 
 
@@ -335,7 +376,7 @@ def test_a_copy_of_the_database_is_refused(pair: Pair) -> None:
     original = pair.url.rsplit("/", 1)[1]
     _run(_admin_sql(f'CREATE DATABASE "{copy}" TEMPLATE "{original}"'))
     try:
-        copied = _node(pair.b.data_dir, ADMIN_URL.rsplit("/", 1)[0] + "/" + copy)
+        copied = _node(pair.b.data_dir, ADMIN_URL.rsplit("/", 1)[0] + "/" + copy, "machine-b")
         with pytest.raises(AssertionError, match=r"DATABASE_COPIED|is a copy"):
             copied.start()
         assert copied.proc is not None and copied.proc.wait(10) != 0
@@ -375,3 +416,43 @@ def test_sdk_with_several_urls_moves_past_a_dead_node_and_a_standby(pair: Pair) 
 
     status, url, _ = _run(run())
     assert status == "Success" and url == pair.b.url
+
+
+def test_a_machine_not_joined_is_refused_and_the_registration_lists_the_nodes(
+    pair: Pair, tmp_path: Path
+) -> None:
+    # The instance files copied to machine c, its local record rewritten for c: the data
+    # directory check passes, but c is not a node of the instance in the database.
+    third = tmp_path / "node-c"
+    third.mkdir(mode=0o700)
+    for name in INSTANCE_FILES:
+        shutil.copy2(pair.a.data_dir / name, third / name)
+    rebind_instance(third, stable_id="machine-c", now=time.time())
+    stranger = _node(third, pair.url, "machine-c")
+    with pytest.raises(AssertionError, match=r"NODE_NOT_JOINED|not a node of instance"):
+        stranger.start()
+    # The joined nodes serve; the registration names both.
+    pair.start(pair.a)
+    _wait_role(pair.a, "leader")
+    out = tmp_path / "registration.lls"
+    env = {"LLS_MACHINE_ID": "machine-a", "LLS_STORE_URL": pair.url}
+    lls("registration", "--data-dir", str(pair.a.data_dir), "--out", str(out), env=env)
+    reg = _open_registration(pair, read_sealed_file(out))
+    assert [n["hostname"] for n in reg["nodes"]] == [socket.gethostname()] * 2
+    assert len({n["fingerprint"] for n in reg["nodes"]}) == 2
+
+
+def test_join_needs_the_admin_token_and_init_refuses_a_database_in_use(
+    pair: Pair, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong-token"
+    wrong.write_text("not-the-token-of-this-instance\n")
+    refused = lls("node", "join", "--store", pair.url, "--data-dir", str(tmp_path / "node-x"),
+                  "--admin-token-file", str(wrong), env={"LLS_MACHINE_ID": "machine-x"},
+                  check=False)  # fmt: skip
+    assert refused.returncode != 0 and "admin token does not match" in refused.stderr
+    assert not (tmp_path / "node-x" / "instance.key").exists()
+    again = lls("init", "--store", pair.url, "--data-dir", str(tmp_path / "node-y"),
+                "--vendor-keys", str(tmp_path / "vendor.jwks"), check=False)  # fmt: skip
+    assert again.returncode != 0 and "already holds instance" in again.stderr
+    assert not (tmp_path / "node-y").exists()

@@ -92,6 +92,13 @@ class Jwks(_Wire, frozen=True):
     keys: list[dict[str, Any]]
 
 
+class RegistrationNode(_Wire, frozen=True):
+    """One node of an instance on PostgreSQL (a high-availability pair)."""
+
+    hostname: str
+    fingerprint: str
+
+
 class RegistrationPayload(_Wire, frozen=True):
     """`lls-registration+jws`: a new instance introduces itself to the vendor (§6)."""
 
@@ -102,6 +109,7 @@ class RegistrationPayload(_Wire, frozen=True):
     hostname: str
     fingerprint: str
     version: str
+    nodes: tuple[RegistrationNode, ...] = ()  # every node of a pair; empty: one machine
 
 
 class UsageEvent(_Wire, frozen=True):
