@@ -4,7 +4,7 @@
         [--kills 10]
 
 What it does, in a temporary directory and a temporary database on that server:
-two nodes of one instance (the second on a copy of the first's instance files), a pool
+two nodes of one instance (`lls init` with store.url, then `lls node join`), a pool
 of 100 licenses; then, --kills times: one acknowledged activate on the leader, kill -9
 of the leader, and activates on the other node every 20 ms until one answers Success —
 the time from the kill to that Success is one failover; the killed node is started
@@ -30,10 +30,18 @@ import time
 from pathlib import Path
 
 import asyncpg
-from run_load import HOST, PRODUCT, BenchError, clean_env, free_port, lls_command, prepare_instance
+from run_load import (
+    HOST,
+    PRODUCT,
+    BenchError,
+    clean_env,
+    free_port,
+    lls_command,
+    prepare_instance,
+    run_checked,
+)
 
 FAILOVER_LIMIT_S = 30.0
-INSTANCE_FILES = ("instance.json", "instance.key", "vendor.jwks", "admin.token", "viewer.token")
 
 
 def call(
@@ -119,13 +127,14 @@ def run(store: str, kills: int, work: Path) -> list[float]:
     url = store.rsplit("/", 1)[0] + "/" + name
     nodes: list[Node] = []
     try:
-        data = prepare_instance(work, 100, {**env, "LLS_STORE_URL": url})
+        # `lls init` with store.url on "machine a", `lls node join` on "machine b" (two
+        # machine ids on this one machine).
+        env_a, env_b = {**env, "LLS_MACHINE_ID": "bench-a"}, {**env, "LLS_MACHINE_ID": "bench-b"}
+        data = prepare_instance(work, 100, {**env_a, "LLS_STORE_URL": url})
         second = work / "data-b"
-        second.mkdir(mode=0o700)
-        for file in INSTANCE_FILES:
-            if (data / file).exists():
-                shutil.copy2(data / file, second / file)
-        nodes = [Node(data, url, work, env), Node(second, url, work, env)]
+        join = lls_command("node", "join", "--store", url, "--data-dir", str(second))
+        run_checked([*join, "--admin-token-file", str(data / "admin.token")], env_b, "join")
+        nodes = [Node(data, url, work, env_a), Node(second, url, work, env_b)]
         nodes[0].start()
         nodes[0].wait_role("leader")
         nodes[1].start()

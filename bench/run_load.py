@@ -654,7 +654,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
     ratio = lls.main.rps / bare.main.rps if bare.main.rps else 0.0
     print(report_json(args, lls, bare, ratio) if args.json else report_text(args, lls, bare, ratio))
     if args.store:
-        pg = measure_postgres(args, work, data_dir, serve, env, wrk)
+        pg = measure_postgres(args, work, serve, env, wrk)
         pg_ratio = pg.main.rps / bare.main.rps if bare.main.rps else 0.0
         if args.json:
             print(report_json(args, pg, bare, pg_ratio))
@@ -667,7 +667,6 @@ def run(args: argparse.Namespace, work: Path) -> int:
 def measure_postgres(
     args: argparse.Namespace,
     work: Path,
-    data_dir: Path,
     serve: list[str],
     env: dict[str, str],
     wrk: str,
@@ -690,11 +689,13 @@ def measure_postgres(
     asyncio.run(sql(f'CREATE DATABASE "{name}"'))
     try:
         pg_env = {**env, "LLS_STORE_URL": f"{base}/{name}"}
-        pool = work / "pool.lls"
-        import_pool = lls_command("pool", "import", str(pool), "--data-dir", str(data_dir))
-        run_checked(import_pool, pg_env, "lls pool import (PostgreSQL)")
+        pg_work = work / "postgresql"
+        pg_work.mkdir()
+        # `lls init` with store.url: the instance in the database, this machine its node.
+        pg_data = prepare_instance(pg_work, args.licenses, pg_env, args.mix)
         port = free_port()
-        argv = [*serve[: serve.index("--port") + 1], str(port)]
+        argv = [*serve[: serve.index("--data-dir") + 1], str(pg_data)]
+        argv += [*serve[serve.index("--data-dir") + 2 : serve.index("--port") + 1], str(port)]
         if not args.json:
             print("measuring lls serve on PostgreSQL …", file=sys.stderr)
         return measure("lls", argv, port, pg_env, work / "lls-pg.log", args, wrk)
