@@ -244,6 +244,9 @@ def test_standby_refuses_then_takes_over_within_10_s_with_every_acknowledged_ses
     assert pair.b.get("/healthz")[0] == 200
     status, doc = pair.b.admin("/admin/v1/status")
     assert status == 200 and doc["role"] == "standby" and doc["leader"] == pair.a.url
+    shown = lls("status", "--data-dir", str(pair.b.data_dir)).stdout
+    assert "standby" in shown and pair.a.url in shown, shown
+    assert "leader" in lls("status", "--data-dir", str(pair.a.data_dir)).stdout
 
     acknowledged = []
     for i in range(20):
