@@ -110,6 +110,8 @@ async def make_server(
     vendor: VendorKeys,
     store_backend: str,
 ) -> AsyncIterator[ServerFactory]:
+    clients: list[Any] = []
+    database: list[str] = []  # one PostgreSQL database a test: a "restart" finds its state
     async with contextlib.AsyncExitStack() as stack:
 
         async def factory(licenses: list[dict[str, Any]] | None = None, **config: Any) -> Server:
@@ -118,7 +120,9 @@ async def make_server(
             # a listener of its own.
             config.setdefault("admin_port", 0)
             if store_backend == "postgres":
-                config["store_url"] = await stack.enter_async_context(fresh_database())
+                if not database:
+                    database.append(await stack.enter_async_context(fresh_database()))
+                config["store_url"] = database[0]
             app = build_app(
                 Config(data_dir=instance.data_dir, **config),
                 instance=instance,
@@ -127,6 +131,7 @@ async def make_server(
                 lock_timing=(0.05, 0.3),
             )
             client = await aiohttp_client(app)
+            clients.append(client)
             if store_backend == "postgres":  # the only node: it leads once its lease begins
                 store = client.server.app[LICENSING].store
                 assert await store.wait_writable(10.0), "the only node never led"
@@ -139,7 +144,11 @@ async def make_server(
                 assert status == 200, body
             return server
 
-        yield factory
+        try:
+            yield factory
+        finally:  # the servers stop before their database is dropped
+            for client in clients:
+                await client.close()
 
 
 @pytest.fixture

@@ -6,8 +6,17 @@ was noted (one write per run, never one per validate) and locks the license.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import ServerFactory
 from tests.pools import grant
+
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (the store contract, end to end)."""
+    return both_backends
+
 
 MISUSE_3 = {"maxAuthContexts": 3, "windowSeconds": 3600}
 
