@@ -244,6 +244,10 @@ def test_standby_refuses_then_takes_over_within_10_s_with_every_acknowledged_ses
     assert pair.b.get("/healthz")[0] == 200
     status, doc = pair.b.admin("/admin/v1/status")
     assert status == 200 and doc["role"] == "standby" and doc["leader"] == pair.a.url
+    with pytest.raises(urllib.error.HTTPError) as dashboard:  # no stale dashboard either
+        urllib.request.urlopen(f"{pair.b.admin_url}/ui/", timeout=5)
+    assert dashboard.value.code == 503
+    dashboard.value.close()
     shown = lls("status", "--data-dir", str(pair.b.data_dir)).stdout
     assert "standby" in shown and pair.a.url in shown, shown
     assert "leader" in lls("status", "--data-dir", str(pair.a.data_dir)).stdout
