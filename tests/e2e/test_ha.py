@@ -27,7 +27,7 @@ import asyncpg
 import pytest
 
 from lls.instance import Instance, load_instance, rebind_instance
-from lls.sealed import PublicKeys, open_self_signed, read_sealed_file
+from lls.sealed import PublicKeys, open_self_signed, read_sealed_file, write_sealed_file
 from lls.sealed.payloads import TYP_REGISTRATION
 from tests.e2e.conftest import Daemon, free_port, lls
 from tests.pg import ADMIN_URL, admin
@@ -373,25 +373,48 @@ def test_forty_concurrent_activates_on_three_seats_over_both_nodes_during_failov
     assert len(_live_contexts(pair.b)) <= 3
 
 
-def test_a_copy_of_the_database_is_refused(pair: Pair) -> None:
+def test_a_copy_of_the_database_is_refused_until_rebound(pair: Pair, tmp_path: Path) -> None:
     pair.start(pair.a)
     _wait_role(pair.a, "leader")
     pair.import_pool(pair.a, [grant("LIC-COPY", seats=2)])
     assert pair.a.stop() == 0
-    copy = f"{pair.url.rsplit('/', 1)[1]}_copy"
-
     original = pair.url.rsplit("/", 1)[1]
+    copy = f"{original}_copy"
+    copy_url = ADMIN_URL.rsplit("/", 1)[0] + "/" + copy
     _run(_admin_sql(f'CREATE DATABASE "{copy}" TEMPLATE "{original}"'))
     try:
-        copied = _node(pair.b.data_dir, ADMIN_URL.rsplit("/", 1)[0] + "/" + copy, "machine-b")
+        copied = _node(pair.b.data_dir, copy_url, "machine-b")
         with pytest.raises(AssertionError, match=r"DATABASE_COPIED|is a copy"):
             copied.start()
         assert copied.proc is not None and copied.proc.wait(10) != 0
+        # Rebound through the vendor (a new registration): the copy serves, but none of
+        # the pools issued before the rebind — its seats were the original's.
+        env = {"LLS_MACHINE_ID": "machine-b", "LLS_STORE_URL": copy_url}
+        out = tmp_path / "rebind.lls"
+        lls("registration", "--rebind", "--data-dir", str(pair.b.data_dir), "--out", str(out),
+            env=env)  # fmt: skip
+        pair.start(copied)
+        ready = _wait_role(copied, "leader")
+        assert ready["ready"] is False and "no pool imported" in ready["problems"]
+        copied.stop()
     finally:
         _run(_admin_sql(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
-    # The original still serves.
+    # The original still serves its pool on machine a.
     pair.start(pair.a)
-    _wait_role(pair.a, "leader")
+    assert _wait_role(pair.a, "leader")["ready"] is True
+
+
+def test_a_pool_imported_while_no_node_runs_is_served_by_the_first_to_lead(
+    pair: Pair, tmp_path: Path
+) -> None:
+    pool = tmp_path / "pool.lls"
+    write_sealed_file(pool, make_pool(pair.vendor, pair.instance, [grant("LIC-OFF", seats=1)]), {})
+    env = {"LLS_MACHINE_ID": "machine-b", "LLS_STORE_URL": pair.url}
+    lls("pool", "import", str(pool), "--data-dir", str(pair.b.data_dir), env=env)
+    pair.start(pair.a)
+    assert _wait_role(pair.a, "leader")["ready"] is True
+    status, body = _activate(pair.a, "LIC-OFF", "h1")
+    assert status == 200 and body["authStatus"] == "Success", body
 
 
 def test_sdk_with_several_urls_moves_past_a_dead_node_and_a_standby(pair: Pair) -> None:
