@@ -118,7 +118,7 @@ async def measure(licenses: int, sessions: int, runs: int) -> None:
         print(f"import through the admin API: {time.perf_counter() - started:.1f} s")
         licensing = app[LICENSING]
         started = time.perf_counter()
-        floating = [t for t, s in licensing.licenses.items() if s.license.type == "floating"]
+        floating = [t for t, s in licensing.state.licenses.items() if s.license.type == "floating"]
         for first in range(0, sessions, 500):
             await asyncio.gather(
                 *(

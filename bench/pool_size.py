@@ -48,19 +48,19 @@ async def measure(licenses: int, every: int) -> None:
     start = time.perf_counter()
     await licensing.load()
     print(
-        f"start-up load (pool verified again, {len(licensing.by_id)} sessions): "
+        f"start-up load (pool verified again, {len(licensing.state.by_id)} sessions): "
         f"{time.perf_counter() - start:.1f} s"
     )
     start = time.perf_counter()
     await licensing.rebuild()
     print(
-        f"rebuild after a failed write (pool reused, {len(licensing.by_id)} sessions): "
+        f"rebuild after a failed write (pool reused, {len(licensing.state.by_id)} sessions): "
         f"{1000 * (time.perf_counter() - start):.0f} ms"
     )
     start = time.perf_counter()
     await licensing.expire_due()
     print(
-        f"expiry sweep over {len(licensing.by_id)} sessions: "
+        f"expiry sweep over {len(licensing.state.by_id)} sessions: "
         f"{1000 * (time.perf_counter() - start):.1f} ms"
     )
     await store.close()

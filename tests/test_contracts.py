@@ -139,3 +139,85 @@ def test_openapi_hand_file_holds_no_schema_of_a_struct() -> None:
     assert {"ValidationResponse", "FeatureResponse", "ProblemBody"} <= set(
         document()["components"]["schemas"]
     )
+
+
+# -- the licensing facade is all that http sees (issue 13) -----------------------------
+
+HTTP = SRC / "http"
+
+
+def _facade_api() -> set[str]:
+    """The public methods of Licensing, read from its class body (attributes are not API)."""
+    tree = ast.parse((SRC / "domain" / "service.py").read_text(encoding="utf-8"))
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Licensing"]
+    assert cls.bases == [], "Licensing is the one facade: no base classes"
+    return {
+        n.name
+        for n in cls.body
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and not n.name.startswith("_")
+    }
+
+
+def _is_facade(node: ast.expr, names: set[str]) -> bool:
+    """`…[LICENSING]`, `self._licensing`, `_licensing(request)` or a name bound to one."""
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Name) and node.slice.id == "LICENSING"
+    if isinstance(node, ast.Attribute):
+        return node.attr == "_licensing"
+    if isinstance(node, ast.Call):
+        return isinstance(node.func, ast.Name) and node.func.id == "_licensing"
+    return isinstance(node, ast.Name) and node.id in names
+
+
+def _facade_misuse(path: Path, api: set[str], root: Path = SRC) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):  # names bound to the facade: assignments and parameters
+        if isinstance(node, ast.Assign) and _is_facade(node.value, set()):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.arg) and ast.unparse(node.annotation or node) == "Licensing":
+            names.add(node.arg)
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            where = f"{path.relative_to(root)}:{node.lineno}"
+            if node.attr in ("store", "state"):
+                if node.attr == "store" or _is_facade(node.value, names):
+                    bad.append(f"{where} reads .{node.attr}")
+            elif _is_facade(node.value, names) and node.attr not in api:
+                bad.append(f"{where} reads the facade's internal .{node.attr}")
+    return bad
+
+
+def test_http_sees_only_the_facade_methods() -> None:
+    """No handler, metric, series or dashboard page reads licensing internals or the store:
+    they call the facade's methods (issue 13)."""
+    api = _facade_api()
+    bad = [line for path in sorted(HTTP.rglob("*.py")) for line in _facade_misuse(path, api)]
+    assert bad == []
+
+
+def test_the_facade_check_can_fail(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "def f(request, licensing: Licensing):\n"
+        "    lic = request.app[LICENSING]\n"
+        "    return lic.by_id, licensing.clock, request.app[LICENSING].store, lic.status()\n",
+        encoding="utf-8",
+    )
+    found = _facade_misuse(probe, _facade_api(), tmp_path)
+    assert [line.split(" ", 1)[1] for line in found] == [
+        "reads the facade's internal .by_id",
+        "reads the facade's internal .clock",
+        "reads .store",
+    ]
+
+
+def test_domain_modules_stay_small() -> None:
+    """No domain module over ~400 lines (issue 13)."""
+    big = [
+        f"{p.name}: {n}"
+        for p in sorted((SRC / "domain").glob("*.py"))
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    ]
+    assert big == []

@@ -7,7 +7,6 @@ import contextlib
 import errno
 import gc
 import ipaddress
-import json
 import logging
 import os
 import signal
@@ -49,11 +48,12 @@ from lls.http.ui import add_ui
 from lls.instance import SERVER_FILE, Instance, load_instance, viewer_token
 from lls.jobs.backup import MakeBackup
 from lls.jobs.scheduler import DaemonJobs
-from lls.ops.file_modes import FILE_MODE, private_umask, tighten_data_dir
+from lls.ops.file_modes import private_umask, tighten_data_dir
 from lls.ops.labels import LicenseLabels, label_secret
 from lls.ops.lock import DataDirLock
 from lls.ops.logs import configure_logging
 from lls.ops.notify import Notifier
+from lls.ops.server_file import ServerFile
 from lls.policy_reload import install_policy
 from lls.progress import ProgressHook, quiet
 from lls.reload import LiveGuard, Reloader, limits_hook, logging_hook
@@ -258,9 +258,7 @@ def _pair_lifecycle(
         gc.freeze()  # as at a single node's start: the licenses live until the next take-over
         if jobs is not None and jobs.scheduler.state == STATE_PAUSED:
             jobs.scheduler.resume()
-        log.info(
-            "leading: %d licenses, %d live sessions", len(licensing.licenses), len(licensing.by_id)
-        )
+        log.info("leading: %d live sessions", len(licensing.live_sessions()))
 
     def stand_by() -> None:
         node.leader_url = None
@@ -349,23 +347,10 @@ async def verify_database(instance: Instance, data_dir: Path) -> tuple[int, int]
     await store.open()
     try:
         await licensing.load()
-        return (licensing.pool.seq if licensing.pool else 0), len(licensing.live_sessions())
+        pool = licensing.status().pool
+        return (pool.seq if pool else 0), len(licensing.live_sessions())
     finally:
         await store.close()
-
-
-def _write_server_file(data_dir: Path, url: str, cafile: str | None = None) -> Path:
-    path = data_dir / SERVER_FILE
-    tmp = path.with_suffix(".tmp")
-    info: dict[str, object] = {"pid": os.getpid(), "url": url}
-    if cafile:  # the CLI pins this certificate when it calls the admin API over TLS
-        info["cafile"] = str(Path(cafile).resolve())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(fd, FILE_MODE)
-        handle.write(json.dumps(info))
-    tmp.replace(path)
-    return path
 
 
 def _is_loopback(host: str) -> bool:
@@ -479,7 +464,8 @@ async def _serve_locked(
     except BaseException:
         await runner.cleanup()
         raise
-    server_file = _write_server_file(config.data_dir, admin_url, config.tls_cert or None)
+    server_file = ServerFile(config.data_dir / SERVER_FILE, admin_url, config.tls_cert or None)
+    server_file.start()
     log.info("LLS %s serving on %s://%s:%d", __version__, scheme, config.host, config.port)
     if config.separate_admin:
         log.info("admin API on %s only", admin_url)
@@ -511,7 +497,7 @@ async def _serve_locked(
         notifier.notify("STOPPING=1", "STATUS=finishing requests in flight")
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
-        server_file.unlink(missing_ok=True)
+        await server_file.stop()
         # Stops accepting, lets in-flight handlers finish, then runs cleanup (store close).
         # The watchdog keeps pinging meanwhile: a long drain is not a hang.
         await runner.cleanup()

@@ -111,3 +111,75 @@ def test_disk_full_then_freed_then_kill9_keeps_every_answer(
     assert after_restart == []
     assert after_sigterm == []
     assert integrity == "ok"
+
+
+@pytest.mark.timeout(60)
+def test_a_restart_while_the_disk_is_full_serves_reads_and_takes_writes_once_freed(
+    tmp_path: Path, vendor: VendorKeys, tmpfs: Any
+) -> None:
+    """kill -9 in the middle of a full disk and a restart while it is still full (what the
+    soak does) must not take the site down: the server comes up with its sessions, answers
+    validate, refuses writes with 503, takes them again once space returns, and writes its
+    server file then so the CLI finds it."""
+    disk = tmpfs(24)
+    instance = new_instance(disk.path, tmp_path, vendor)
+    import_pool(instance, vendor, LICENSES, tmp_path)
+    daemon = daemon_on(disk.path)
+    held = {"licenseToken": "ONE-0", "productCodes": [PRODUCT], "authContext": "pc-held"}
+    body = {"licenseToken": "THREE-0", "productCodes": [PRODUCT], "authContext": "pc-1"}
+    daemon.start()
+    try:
+        client = Client(daemon.port)
+        first = client.call("/licensing/activate", held)
+        client.close()
+        disk.fill()
+        daemon.kill9()
+        daemon.start()
+        validate = client.call(
+            "/licensing/validate", {"licenseToken": "ONE-0", "productCodes": [PRODUCT]}
+        )
+        again = client.call("/licensing/activate", {**held, "authContext": "pc-other"})
+        while_full = client.call("/licensing/activate", body)
+        disk.free()
+        took = _wait_for(
+            lambda: client.call("/licensing/activate", body)[1].get("authStatus") == "Success", 15
+        )
+        found = _wait_for(lambda: (disk.path / "server.json").exists(), 15)
+        client.close()
+    finally:
+        daemon.stop()
+    assert first[1].get("authStatus") == "Success", first
+    assert (validate[0], validate[1].get("authStatus")) == (200, "Success"), validate
+    assert again[1].get("reason") == "SESSION_LIMIT_REACHED", again  # its session survived
+    assert (while_full[0], while_full[1].get("code")) == (503, "STORAGE_ERROR"), while_full
+    assert took, "no activate taken within 15 s after space returned"
+    assert found, "the server never wrote server.json, so the CLI cannot find it"
+
+
+@pytest.mark.timeout(60)
+def test_a_start_that_cannot_open_the_database_on_a_full_disk_says_so_and_starts_once_freed(
+    tmp_path: Path, vendor: VendorKeys, tmpfs: Any
+) -> None:
+    """After a clean stop SQLite has removed its -wal and -shm files; on a disk with no byte
+    left it cannot create them again. That start fails with one line that names the disk
+    (no traceback), and the same command serves once space returns (systemd restarts it)."""
+    disk = tmpfs(24)
+    instance = new_instance(disk.path, tmp_path, vendor)
+    import_pool(instance, vendor, LICENSES, tmp_path)
+    daemon = daemon_on(disk.path)
+    disk.fill()
+    with pytest.raises(AssertionError, match="lls serve exited") as refused:
+        daemon.start()
+    disk.free()
+    daemon.start()
+    try:
+        client = Client(daemon.port)
+        body = {"licenseToken": "THREE-0", "productCodes": [PRODUCT], "authContext": "pc-1"}
+        activated = client.call("/licensing/activate", body)
+        client.close()
+    finally:
+        daemon.stop()
+    message = str(refused.value)
+    assert "cannot open the database" in message and "disk full" in message, message
+    assert "Traceback" not in message, message
+    assert activated[1].get("authStatus") == "Success", activated

@@ -305,12 +305,14 @@ class RulesMachine(RuleBasedStateMachine):
     def rules_hold(self) -> None:
         now = self.clock.now()
         for lic, (seats, units) in RULES.items():
-            state = self.licensing.licenses[lic]
+            state = self.licensing.state.licenses[lic]
             live = {d for d, s in state.sessions.items() if s.expires_at > now}
             assert live == set(self.live(lic)), (lic, live, self.model[lic])
             assert len(live) <= seats
             assert sum(state.in_use.values()) <= units
-            assert set(state.held) <= set(self.licensing.by_id), "units held by an ended session"
+            assert set(state.held) <= set(self.licensing.state.by_id), (
+                "units held by an ended session"
+            )
             for dev in live:
                 held = state.held.get(state.sessions[dev].id, {}).get("F", 0)
                 assert held == self.model[lic][dev].units, (lic, dev)
@@ -323,10 +325,10 @@ class RulesMachine(RuleBasedStateMachine):
             held = set(db.execute("SELECT session_id, feature, quantity FROM checkouts"))
         finally:
             db.close()
-        memory = {(s.id, s.expires_at) for s in self.licensing.by_id.values()}
+        memory = {(s.id, s.expires_at) for s in self.licensing.state.by_id.values()}
         in_memory = {
             (sid, code, q)
-            for state in self.licensing.licenses.values()
+            for state in self.licensing.state.licenses.values()
             for sid, codes in state.held.items()
             for code, q in codes.items()
             if q

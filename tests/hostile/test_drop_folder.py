@@ -64,7 +64,7 @@ async def test_poison_file_is_refused_and_the_valid_pool_behind_it_imported(
     assert len(lines) == 2
     assert (inbox / "refused" / "a-poison.lls.reason").read_text().startswith("BAD_ENVELOPE:")
     assert [p.name for p in (inbox / "done").iterdir()] == ["b-good.lls"]
-    assert set(server.licensing.licenses) == {"NEW"}
+    assert set(server.licensing.state.licenses) == {"NEW"}
 
 
 async def test_reason_file_symlink_is_never_followed_or_overwritten(
@@ -105,7 +105,7 @@ async def test_sub_folder_that_is_a_symlink_stops_the_scan_and_nothing_moves(
 
     assert list(elsewhere.iterdir()) == []
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["a-garbage.lls", "b-good.lls"]
-    assert "NEW" not in server.licensing.licenses
+    assert "NEW" not in server.licensing.state.licenses
     (record,) = [r for r in caplog.records if r.name == "lls.jobs.drop_folders"]
     assert "importing nothing" in record.getMessage()
     assert f"{inbox / folder} is a symbolic link" in record.getMessage()
@@ -151,7 +151,7 @@ async def test_symlink_dropped_in_is_refused_unread_and_its_target_untouched(
 
     await _scan(server, inbox)
 
-    assert "NEW" not in server.licensing.licenses
+    assert "NEW" not in server.licensing.state.licenses
     assert (inbox / "refused" / "link.lls").is_symlink()
     reason = (inbox / "refused" / "link.lls.reason").read_text()
     assert reason.startswith("NOT_A_REGULAR_FILE:") and "symbolic link" in reason
@@ -171,7 +171,7 @@ async def test_fifo_dropped_in_does_not_hang_the_scan_and_is_refused(
 
     assert stat.S_ISFIFO(os.lstat(inbox / "refused" / "a-pipe.lls").st_mode)
     assert "a FIFO" in (inbox / "refused" / "a-pipe.lls.reason").read_text()
-    assert "NEW" in server.licensing.licenses
+    assert "NEW" in server.licensing.state.licenses
 
 
 @NEEDS_ROOT
@@ -208,7 +208,7 @@ async def test_unforeseen_exception_refuses_that_file_and_the_scan_goes_on(
     reason = (inbox / "refused" / "a-trips-a-bug.lls.reason").read_text()
     assert reason.startswith("INTERNAL_ERROR:") and "ZeroDivisionError" in reason
     assert [p.name for p in (inbox / "done").iterdir()] == ["b-good.lls"]
-    assert server.licensing.pool is not None and server.licensing.pool.seq == 3
+    assert server.licensing.state.pool is not None and server.licensing.state.pool.seq == 3
 
 
 def test_reading_a_fifo_is_refused_at_once(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ async def test_quantity_that_is_not_a_whole_number_in_range_stays_400(
 
     assert status == 400
     assert body["field"] == "quantity"
-    assert feature_server.licensing.licenses["F-LIC"].in_use == {}
+    assert feature_server.licensing.state.licenses["F-LIC"].in_use == {}
 
 
 def test_document_says_quantity_is_an_integer_from_1_to_1000000() -> None:

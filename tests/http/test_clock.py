@@ -78,4 +78,4 @@ async def test_rollback_is_detected_across_restart(
 
 async def test_pool_iat_raises_the_floor(server: Server) -> None:
     await server.import_pool([], iat=server.clock.now() + 250)
-    assert server.licensing.floor >= server.clock.now() + 250
+    assert server.licensing.state.floor >= server.clock.now() + 250

@@ -138,7 +138,7 @@ async def test_node_locked_license_binds_the_derived_context(
         ) as resp:
             refused = await resp.json()
     assert (refused["authStatus"], refused["reason"]) == ("Failed", "NODE_LOCKED")
-    assert server.licensing.licenses["NODE"].bound_context == "ip:127.0.0.1"
+    assert server.licensing.state.licenses["NODE"].bound_context == "ip:127.0.0.1"
 
 
 async def test_environment_is_bound_to_the_derived_context(make_server: ServerFactory) -> None:
@@ -146,7 +146,7 @@ async def test_environment_is_bound_to_the_derived_context(make_server: ServerFa
     await server.call("activate", **session("ORG1"))
     _, refused = await server.call("activate", **session("ORG2"))
     assert refused["reason"] == "ENVIRONMENT_OF_OTHER_ORG"
-    assert server.licensing.environments == {"ip:127.0.0.1": "org-1"}
+    assert server.licensing.state.environments == {"ip:127.0.0.1": "org-1"}
 
 
 async def test_validate_without_context_stays_stateless_and_reports_no_session(

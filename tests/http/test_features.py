@@ -160,7 +160,7 @@ async def test_revocation_returns_the_sessions_units(fserver: Server) -> None:
     await fserver.import_pool(
         [grant("FEAT", seats=20, features=FEATURES, status="revoked")], iat=fserver.clock.now()
     )
-    assert fserver.licensing.licenses["FEAT"].in_use == {"EXPORT_PDF": 0}
+    assert fserver.licensing.state.licenses["FEAT"].in_use == {"EXPORT_PDF": 0}
     await fserver.import_pool([grant("FEAT", seats=20, features=FEATURES)], iat=fserver.clock.now())
     await fserver.activate("FEAT", "h2")
     assert figures((await checkout(fserver, "h2", "EXPORT_PDF", 3))[1]) == ("Success", 3, 3, 0)

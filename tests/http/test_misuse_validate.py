@@ -101,7 +101,7 @@ async def test_a_flood_of_contexts_keeps_memory_bounded_and_still_locks(
     server = await make_server([grant("SHARE", seats=1, misuse=MISUSE_3)])
     for i in range(50):
         await server.call("validate", licenseToken="SHARE", authContext=f"pc-{i}")
-    state = server.licensing.licenses["SHARE"]
+    state = server.licensing.state.licenses["SHARE"]
     assert len(state.noted) <= MISUSE_3["maxAuthContexts"] + 1
     assert await server.licensing.detect_misuse() == ["SHARE"]
 
@@ -129,7 +129,7 @@ async def test_many_noted_contexts_are_written_in_bounded_batches(
     server = await make_server([grant(f"L-{i}", misuse=misuse) for i in range(300)])
     for i in range(300):  # 300 licenses x 5 contexts = 1,500 rows: two batches
         for ctx in range(5):
-            server.licensing.licenses[f"L-{i}"].noted[f"pc-{ctx}"] = server.clock.now()
+            server.licensing.state.licenses[f"L-{i}"].noted[f"pc-{ctx}"] = server.clock.now()
     batches: list[int] = []
     real_commit = server.licensing.store.commit
 

@@ -174,7 +174,7 @@ async def test_newer_pool_adds_changes_and_removes_licenses(server: Server) -> N
     )
     assert status == 200
     assert (summary["added"], summary["changed"], summary["removed"]) == (1, 1, 2)
-    assert set(server.licensing.licenses) == {"LIC-ONE", "LIC-NEW"}
+    assert set(server.licensing.state.licenses) == {"LIC-ONE", "LIC-NEW"}
     assert (await server.activate("LIC-ONE", "h2"))["authStatus"] == "Success"
     assert (await server.activate("LIC-THREE", "h1"))["reason"] == "LICENSE_NOT_FOUND"
 
@@ -213,8 +213,10 @@ async def test_pool_stores_ack_usage_seq_and_raises_clock_floor(server: Server) 
     iat = server.clock.now() + 120
     status, _ = await server.import_pool(DEFAULT_LICENSES, iat=iat, ack=4)
     assert status == 200
-    assert server.licensing.pool is not None and server.licensing.pool.ack_usage_seq == 4
-    assert server.licensing.floor >= iat
+    assert (
+        server.licensing.state.pool is not None and server.licensing.state.pool.ack_usage_seq == 4
+    )
+    assert server.licensing.state.floor >= iat
     db = sqlite3.connect(server.instance.db_path)
     assert db.execute("SELECT ack_usage_seq FROM pools ORDER BY seq DESC").fetchone() == (4,)
 

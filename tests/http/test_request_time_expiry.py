@@ -75,7 +75,7 @@ async def test_checkout_by_the_expired_session_itself_ends_it_and_frees_its_unit
 ) -> None:
     await _expired_holder(short)
     body = await _checkout(short, "device-a", 1)
-    state = short.licensing.licenses["SHORT"]
+    state = short.licensing.state.licenses["SHORT"]
     assert (body["reason"], body["available"]) == ("NO_ACTIVE_SESSION", 3)
     assert (state.sessions, state.held, state.in_use) == ({}, {}, {"SOLVER": 0})
 

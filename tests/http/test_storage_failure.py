@@ -64,7 +64,7 @@ def _rows(server: Server) -> set[tuple[str, str]]:
 
 
 def _memory(server: Server) -> set[tuple[str, str]]:
-    return {(s.license, s.auth_context) for s in server.licensing.by_id.values()}
+    return {(s.license, s.auth_context) for s in server.licensing.state.by_id.values()}
 
 
 async def _post(server: Server, endpoint: str, **body: Any) -> tuple[int, Any, Any]:

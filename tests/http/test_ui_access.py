@@ -190,12 +190,20 @@ async def test_viewer_post_is_403_even_with_its_csrf_token(server: Server, path:
     await server.activate("LIC-THREE", "pc-1")
     csrf = await sign_in(server.client, viewer_token(server))
     path = path.replace("some-id", (await _session_ids(server))[0])
-    before = (server.licensing.usage_seq, server.licensing.pool, await _session_ids(server))
+    before = (
+        server.licensing.state.usage_seq,
+        server.licensing.state.pool,
+        await _session_ids(server),
+    )
 
     answer = await server.client.post(path, data={"csrf": csrf})
 
     assert answer.status == 403
-    after = (server.licensing.usage_seq, server.licensing.pool, await _session_ids(server))
+    after = (
+        server.licensing.state.usage_seq,
+        server.licensing.state.pool,
+        await _session_ids(server),
+    )
     assert after == before
 
 

@@ -60,7 +60,7 @@ async def test_licenses_search_finds_by_token_prefix_company_or_product(
 
 async def test_licenses_filter_by_type_and_status(make_server: ServerFactory) -> None:
     server = await _many(make_server, 30)
-    server.licensing.licenses["LIC-010"].locked_at = server.clock.now()
+    server.licensing.state.licenses["LIC-010"].locked_at = server.clock.now()
 
     html = await _page(server, "/ui/licenses?type=node-locked&status=locked")
 
@@ -135,8 +135,8 @@ async def test_pool_upload_imports_a_pool_and_says_what_changed(server: Server) 
     answer = await upload(server.client, "/ui/pool", csrf, "pool_file", raw.encode())
     page = await server.client.get(answer.headers["Location"])
 
-    assert answer.status == 303 and server.licensing.pool is not None
-    assert server.licensing.pool.seq == 2
+    assert answer.status == 303 and server.licensing.state.pool is not None
+    assert server.licensing.state.pool.seq == 2
     assert "Imported pool seq 2: 1 licenses (1 added" in await page.text()
 
 
@@ -151,7 +151,7 @@ async def test_tampered_pool_upload_shows_the_reason_and_changes_nothing(server:
     html = await answer.text()
     assert answer.status == 422 and "Refused — nothing was changed" in html
     assert re.search(r"Reason code <code>[A-Z_]+</code>", html)
-    assert server.licensing.pool is not None and server.licensing.pool.seq == 1
+    assert server.licensing.state.pool is not None and server.licensing.state.pool.seq == 1
 
 
 async def test_pool_upload_without_a_file_says_so(server: Server) -> None:
@@ -170,7 +170,7 @@ async def test_usage_download_is_a_usage_file_for_the_vendor(server: Server) -> 
     text = await answer.text()
     assert answer.headers["Content-Disposition"] == 'attachment; filename="usage-1.lls"'
     assert f"# kind: {TYP_USAGE}" in text and read_sealed_text(text).count(".") == 4
-    assert server.licensing.usage_seq == 1
+    assert server.licensing.state.usage_seq == 1
 
 
 async def test_offline_activation_through_the_page_gives_the_device_its_lease(
@@ -218,7 +218,7 @@ async def test_offline_request_that_is_not_a_token_is_refused_in_words(server: S
 async def test_unlock_and_free_binding_from_the_license_page(make_server: ServerFactory) -> None:
     server = await make_server([grant("NODE", type="node-locked")])
     await server.activate("NODE", "machine-1")
-    server.licensing.licenses["NODE"].locked_at = server.clock.now()
+    server.licensing.state.licenses["NODE"].locked_at = server.clock.now()
     csrf = await as_admin(server)
     before = await _page(server, "/ui/licenses/NODE")
 
@@ -228,7 +228,7 @@ async def test_unlock_and_free_binding_from_the_license_page(make_server: Server
     assert "Free binding" in before and "Unlock" in before
     assert "Freed the binding to machine-1" in await freed.text()
     assert "Unlocked" in await unlocked.text()
-    state = server.licensing.licenses["NODE"]
+    state = server.licensing.state.licenses["NODE"]
     assert state.bound_context is None and state.locked_at is None
 
 

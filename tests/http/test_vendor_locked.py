@@ -78,7 +78,7 @@ async def test_vendor_lock_outranks_a_misuse_lock_in_the_message(
     make_server: ServerFactory,
 ) -> None:
     server = await make_server([grant("SHUT")])
-    server.licensing.licenses["SHUT"].locked_at = server.clock.now()  # locked by misuse
+    server.licensing.state.licenses["SHUT"].locked_at = server.clock.now()  # locked by misuse
     await server.import_pool([grant("SHUT", status="locked")], iat=server.clock.now())
     _, body = await server.call("validate", licenseToken="SHUT")
     assert verdict(body) == LOCKED

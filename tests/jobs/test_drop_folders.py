@@ -47,7 +47,7 @@ async def test_good_tampered_and_replayed_pools_land_in_done_or_refused(
     ]
     assert (inbox / "refused" / "b-replayed.lls.reason").read_text().startswith("POOL_NOT_NEWER:")
     assert "NOT_FOR_THIS_RECIPIENT" in (inbox / "refused" / "c-tampered.lls.reason").read_text()
-    assert set(server.licensing.licenses) == {"NEW"}
+    assert set(server.licensing.state.licenses) == {"NEW"}
     assert [p.name for p in inbox.iterdir() if p.is_file()] == []
 
 
@@ -86,4 +86,4 @@ async def test_pool_dropped_while_the_disk_refuses_writes_stays_in_the_inbox(
     assert [p.name for p in inbox.iterdir() if p.is_file()] == ["a-good.lls"]
     assert list((inbox / "refused").iterdir()) == []  # not refused: the file is good
     assert "STORAGE_ERROR" in lines[0]
-    assert set(server.licensing.licenses) == {t["token"] for t in DEFAULT_LICENSES}
+    assert set(server.licensing.state.licenses) == {t["token"] for t in DEFAULT_LICENSES}

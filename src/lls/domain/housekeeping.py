@@ -1,55 +1,68 @@
-"""Housekeeping and admin ends of sessions: the sweep, an admin's end, expiry before a view."""
+"""What ends sessions besides their own calls, and what the scheduled jobs decide:
+the expiry sweep, expiry before an admin view, the clock floor, misuse detection."""
 
 from __future__ import annotations
 
-import contextlib
+from lls.domain.misuse import lock_overused
+from lls.domain.models import EndReason
+from lls.domain.pools import FLOOR_KEY
+from lls.domain.records import NoteContexts, Record, SetMeta
+from lls.domain.sessions import end, purge_expired
+from lls.domain.state import LicenseState, LicensingState
 
-from lls.domain.licensing import Sessions
-from lls.domain.models import EndReason, Session
-from lls.domain.records import Record
-from lls.errors import NotFound, StorageError
+
+def expire_due(st: LicensingState, now: float) -> tuple[int, list[Record]]:
+    """End every session whose window has passed (the sweep job); returns how many.
+    While writes are refused it does nothing: the next run sweeps them."""
+    if not st.gate.writable:
+        return 0, []
+    out: list[Record] = []
+    due = [s for s in st.by_id.values() if s.expires_at <= now]
+    for session in due:
+        state = st.licenses.get(session.license)
+        if state is not None and state.sessions.get(session.auth_context) is session:
+            end(st, state, session, EndReason.EXPIRED, now, out)
+    return len(due), out
 
 
-class Housekeeping(Sessions):
-    """What ends sessions besides their own calls."""
+def end_expired(st: LicensingState, token: str | None, now: float) -> list[Record]:
+    """Before an admin view: end the expired sessions of `token` (of every license when
+    None), so the view shows no seat or unit an expired session still held."""
+    if token is None:
+        return expire_due(st, now)[1]
+    state = st.licenses.get(token)
+    out: list[Record] = []
+    if state is not None and st.gate.writable:
+        purge_expired(st, state, now, out)
+    return out
 
-    async def expire_due(self) -> int:
-        """End every session whose window has passed (the sweep job); returns how many."""
-        if not self.store.writable:
-            return 0  # the next run sweeps them
-        now = self.clock.now()
-        out: list[Record] = []
-        due = [s for s in self.by_id.values() if s.expires_at <= now]
-        for session in due:
-            state = self.licenses.get(session.license)
-            if state is not None and state.sessions.get(session.auth_context) is session:
-                self._end(state, session, EndReason.EXPIRED, now, out)
-        await self._commit(out)
-        return len(due)
 
-    async def end_session(self, session_id: str) -> Session:
-        """End a session now at an admin's request (recorded in the audit log)."""
-        session = self.by_id.get(session_id)
-        state = self.licenses.get(session.license) if session is not None else None
-        if session is None or state is None:
-            raise NotFound(f"no live session with id {session_id!r}")
-        self.store.check_writable()
-        out: list[Record] = []
-        self._end(state, session, EndReason.ADMIN, self.clock.now(), out)
-        await self._commit(out)
-        return session
+def floor_records(st: LicensingState) -> list[Record]:
+    """The floor as a record (a job persists it; requests raise it in memory only)."""
+    return [SetMeta(FLOOR_KEY, repr(st.floor))]
 
-    async def end_expired(self, token: str | None = None) -> None:
-        """Before an admin view: end the expired sessions of `token` (of every license when
-        None), so the view shows no seat or unit an expired session still held."""
-        if not self.store.writable:
-            return
-        with contextlib.suppress(StorageError):  # memory was rebuilt; the view shows it
-            if token is None:
-                await self.expire_due()
-                return
-            state = self.licenses.get(token)
-            if state is not None:
-                out: list[Record] = []
-                self._purge_expired(state, self.clock.now(), out)
-                await self._commit(out)
+
+def watched(st: LicensingState) -> list[LicenseState]:
+    """The licenses misuse detection judges: with a misuse limit and not locked yet."""
+    return [s for s in st.licenses.values() if s.license.misuse and s.locked_at is None]
+
+
+def judge_misuse(
+    states: list[LicenseState], seen: dict[str, dict[str, float]], now: float
+) -> tuple[list[str], list[Record]]:
+    """Lock the watched `states` seen from too many machines (`seen`: what the database
+    recorded); returns the tokens locked."""
+    out: list[Record] = []
+    locked = lock_overused(states, seen, now, out)
+    return locked, out
+
+
+def note_again(st: LicensingState, batches: list[list[Record]]) -> None:
+    """Batches of noted contexts that were not written: keep them noted for the next run."""
+    for batch in batches:
+        for record in batch:
+            if isinstance(record, NoteContexts):
+                for token, ctx, at in record.seen:
+                    state = st.licenses.get(token)
+                    if state is not None:
+                        state.noted[ctx] = max(at, state.noted.get(ctx, 0.0))

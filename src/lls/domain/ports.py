@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from lls.domain.models import (
     AuditEvent,
@@ -40,6 +40,15 @@ class Snapshot:
     environments: dict[str, str] = field(default_factory=dict)  # authContext -> org id
     offline: Sequence[OfflineActivation] = ()
     last_export_at: float | None = None  # when the newest usage file was written
+
+
+class AuditQuery(TypedDict, total=False):
+    """The optional filters of Store.audit."""
+
+    before: int | None
+    since: float | None
+    types: Sequence[str]
+    newest_first: bool
 
 
 class Store(Protocol):

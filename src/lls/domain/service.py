@@ -1,47 +1,51 @@
-"""The licensing service: all the rules, plus importing pools (sync-format §2) and usage files."""
+"""The licensing facade: what the HTTP handlers, jobs and CLI call.
+
+Each call runs one rule over the LicensingState (domain.sessions, features, offline,
+pools, usage, admin, housekeeping, loading), commits the records it returned through
+the store's group-commit writer and answers only once they are durable. The read
+methods at the end are all that the admin API, /readyz, /metrics and the dashboard see.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Mapping, Sequence
+from typing import Unpack
 
 from lls.clock import Clock
-from lls.domain.bindings import flags_record
-from lls.domain.loading import ENDING_STATUSES, FLOOR_KEY, Loading
-from lls.domain.misuse import lock_overused, take_noted
-from lls.domain.models import EndReason, Pool, PoolSummary
-from lls.domain.pool_rules import check_pool, pool_imported_event
-from lls.domain.ports import OfflineCodec, PoolReader, Store
-from lls.domain.records import (
-    AppendEvent,
-    ForgetContexts,
-    NoteContexts,
-    PruneEvents,
-    Record,
-    RecordExport,
-    ReleaseEnvironment,
-    SavePool,
-    SetMeta,
+from lls.domain import admin, features, housekeeping, loading, offline, pools, sessions, usage
+from lls.domain.checks import observe_clock, tamper_records
+from lls.domain.misuse import take_noted
+from lls.domain.models import (
+    AuditEvent,
+    AuthStatus,
+    ClientInfo,
+    FeatureOutcome,
+    License,
+    OfflineActivation,
+    OfflineGrant,
+    Outcome,
+    PoolSummary,
+    Reason,
+    Session,
 )
-from lls.domain.state import Carry, LicenseState
-from lls.domain.usage import (
-    ACK_EVENT_KEY,
-    ACK_SEQ_KEY,
-    USAGE_SEQ_KEY,
-    UsageReport,
-    UsageSealer,
-    license_usage,
-)
-from lls.errors import NotFound, Refused, StorageError
-from lls.ops.logs import fields
+from lls.domain.ports import AuditQuery, OfflineCodec, PoolReader, Store
+from lls.domain.reads import MetricsView, ServerStatus, ready_problems, status, take_metrics_view
+from lls.domain.records import AppendEvent, Record
+from lls.domain.state import LicenseState, LicensingState
+from lls.domain.usage import UsageReport, UsageSealer
+from lls.domain.views import ReadState
+from lls.errors import StorageError
 from lls.progress import ProgressHook, quiet
 
 log = logging.getLogger(__name__)
 
 
-class Licensing(Loading):
-    """What the HTTP handlers, jobs and CLI call; owns the in-memory state."""
+class Licensing:
+    """The one facade over the licensing state and rules."""
 
     def __init__(
         self,
@@ -55,278 +59,206 @@ class Licensing(Loading):
         trust_pools_from: float = 0.0,
         vendor_id: str | None = None,
     ) -> None:
-        super().__init__(store=store, clock=clock)
-        self.reader = reader
-        self.codec = codec
-        self.sealer = sealer
-        self.usage_seq = 0
-        self.ack_event_id = 0
-        self.last_usage_export: float | None = None
-        self.offline_by_id = {}
-        self.instance_id = instance_id
-        self.vendor_id = vendor_id  # the pinned vendor: the only `iss` a pool may name
-        # After a re-registration on a new machine, only pools issued since then count.
-        self.trust_pools_from = trust_pools_from
-        self.pool: Pool | None = None
-        self.pool_imported_at: float | None = None
-        # Usage of licenses no longer in the pool, kept so a license that comes back
-        # finds its consumption, binding and lock as the database still holds them.
-        self.retired: dict[str, Carry] = {}
-        self.verified_pools = {}
+        self.store, self.reader, self.codec, self.sealer = store, reader, codec, sealer
+        self.clock, self.instance_id = clock, instance_id
+        self.state = LicensingState(store, instance_id, vendor_id, trust_pools_from)
         self._import_lock = asyncio.Lock()
         self._export_lock = asyncio.Lock()
-        # After a failed write the store's writer rebuilds memory through this, once.
-        store.set_rebuild(self.rebuild)
+        store.set_rebuild(self.rebuild)  # after a failed write the writer rebuilds memory
 
-    @property
-    def ready(self) -> bool:
-        return self.pool is not None
+    async def _commit(self, out: Sequence[Record]) -> None:
+        if out:
+            await self.store.commit(out)
 
-    async def persist_floor(self) -> None:
-        """Persist the trusted-time floor (a job calls this; requests raise it in memory only),
-        and record a clock turned back even when no request noticed it yet."""
-        self._observe_clock()
+    async def _decided(self, outcome: Outcome | FeatureOutcome, out: list[Record]) -> None:
+        if outcome.reason is Reason.CLOCK_TAMPERED:
+            await self._record_tamper()
+        await self._commit(out)
+
+    async def _record_tamper(self) -> None:
+        """Record a `clock.tampered` event once per episode; a failed write leaves it to a
+        later call (the refusal stands)."""
+        try:
+            await self._commit(tamper_records(self.state, self.clock.now()))
+        except StorageError:
+            self.state.tamper_recorded = False
+
+    # -- client calls (api.md §3, §4) -----------------------------------------------------
+
+    async def validate(
+        self, token: str, product_codes: Sequence[str] | None, auth_context: str | None
+    ) -> Outcome:
+        outcome, out = sessions.validate(
+            self.state, token, product_codes, auth_context, self.clock.now()
+        )
+        with contextlib.suppress(StorageError):  # memory was rebuilt; answer from it
+            await self._commit(out)
+        if outcome.status is AuthStatus.SUCCESS:
+            await self.store.barrier()  # a session it reports must be durable
+        return outcome
+
+    async def activate(
+        self,
+        token: str,
+        product_codes: Sequence[str],
+        auth_context: str,
+        *,
+        client_address: str | None = None,
+        client_info: ClientInfo | None = None,
+    ) -> Outcome:
+        now = self.clock.now()
+        outcome, out = sessions.activate(
+            self.state, token, product_codes, auth_context, now,
+            client_address=client_address, client_info=client_info,
+        )  # fmt: skip
+        await self._decided(outcome, out)
+        return outcome
+
+    async def extend(
+        self,
+        token: str,
+        product_codes: Sequence[str],
+        auth_context: str,
+        *,
+        client_address: str | None = None,
+        client_info: ClientInfo | None = None,
+    ) -> Outcome:
+        now = self.clock.now()
+        outcome, out = sessions.extend(
+            self.state, token, product_codes, auth_context, now,
+            client_address=client_address, client_info=client_info,
+        )  # fmt: skip
+        await self._decided(outcome, out)
+        return outcome
+
+    async def deactivate(self, token: str, auth_context: str) -> Outcome:
+        outcome, out = sessions.deactivate(self.state, token, auth_context, self.clock.now())
+        await self._commit(out)
+        return outcome
+
+    async def checkout(
+        self, token: str, auth_context: str, code: str, quantity: int
+    ) -> FeatureOutcome:
+        now = self.clock.now()
+        outcome, out = features.checkout(self.state, token, auth_context, code, quantity, now)
+        await self._decided(outcome, out)
+        return outcome
+
+    async def return_units(
+        self, token: str, auth_context: str, code: str, quantity: int
+    ) -> FeatureOutcome:
+        now = self.clock.now()
+        outcome, out = features.return_units(self.state, token, auth_context, code, quantity, now)
+        await self._commit(out)
+        return outcome
+
+    # -- offline activation (sync-format §4) ----------------------------------------------
+
+    async def offline_activate(self, token: str) -> OfflineGrant:
+        request = await asyncio.to_thread(self.codec.open_request, token)
+        offline.request_license(self.state, request)  # before the clock is read
+        now = observe_clock(self.state, self.clock.now())
         await self._record_tamper()
-        self.store.check_writable()
-        await self._commit([SetMeta(FLOOR_KEY, repr(self.floor))])
+        try:
+            grant, out = offline.offline_activate(self.state, self.codec, request, now)
+        except offline.RefusalWithRecords as refusal:
+            await self._commit(refusal.out)
+            raise refusal.refused from None
+        await self._commit(out)
+        return grant
 
-    # -- pool import --------------------------------------------------------------------
+    async def offline_refresh(self, activation_id: str) -> OfflineGrant:
+        offline.refresh_target(self.state, activation_id)  # before the clock is read
+        now = observe_clock(self.state, self.clock.now())
+        await self._record_tamper()
+        grant, out = offline.offline_refresh(self.state, self.codec, activation_id, now)
+        await self._commit(out)
+        return grant
+
+    async def offline_deactivate(self, token: str) -> OfflineActivation:
+        keys = offline.device_keys(self.state)
+        doc = await asyncio.to_thread(self.codec.open_deactivation, token, keys)
+        activation, out = offline.offline_deactivate(self.state, doc, self.clock.now())
+        await self._commit(out)
+        return activation
+
+    # -- pools and usage files (sync-format §2, §3) ---------------------------------------
 
     async def import_pool(self, raw: str, *, progress: ProgressHook = quiet) -> PoolSummary:
-        """Verify and apply a pool file, all or nothing; every refusal leaves state as it was.
-
-        A big pool takes seconds: each step is logged with its counts and time.
-        """
+        """Verify and apply a pool file, all or nothing; every refusal leaves state as it was."""
         async with self._import_lock:
             started = time.monotonic()
-            log.info("pool import: started", extra=fields(bytes=len(raw)))
-            progress(f"verifying and decrypting the pool ({len(raw) / 2**20:.1f} MiB)", 0, None)
+            pools.log_started(raw, progress)
             pool = await asyncio.to_thread(self.reader.read, raw)
-            verified = time.monotonic()
-            log.info(
-                "pool import: verified",
-                extra=fields(
-                    seq=pool.seq, licenses=len(pool.licenses), seconds=round(verified - started, 3)
-                ),
-            )
+            verified = pools.log_verified(pool, started)
             ack_event = await self.store.export_point(pool.ack_usage_seq)
-            now = self._observe_clock()
-            check_pool(pool, self.pool, self.instance_id, now, self.vendor_id)
-            if pool.iat < self.trust_pools_from:
-                raise Refused(
-                    "this pool was issued before the instance was re-registered on this machine;"
-                    " import the pool the vendor issues for the new registration",
-                    code="POOL_BEFORE_REBIND",
-                )
+            now = observe_clock(self.state, self.clock.now())
+            pools.admit_pool(self.state, pool, now)
             progress(f"applying {len(pool.licenses)} licenses", 0, None)
-            summary = await self._apply_pool(pool, raw, now, ack_event)
-            log.info(
-                "pool import: applied",
-                extra=fields(
-                    seq=summary.seq,
-                    licenses=summary.licenses,
-                    added=summary.added,
-                    changed=summary.changed,
-                    removed=summary.removed,
-                    sessions_ended=summary.sessions_ended,
-                    seconds=round(time.monotonic() - verified, 3),
-                    total_seconds=round(time.monotonic() - started, 3),
-                ),
-            )
+            summary, out = pools.apply_pool(self.state, pool, raw, now, ack_event)
+            await self._commit(out)
+            self.state.verified_pools = {pool.seq: pool}
+            pools.log_applied(summary, started, verified)
             return summary
-
-    async def _apply_pool(
-        self, pool: Pool, raw: str, now: float, ack_event: int | None
-    ) -> PoolSummary:
-        self.store.check_writable()  # nothing below awaits until the records are queued
-        out: list[Record] = [
-            SavePool(pool.seq, pool.iat, pool.exp, pool.org_id, pool.ack_usage_seq, now, raw)
-        ]
-        if ack_event is not None and ack_event > self.ack_event_id:
-            # The vendor confirmed reading every event up to here: prune them (§2 rule 7).
-            self.ack_event_id = ack_event
-            out.append(PruneEvents(ack_event))
-            out.append(SetMeta(ACK_EVENT_KEY, str(ack_event)))
-            out.append(SetMeta(ACK_SEQ_KEY, str(pool.ack_usage_seq)))
-        new_licenses = {lic.token: lic for lic in pool.licenses}
-        added = changed = removed = ended = 0
-        for token, state in list(self.licenses.items()):
-            lic = new_licenses.get(token)
-            if lic is None or lic.status in ENDING_STATUSES:
-                for session in list(state.sessions.values()):
-                    self._end(state, session, EndReason.REVOKED, now, out)
-                    ended += 1
-            if lic is None:
-                removed += 1
-                self.retired[token] = self.licenses.pop(token).carry()
-        for token, lic in new_licenses.items():
-            known = self.licenses.get(token)
-            if known is None:
-                added += 1
-                known = self.licenses[token] = LicenseState(license=lic)
-                carry = self.retired.pop(token, None)
-                if carry is not None:
-                    known.restore(carry)
-            elif known.license != lic:
-                changed += 1
-                known.license = lic
-            known.refresh_views()
-        self.floor = max(self.floor, float(pool.iat))
-        out.append(SetMeta(FLOOR_KEY, repr(self.floor)))
-        summary = PoolSummary(
-            seq=pool.seq,
-            issued_at=float(pool.iat),
-            expires_at=float(pool.exp),
-            licenses=len(new_licenses),
-            added=added,
-            changed=changed,
-            removed=removed,
-            sessions_ended=ended,
-        )
-        out.append(pool_imported_event(summary, pool, now))
-        self.pool = pool
-        self.pool_exp = float(pool.exp)
-        self.pool_imported_at = now
-        # Until its write commits the database still holds the previous pool: keep both.
-        self.verified_pools[pool.seq] = pool
-        await self._commit(out)
-        self.verified_pools = {pool.seq: pool}
-        return summary
-
-    # -- usage files ------------------------------------------------------------------
 
     async def export_usage(self) -> tuple[UsageReport, str]:
         """A new sealed usage file with every event after the vendor's last acknowledgement."""
         async with self._export_lock:  # one seq per file, also while sealing runs
             self.store.check_writable()
-            events = tuple(await self.store.events_after(self.ack_event_id))
+            events = tuple(await self.store.events_after(self.state.ack_event_id))
             head = events[-1].hash if events else (await self.store.chain_head())[1]
-            now = self._observe_clock()
-            live: dict[str, int] = {}
-            for session in self.by_id.values():
-                if session.expires_at > now:
-                    live[session.license] = live.get(session.license, 0) + 1
-            report = UsageReport(
-                seq=self.usage_seq + 1,
-                pool_seq=self.pool.seq if self.pool else 0,
-                issued_at=now,
-                events=events,
-                chain_head=head,
-                licenses=tuple(
-                    license_usage(
-                        s, live.get(t, 0) + sum(1 for a in s.offline.values() if a.live(now))
-                    )
-                    for t, s in self.licenses.items()
-                ),
-                tampered=self.tampered,
-                floor=self.floor,
-            )
+            report = usage.usage_report(self.state, events, head, self.clock.now())
             token = await asyncio.to_thread(self.sealer.seal_usage, report)
-            last_id = events[-1].id if events else self.ack_event_id
-            # Memory changes only now, in the tick the records are queued.
-            self.store.check_writable()
-            self.usage_seq = report.seq
-            await self._commit(
-                [
-                    SetMeta(USAGE_SEQ_KEY, str(report.seq)),
-                    RecordExport(report.seq, last_id, head, now),
-                    AppendEvent(at=now, type="usage.exported", data={"seq": report.seq}),
-                ]
-            )
-            self.last_usage_export = now
+            await self._commit(usage.usage_exported(self.state, report))
+            self.state.last_usage_export = report.issued_at
             return report, token
 
-    # -- admin actions on bindings and locks ----------------------------------------------
+    # -- memory from the database ---------------------------------------------------------
 
-    def _state(self, token: str) -> LicenseState:
-        state = self.licenses.get(token)
-        if state is None:
-            raise NotFound(f"no license {token!r} on this server")
-        return state
+    async def load(self) -> None:
+        """Rebuild memory from the database at start; the stored pool is verified again."""
+        self.state.verified_pools = {}
+        snap = await self.store.snapshot()
+        pool = await loading.stored_pool(self.state, self.reader, snap)
+        await self._commit(loading.restore(self.state, snap, pool, self.clock.now(), tidy=True))
 
-    async def dissociate(self, token: str, auth_context: str | None) -> str:
-        """Free a node-locked license's binding (and end that machine's session)."""
-        state = self._state(token)
-        bound = state.bound_context
-        if bound is None:
-            raise Refused(f"license {token} is not bound to any machine", code="NOT_BOUND")
-        if auth_context is not None and auth_context != bound:
-            raise Refused(
-                f"license {token} is bound to another authContext, not {auth_context!r}",
-                code="NOT_BOUND",
-            )
-        now = self.clock.now()
-        self.store.check_writable()
-        out: list[Record] = []
-        session = state.sessions.get(bound)
-        if session is not None:
-            self._end(state, session, EndReason.ADMIN, now, out)
-        state.bound_context = None
-        out.append(flags_record(state))
-        out.append(
-            AppendEvent(at=now, type="license.dissociated", license=token, auth_context=bound)
-        )
+    async def rebuild(self) -> None:
+        """After a failed write: memory becomes what the database holds; writes nothing."""
+        known = self.state.verified_pools.keys()
+        snap = await self.store.snapshot(wait=False, known_pools=known)
+        pool = await loading.stored_pool(self.state, self.reader, snap)
+        loading.restore(self.state, snap, pool, self.clock.now(), tidy=False)
+        log.warning("memory rebuilt from the database after a failed write")
+
+    # -- jobs and admin actions -----------------------------------------------------------
+
+    async def expire_due(self) -> int:
+        ended, out = housekeeping.expire_due(self.state, self.clock.now())
         await self._commit(out)
-        return bound
+        return ended
 
-    async def unlock(self, token: str) -> None:
-        """Lift a misuse lock; the count of machines starts afresh."""
-        state = self._state(token)
-        if state.locked_at is None:
-            raise Refused(f"license {token} is not locked", code="NOT_LOCKED")
+    async def persist_floor(self) -> None:
+        """Persist the trusted-time floor, and record a clock turned back even when no
+        request noticed it yet."""
+        observe_clock(self.state, self.clock.now())
+        await self._record_tamper()
         self.store.check_writable()
-        state.locked_at = None
-        state.seen.clear()
-        state.noted.clear()
-        now = self.clock.now()
-        # The misuse job counts only contexts seen after the newest `license.unlocked`.
-        await self._commit(
-            [
-                flags_record(state),
-                ForgetContexts(token),
-                AppendEvent(at=now, type="license.unlocked", license=token),
-            ]
-        )
-
-    async def release_environment(self, auth_context: str) -> str:
-        """Release an environment from the organisation that bound it."""
-        if auth_context not in self.environments:
-            raise NotFound(f"environment {auth_context!r} is not bound to any organisation")
-        self.store.check_writable()
-        org = self.environments.pop(auth_context)
-        await self._commit(
-            [
-                ReleaseEnvironment(auth_context),
-                AppendEvent(
-                    at=self.clock.now(),
-                    type="environment.released",
-                    auth_context=auth_context,
-                    data={"orgId": org},
-                ),
-            ]
-        )
-        return org
-
-    async def record_event(self, type_: str, data: dict[str, object]) -> None:
-        """Audit something no licensing rule produced (e.g. an address throttled for
-        wrong admin tokens); callers bound how often, this writes one event."""
-        await self._commit([AppendEvent(at=self.clock.now(), type=type_, data=data)])
+        await self._commit(housekeeping.floor_records(self.state))
 
     async def detect_misuse(self) -> list[str]:
-        """The scheduled check: lock licenses whose recent sessions or validates came from too
-        many machines. It first writes the contexts validate noted since its last run (in
-        transactions of up to NOTED_BATCH rows), so they count after a restart too."""
+        """Write what validate noted (in batches), then lock licenses seen from too many
+        machines within their window."""
         if not self.store.writable:
             return []  # what validate noted stays noted for the next run
         now = self.clock.now()
-        batches = take_noted(self.licenses, now)
+        batches = take_noted(self.state.licenses, now)
         for i, batch in enumerate(batches):
             try:
                 await self._commit(batch)
             except StorageError:
-                self._note_again(batches[i:])  # not written: the next run writes them
+                housekeeping.note_again(self.state, batches[i:])  # the next run writes them
                 raise
-        watched = [s for s in self.licenses.values() if s.license.misuse and s.locked_at is None]
+        watched = housekeeping.watched(self.state)
         if not watched:
             return []
         longest = max(s.license.misuse.window_s for s in watched if s.license.misuse)
@@ -335,16 +267,83 @@ class Licensing(Loading):
             self.store.check_writable()  # a write failed meanwhile: the next run counts again
         except StorageError:
             return []
-        out: list[Record] = []
-        locked = lock_overused(watched, seen, now, out)
+        locked, out = housekeeping.judge_misuse(watched, seen, now)
         await self._commit(out)
         return locked
 
-    def _note_again(self, batches: list[list[Record]]) -> None:
-        for batch in batches:
-            for record in batch:
-                if isinstance(record, NoteContexts):
-                    for token, ctx, at in record.seen:
-                        state = self.licenses.get(token)
-                        if state is not None:
-                            state.noted[ctx] = max(at, state.noted.get(ctx, 0.0))
+    async def dissociate(self, token: str, auth_context: str | None) -> str:
+        bound, out = admin.dissociate(self.state, token, auth_context, self.clock.now())
+        await self._commit(out)
+        return bound
+
+    async def unlock(self, token: str) -> None:
+        await self._commit(admin.unlock(self.state, token, self.clock.now()))
+
+    async def release_environment(self, auth_context: str) -> str:
+        org, out = admin.release_environment(self.state, auth_context, self.clock.now())
+        await self._commit(out)
+        return org
+
+    async def end_session(self, session_id: str) -> Session:
+        session, out = admin.end_session(self.state, session_id, self.clock.now())
+        await self._commit(out)
+        return session
+
+    async def end_expired(self, token: str | None = None) -> None:
+        """Before an admin view: end the expired sessions of `token` (every license: None)."""
+        with contextlib.suppress(StorageError):  # memory was rebuilt; the view shows it
+            await self._commit(housekeeping.end_expired(self.state, token, self.clock.now()))
+
+    async def record_event(self, type_: str, data: dict[str, object]) -> None:
+        """Audit something no rule produced (callers bound how often)."""
+        await self._commit([AppendEvent(at=self.clock.now(), type=type_, data=data)])
+
+    # -- reads: all the admin API, /readyz, /metrics and the dashboard see ----------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def ready(self) -> list[str]:
+        """Why licensing calls cannot be served now; empty when ready."""
+        return ready_problems(self.state, self.clock.now())
+
+    def status(self) -> ServerStatus:
+        return status(self.state, self.clock.now())
+
+    def view(self) -> ReadState:
+        """The state, read-only, for the read model (domain.views, overview, license_index)."""
+        return self.state
+
+    def license(self, token: str) -> License | None:
+        state = self.state.licenses.get(token)
+        return state.license if state is not None else None
+
+    async def licenses(self, token: str | None = None) -> Mapping[str, LicenseState]:
+        """The licenses, after ending the expired sessions of `token` (all when None)."""
+        await self.end_expired(token)
+        return self.state.licenses
+
+    async def sessions(self, token: str | None = None) -> list[Session]:
+        """Live sessions, after ending the expired ones of `token` (all when None)."""
+        await self.end_expired(token)
+        return self.live_sessions()
+
+    def live_sessions(self) -> list[Session]:
+        now = self.clock.now()
+        return [s for s in self.state.by_id.values() if s.expires_at > now]
+
+    def environments(self) -> Mapping[str, str]:
+        return self.state.environments
+
+    def metrics_view(self) -> MetricsView:
+        """For a scrape; takes the set of changed licenses (the next scrape starts afresh)."""
+        return take_metrics_view(self.state, self.clock.now())
+
+    async def audit(
+        self, *, after: int, limit: int, **query: Unpack[AuditQuery]
+    ) -> list[AuditEvent]:
+        """Audit events by id range, time and type (see Store.audit)."""
+        return await self.store.audit(after=after, limit=limit, **query)
+
+    async def chain_head(self) -> tuple[int, str | None]:
+        return await self.store.chain_head()

@@ -7,8 +7,9 @@ the database is written (group commit) and read back only at start.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from lls.domain.models import FeatureView, License, OfflineActivation, Session
+from lls.domain.models import FeatureView, License, OfflineActivation, Pool, Session
 
 DAY_S = 86_400
 
@@ -83,3 +84,51 @@ class Carry:
     locked_at: float | None = None
     consumed: dict[str, int] = field(default_factory=dict)
     peak_sessions: int = 0
+
+
+class WriteGate(Protocol):
+    """The store's gate: whether writes are taken right now (the rules ask it before they
+    change memory, in the same tick as the decision; see lls.store.writer)."""
+
+    @property
+    def writable(self) -> bool: ...
+
+    def check_writable(self) -> None:
+        """Raise StorageError while writes are refused."""
+
+
+@dataclass(slots=True)
+class LicensingState:
+    """All the in-memory licensing state of an instance; the rules are functions over it.
+
+    Only the rule modules (sessions, features, offline, pools, usage, admin, housekeeping,
+    loading) change it; everything else reads it through the facade (domain.service).
+    """
+
+    gate: WriteGate
+    instance_id: str
+    vendor_id: str | None = None  # the pinned vendor: the only `iss` a pool may name
+    # After a re-registration on a new machine, only pools issued since then count.
+    trust_pools_from: float = 0.0
+    licenses: dict[str, LicenseState] = field(default_factory=dict)
+    by_id: dict[str, Session] = field(default_factory=dict)  # live sessions by id
+    environments: dict[str, str] = field(default_factory=dict)  # authContext -> org that bound it
+    offline_by_id: dict[str, OfflineActivation] = field(default_factory=dict)
+    pool: Pool | None = None
+    pool_exp: float | None = None
+    pool_imported_at: float | None = None
+    floor: float = 0.0  # trusted-time floor (sync-format §5), raised by clock and pools
+    tampered: bool = False
+    tamper_recorded: bool = False
+    # Licenses whose seat or feature figures changed since /metrics last looked: it
+    # renders only those again (O(1) here, bounded by the pool's size).
+    changed: set[str] = field(default_factory=set)
+    # Usage of licenses no longer in the pool, kept so a license that comes back
+    # finds its consumption, binding and lock as the database still holds them.
+    retired: dict[str, Carry] = field(default_factory=dict)
+    usage_seq: int = 0
+    ack_event_id: int = 0
+    last_usage_export: float | None = None
+    # Pools verified by this process, by seq: the newest and, during an import, the one
+    # before it (the database still holds it if the import's write fails).
+    verified_pools: dict[int, Pool] = field(default_factory=dict)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from lls.domain.checks import observe_clock
 from lls.domain.models import AuditEvent
-from lls.domain.state import LicenseState
+from lls.domain.records import AppendEvent, Record, RecordExport, SetMeta
+from lls.domain.state import LicenseState, LicensingState
 
 USAGE_SEQ_KEY = "usage_seq"
 ACK_SEQ_KEY = "usage_ack_seq"
@@ -60,3 +62,41 @@ def license_usage(state: LicenseState, live_sessions: int) -> LicenseUsage:
             for code in codes
         ),
     )
+
+
+def usage_report(
+    st: LicensingState, events: tuple[AuditEvent, ...], head: str | None, now: float
+) -> UsageReport:
+    """The next usage file's content: `events` (every one after the vendor's last
+    acknowledgement), a snapshot of each license, and the clock."""
+    observe_clock(st, now)
+    return UsageReport(
+        seq=st.usage_seq + 1,
+        pool_seq=st.pool.seq if st.pool else 0,
+        issued_at=now,
+        events=events,
+        chain_head=head,
+        licenses=tuple(license_usage(s, _live(s, now)) for s in st.licenses.values()),
+        tampered=st.tampered,
+        floor=st.floor,
+    )
+
+
+def usage_exported(st: LicensingState, report: UsageReport) -> list[Record]:
+    """The sealed report is written: take its seq (memory changes in the tick the records
+    are queued). The facade sets `last_usage_export` once they commit."""
+    st.gate.check_writable()
+    last_id = report.events[-1].id if report.events else st.ack_event_id
+    st.usage_seq = report.seq
+    now = report.issued_at
+    return [
+        SetMeta(USAGE_SEQ_KEY, str(report.seq)),
+        RecordExport(report.seq, last_id, report.chain_head, now),
+        AppendEvent(at=now, type="usage.exported", data={"seq": report.seq}),
+    ]
+
+
+def _live(state: LicenseState, now: float) -> int:
+    """Live sessions plus offline leases not yet over."""
+    live = sum(1 for s in state.sessions.values() if s.expires_at > now)
+    return live + sum(1 for a in state.offline.values() if a.live(now))

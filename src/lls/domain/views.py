@@ -24,8 +24,8 @@ MAX_ENVIRONMENTS_SHOWN = 50
 
 
 class ReadState(Protocol):
-    """What the read model needs of the licensing state (the service satisfies it today;
-    the core of issue 13 keeps these names, so the read model moves with it unchanged)."""
+    """What the read model needs of the licensing state: LicensingState (domain.state)
+    satisfies it, and the facade hands it out read-only as `Licensing.view()`."""
 
     @property
     def licenses(self) -> Mapping[str, LicenseState]: ...

@@ -108,10 +108,9 @@ def license_doc(
 
 
 async def status(request: web.Request) -> web.Response:
-    licensing = request.app[LICENSING]
     info = request.app[INSTANCE]
-    pool = licensing.pool
-    now = licensing.clock.now()
+    st = request.app[LICENSING].status()
+    pool = st.pool
     node = request.app.get(NODE)
     ha = {"role": node.role, "leader": node.leader_url} if node is not None else {}
     return _json(
@@ -124,19 +123,19 @@ async def status(request: web.Request) -> web.Response:
                 "seq": pool.seq,
                 "issuedAt": rfc3339(pool.iat),
                 "expiresAt": rfc3339(pool.exp),
-                "importedAt": _ts(licensing.pool_imported_at),
+                "importedAt": _ts(st.pool_imported_at),
                 "ackUsageSeq": pool.ack_usage_seq,
             }
             if pool
             else None,
-            "clock": {"tampered": licensing.tampered, "floor": rfc3339(licensing.floor)},
+            "clock": {"tampered": st.tampered, "floor": rfc3339(st.floor)},
             "usage": {
-                "lastSeq": licensing.usage_seq,
-                "ackedThroughEvent": licensing.ack_event_id,
-                "lastExportAt": _ts(licensing.last_usage_export),
+                "lastSeq": st.usage_seq,
+                "ackedThroughEvent": st.ack_event_id,
+                "lastExportAt": _ts(st.last_usage_export),
             },
-            "licenses": len(licensing.licenses),
-            "liveSessions": sum(1 for s in licensing.by_id.values() if s.expires_at > now),
+            "licenses": st.licenses,
+            "liveSessions": st.live_sessions,
         }
     )
 
@@ -186,7 +185,7 @@ async def release_environment(request: web.Request) -> web.Response:
 
 
 async def environments(request: web.Request) -> web.Response:
-    envs = request.app[LICENSING].environments
+    envs = request.app[LICENSING].environments()
     return _json(
         {"environments": [{"authContext": c, "orgId": o} for c, o in sorted(envs.items())]}
     )
@@ -195,7 +194,7 @@ async def environments(request: web.Request) -> web.Response:
 async def usage(request: web.Request) -> web.Response:
     """A new usage file for the vendor, as the file's text (comment lines, then the JWE)."""
     report, token = await request.app[LICENSING].export_usage()
-    text = usage_file_text(request.app[LICENSING].instance_id, report.seq, report.issued_at, token)
+    text = usage_file_text(request.app[INSTANCE].instance_id, report.seq, report.issued_at, token)
     return web.Response(
         body=text.encode(),
         headers={
@@ -208,14 +207,14 @@ async def usage(request: web.Request) -> web.Response:
 async def licenses(request: web.Request) -> web.Response:
     """Every license, or those of `product` and/or `status` (comma-separated lists)."""
     licensing = request.app[LICENSING]
-    await licensing.end_expired()  # no seat or unit shown held by an expired session
-    now = licensing.clock.now()
+    states = await licensing.licenses()  # no seat or unit shown held by an expired session
+    now = licensing.now()
     products = _list_query(request, "product")
     statuses = _list_query(request, "status")
     labels = request.app[LABELS]
     found = [
         license_doc(s, now, labels.of_token(t, s.license.id))
-        for t, s in licensing.licenses.items()
+        for t, s in states.items()
         if (not products or products & set(s.license.product_codes))
         and (not statuses or s.license.status in statuses)
     ]
@@ -232,22 +231,20 @@ def _list_query(request: web.Request, name: str) -> set[str]:
 async def license_detail(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     token = request.match_info["token"]
-    await licensing.end_expired(token)
-    state = licensing.licenses.get(token)
+    state = (await licensing.licenses(token)).get(token)
     if state is None:
         raise NotFound("no such license on this server")
     label = request.app[LABELS].of_token(token, state.license.id)
-    return _json(license_doc(state, licensing.clock.now(), label, detail=True))
+    return _json(license_doc(state, licensing.now(), label, detail=True))
 
 
 async def sessions(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     want_license = request.query.get("license")
     want_context = request.query.get("authContext")
-    await licensing.end_expired(want_license)
     found = [
         session_doc(s)
-        for s in licensing.live_sessions()
+        for s in await licensing.sessions(want_license)
         if (want_license is None or s.license == want_license)
         and (want_context is None or s.auth_context == want_context)
     ]
@@ -300,7 +297,7 @@ async def audit(request: web.Request) -> web.Response:
     order = request.query.get("order", "asc")
     if order not in ("asc", "desc"):
         raise BadRequest("order must be asc or desc", field="order")
-    events = await request.app[LICENSING].store.audit(
+    events = await request.app[LICENSING].audit(
         after=after,
         limit=limit,
         before=before,

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -52,7 +52,7 @@ class _Route:
 class _Snapshot:
     """What a render needs, taken on the event loop."""
 
-    licenses: dict[str, LicenseState]
+    licenses: Mapping[str, LicenseState]
     pool: Pool | None
     changed: set[str]
     now: float
@@ -107,9 +107,8 @@ class MetricsExporter:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _snapshot(self) -> _Snapshot:
-        lic = self._licensing
-        changed, lic.changed = lic.changed, set()
-        licenses = lic.licenses
+        view = self._licensing.metrics_view()
+        licenses = view.licenses
         routes = []
         for route in list(self._stats.routes.values()):
             for key in [k for k in route.denials if k[1] is not None and k[1] not in licenses]:
@@ -125,13 +124,13 @@ class MetricsExporter:
             )
         return _Snapshot(
             licenses=licenses,
-            pool=lic.pool,
-            changed=changed,
-            now=lic.clock.now(),
-            tampered=lic.tampered,
-            floor=lic.floor,
-            last_export=lic.last_usage_export,
-            writable=lic.store.writable,
+            pool=view.pool,
+            changed=view.changed,
+            now=view.now,
+            tampered=view.tampered,
+            floor=view.floor,
+            last_export=view.last_export,
+            writable=view.writable,
             routes=routes,
         )
 

@@ -135,10 +135,10 @@ def _count_refusal(
 
 def license_label(app: web.Application, token: str) -> str:
     """How metrics and logs name `token`: its pool id, else its keyed hash (`lls.ops.labels`)."""
-    state = app[LICENSING].licenses.get(token)
-    if state is None:  # a guess, or a license gone from the pool: hashed, not remembered
+    lic = app[LICENSING].license(token)
+    if lic is None:  # a guess, or a license gone from the pool: hashed, not remembered
         return app[LABELS].of_token(token, remember=False)
-    return app[LABELS].of_token(token, state.license.id)
+    return app[LABELS].of_token(token, lic.id)
 
 
 def redacted_path(request: web.Request) -> str:

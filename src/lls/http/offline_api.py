@@ -76,10 +76,9 @@ async def deactivate(request: web.Request) -> web.Response:
 
 async def list_activations(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
-    now = licensing.clock.now()
-    return _json(
-        {"activations": [activation_doc(a, now) for a in licensing.offline_by_id.values()]}
-    )
+    now = licensing.now()
+    activations = licensing.view().offline_by_id.values()
+    return _json({"activations": [activation_doc(a, now) for a in activations]})
 
 
 def add_routes(app: web.Application) -> None:

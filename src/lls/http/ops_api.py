@@ -21,16 +21,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    licensing = request.app[LICENSING]
-    problems: list[str] = []
-    if licensing.pool is None:
-        problems.append("no pool imported")
-    elif licensing.pool_exp is not None and licensing.clock.now() >= licensing.pool_exp:
-        problems.append("the pool has expired")
-    if licensing.tampered:
-        problems.append("the clock is below the trusted floor")
-    if not licensing.store.writable:
-        problems.append("the database refuses writes (disk full or I/O error); reads still answer")
+    problems = request.app[LICENSING].ready()
     node = request.app.get(NODE)
     if node is None:
         status = 503 if problems else 200

@@ -66,13 +66,14 @@ def policy_doc(in_force: PolicyInForce, request: web.Request) -> dict[str, Any]:
             "licenses": [],
         }
     licensing = request.app[LICENSING]
-    compiled = in_force.compile(licensing.licenses.values())
+    licenses = licensing.view().licenses
+    compiled = in_force.compile(licenses.values())
     assert compiled is not None  # a policy is in force
     governs: dict[str, int] = {}
     for rules in compiled.by_license.values():
         for rule in rules:
             governs[rule.name] = governs.get(rule.name, 0) + 1
-    usage = policy_usage(compiled, licensing.licenses, licensing.clock.now())
+    usage = policy_usage(compiled, licenses, licensing.now())
     return {
         "file": in_force.path,
         "loadedAt": rfc3339(in_force.loaded_at) if in_force.loaded_at is not None else None,

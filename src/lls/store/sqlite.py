@@ -37,6 +37,7 @@ from lls.domain.records import (
     StartSession,
     TouchSession,
 )
+from lls.errors import StorageError
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.store.connection import PRAGMAS, connect, migrate
 from lls.store.writer import PROBE_INTERVAL_S, PROBE_MAX_INTERVAL_S, GroupCommitWriter, Rebuild
@@ -67,7 +68,13 @@ class SqliteStore:
 
     async def open(self) -> None:
         """Create or migrate the file, then start the writer and open a reader."""
-        conn = await asyncio.to_thread(self._open_writer_connection)
+        try:
+            conn = await asyncio.to_thread(self._open_writer_connection)
+        except sqlite3.OperationalError as exc:  # e.g. no room for its -wal/-shm files
+            raise StorageError(
+                f"cannot open the database {self.path}: {exc}; is its disk full or read-only?"
+                f" (df -h {self.path.parent}) — nothing was changed, start again once it opens"
+            ) from None
         self._writer = GroupCommitWriter(
             conn,
             self._apply,

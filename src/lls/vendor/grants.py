@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import msgspec
 import yaml
 
-from lls.domain.pool_rules import LICENSE_ID
+from lls.domain.pools import LICENSE_ID
 from lls.errors import BadRequest
 from lls.sealed.payloads import (
     Contact,

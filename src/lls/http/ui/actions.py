@@ -13,7 +13,7 @@ from aiohttp import web
 from lls.clock import rfc3339
 from lls.errors import LLSError
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
-from lls.http.keys import LICENSING
+from lls.http.keys import INSTANCE, LICENSING
 from lls.http.ui.auth import UISession
 from lls.http.ui.forms import Form
 from lls.http.ui.guard import UI_PREFIX
@@ -73,9 +73,9 @@ async def import_pool(request: web.Request, session: UISession, form: Form) -> w
 
 
 async def export_usage(request: web.Request, session: UISession, form: Form) -> web.StreamResponse:
-    licensing = request.config_dict[LICENSING]
-    report, token = await licensing.export_usage()
-    text = usage_file_text(licensing.instance_id, report.seq, report.issued_at, token)
+    report, token = await request.config_dict[LICENSING].export_usage()
+    instance_id = request.config_dict[INSTANCE].instance_id
+    text = usage_file_text(instance_id, report.seq, report.issued_at, token)
     return _download(text, f"usage-{report.seq}.lls")
 
 

@@ -59,10 +59,11 @@ async def _index(request: web.Request) -> LicenseIndex:
     the event loop keeps answering licensing calls meanwhile (about a second at 100,000)."""
     cache = request.app[INDEX]
     licensing = _licensing(request)
-    if cache.index is None or not cache.index.fits(licensing):
+    if cache.index is None or not cache.index.fits(licensing.view()):
         async with cache.lock:
-            if cache.index is None or not cache.index.fits(licensing):
-                pool, states = licensing.pool, dict(licensing.licenses)
+            if cache.index is None or not cache.index.fits(licensing.view()):
+                view = licensing.view()
+                pool, states = view.pool, dict(view.licenses)
                 cache.index = await asyncio.to_thread(LicenseIndex, pool, states)
     return cache.index
 
@@ -77,8 +78,8 @@ def _client_columns(rows: list[dict[str, Any]]) -> dict[str, bool]:
 
 async def _overview_context(request: web.Request) -> dict[str, Any]:
     licensing = _licensing(request)
-    now = licensing.clock.now()
-    return {"ov": overview(licensing, await _index(request), now), "now": now}
+    now = licensing.now()
+    return {"ov": overview(licensing.view(), await _index(request), now), "now": now}
 
 
 async def overview_page(request: web.Request, session: UISession) -> web.StreamResponse:
@@ -100,7 +101,7 @@ async def overview_live(request: web.Request) -> web.StreamResponse:
 async def licenses_page(request: web.Request, session: UISession) -> web.StreamResponse:
     query = LicenseQuery.from_params(request.query, default_limit=PAGE_SIZE)
     licensing = _licensing(request)
-    now = licensing.clock.now()
+    now = licensing.now()
     page = list_licenses(await _index(request), query, now)
     rows = [
         {"state": s, "condition": condition(s, now), "used": seats_in_use(s, now)}
@@ -121,8 +122,8 @@ async def licenses_page(request: web.Request, session: UISession) -> web.StreamR
 async def license_page(request: web.Request, session: UISession) -> web.StreamResponse:
     token = request.match_info["token"]
     licensing = _licensing(request)
-    now = licensing.clock.now()
-    detail = license_detail(licensing, token, now)
+    now = licensing.now()
+    detail = license_detail(licensing.view(), token, now)
     if detail is None:
         raise NotFound("There is no license with this token in the current pool.")
     timeline = await scan_events(
@@ -150,8 +151,8 @@ async def sessions_page(request: web.Request, session: UISession) -> web.StreamR
         request.query, default_limit=PAGE_SIZE, default_descending=True
     )
     licensing = _licensing(request)
-    now = licensing.clock.now()
-    page = list_sessions(licensing.by_id.values(), query, now)
+    now = licensing.now()
+    page = list_sessions(licensing.view().by_id.values(), query, now)
     rows: list[dict[str, Any]] = [{"s": s, "doc": session_doc(s)} for s in page.items]
     context = {
         "query": query,
@@ -178,11 +179,12 @@ async def render_pool(
 ) -> web.Response:
     """The pool page, with a refused upload's reason (message, code) when there was one."""
     licensing = _licensing(request)
+    shown = licensing.status()
     context = {
-        "pool": licensing.pool,
-        "imported_at": licensing.pool_imported_at,
+        "pool": shown.pool,
+        "imported_at": shown.pool_imported_at,
         "index": await _index(request),
-        "now": licensing.clock.now(),
+        "now": licensing.now(),
         "refusal": refusal,
     }
     return render_page(request, "pool.html", session, "pool", context, status=status)
@@ -190,13 +192,14 @@ async def render_pool(
 
 async def usage_page(request: web.Request, session: UISession) -> web.StreamResponse:
     licensing = _licensing(request)
-    head_id, _ = await licensing.store.chain_head()
+    head_id, _ = await licensing.chain_head()
+    status = licensing.status()
     context = {
-        "usage_seq": licensing.usage_seq,
-        "acked_seq": licensing.pool.ack_usage_seq if licensing.pool else 0,
-        "last_export": licensing.last_usage_export,
-        "pending_events": max(0, head_id - licensing.ack_event_id),
-        "now": licensing.clock.now(),
+        "usage_seq": status.usage_seq,
+        "acked_seq": status.pool.ack_usage_seq if status.pool else 0,
+        "last_export": status.last_usage_export,
+        "pending_events": max(0, head_id - status.ack_event_id),
+        "now": licensing.now(),
     }
     return render_page(request, "usage.html", session, "usage", context)
 
@@ -214,10 +217,10 @@ async def render_offline(
 ) -> web.Response:
     """The offline page, with a refused token's reason (message, code) when there was one."""
     licensing = _licensing(request)
-    now = licensing.clock.now()
+    now = licensing.now()
     order = parse_order(request.query, OFFLINE_SORTS, default_sort="lease", default_limit=PAGE_SIZE)
     live_only = request.query.get("show") != "all"
-    page = list_offline(licensing.offline_by_id.values(), order, now, live_only=live_only)
+    page = list_offline(licensing.view().offline_by_id.values(), order, now, live_only=live_only)
     context = {
         "page": page,
         "order": order,
@@ -240,6 +243,6 @@ async def audit_page(request: web.Request, session: UISession) -> web.StreamResp
         "wanted": wanted,
         "scan": scan,
         "event_types": EVENT_TYPES,
-        "now": licensing.clock.now(),
+        "now": licensing.now(),
     }
     return render_page(request, "audit.html", session, "audit", context)

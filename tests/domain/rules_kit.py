@@ -1,0 +1,87 @@
+"""Helpers of the rule tests: a LicensingState with a pool applied by the real pool rule,
+a write gate that can be closed, and a clock that only moves when told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lls.domain.models import Feature, License, Pool
+from lls.domain.pools import apply_pool
+from lls.domain.records import AppendEvent, Record
+from lls.domain.state import LicensingState
+from lls.errors import StorageError
+
+T0 = 1_800_000_000.0  # the fake clock's start
+DAY = 86_400
+INSTANCE = "inst-1"
+
+
+@dataclass
+class Gate:
+    """The store's write gate as the rules see it: open, or refusing (a failed write)."""
+
+    writable: bool = True
+
+    def check_writable(self) -> None:
+        if not self.writable:
+            raise StorageError("writes refused (test)", retry_after_s=1)
+
+
+def lic(token: str, **fields: Any) -> License:
+    base = License(
+        token=token,
+        product_codes=("PRO",),
+        type="floating",
+        seats=2,
+        status="active",
+        valid_from=None,
+        valid_until=None,
+        is_trial=False,
+        temporary_days=None,
+        session_window_s=600,
+        offline_lease_s=DAY,
+        contact=None,
+        company_name="Acme",
+        org_id="org-1",
+        misuse=None,
+        features=(
+            Feature("UNITS", "floating", 3),
+            Feature("PAGES", "consumption", 5),
+            Feature("PDF", "boolean", None),
+        ),
+    )
+    return replace(base, **fields)
+
+
+def pool(
+    *licenses: License, seq: int = 1, iat: float = T0 - 60, exp: float = T0 + 30 * DAY
+) -> Pool:
+    return Pool(
+        iss="vendor-1",
+        aud=INSTANCE,
+        iat=int(iat),
+        exp=int(exp),
+        seq=seq,
+        ack_usage_seq=0,
+        org_id="org-1",
+        org_name="Acme",
+        licenses=licenses,
+    )
+
+
+def state(*licenses: License, gate: Gate | None = None) -> LicensingState:
+    """A state with `licenses` imported at T0 (by the real apply step)."""
+    st = LicensingState(gate or Gate(), INSTANCE, "vendor-1")
+    apply_pool(st, pool(*licenses), "raw", T0, None)
+    return st
+
+
+def events(out: list[Record]) -> list[str]:
+    return [r.type for r in out if isinstance(r, AppendEvent)]
+
+
+def ended_reasons(out: list[Record]) -> list[object]:
+    return [
+        r.data["reason"] for r in out if isinstance(r, AppendEvent) and r.type == "session.ended"
+    ]
