@@ -148,10 +148,22 @@ class Daemon:
                 raise AssertionError(f"lls serve exited: {self.log_path.read_text()}")
             try:
                 self._open(urllib.request.Request(self.url + "/healthz"), timeout=1)
-                return
             except OSError:
                 time.sleep(0.05)
+                continue
+            self._await_server_file()
+            return
         raise AssertionError("lls serve did not come up")
+
+    def _await_server_file(self, timeout_s: float = 5.0) -> None:
+        """The server writes server.json (how the CLI finds it) just after its listeners open,
+        so /healthz can answer a moment before it exists; under load that moment grows. Wait
+        for it a little, without failing: a full disk may delay it (tests/faults)."""
+        deadline = time.monotonic() + timeout_s
+        while not (self.data_dir / "server.json").exists() and time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                return
+            time.sleep(0.02)
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None

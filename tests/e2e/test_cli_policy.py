@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from tests.e2e.conftest import Daemon, lls
@@ -53,9 +54,13 @@ def test_sighup_puts_the_edited_policy_in_force_and_a_bad_one_is_refused(
     daemon.config.write_text(f"policy:\n  file: {path}\n")
     daemon.start()
     token = (daemon.data_dir / "admin.token").read_text().strip()
+    loaded = daemon.wait_log("seat policy in force").count("seat policy in force")  # at start
     path.write_text(POLICY.replace("reserve: {lab: 1}", "reserve: {lab: 2}"))
     daemon.signal(signal.SIGHUP)
-    daemon.wait_log("seat policy in force")
+    deadline = time.monotonic() + 10  # the reload's own line, not the one the start wrote
+    while daemon.log_path.read_text().count("seat policy in force") <= loaded:
+        assert time.monotonic() < deadline, "SIGHUP put no policy in force"
+        time.sleep(0.05)
     _, shown = daemon.get("/admin/v1/policy", token)
     path.write_text(POLICY.replace("lab: 1", "labz: 1"))
     daemon.signal(signal.SIGHUP)
