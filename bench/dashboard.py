@@ -6,6 +6,11 @@ to /ui/ as a browser would, then times each page's request (median and worst of
 `--runs`) and prints its size. Target: under 200 ms each. A measurement, not a test.
 
     .venv/bin/python bench/dashboard.py [--licenses 100000] [--sessions 10000] [--runs 15]
+        [--history-licenses 500]
+
+It also gives `--history-licenses` floating licenses 90 days of hour buckets (the busy
+one among them) and times the license page's 90-day charts, their CSV, and the admin
+API's history and first licenses page.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.pools
 
 from lls.app import build_app
 from lls.config import Config
+from lls.domain.history import HOUR_S
+from lls.domain.records import HourRow, SaveHistory
+from lls.domain.state import DAY_S
 from lls.http.keys import LICENSING
 from lls.instance import init_instance
 from lls.sealed import KeyPair
@@ -78,12 +86,14 @@ async def _sign_in(http: aiohttp.ClientSession, base: str, token: str) -> None:
         assert answer.status == 303, await answer.text()
 
 
-async def _time(http: aiohttp.ClientSession, url: str, runs: int) -> tuple[float, float, int]:
+async def _time(
+    http: aiohttp.ClientSession, url: str, runs: int, headers: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     """(median ms, worst ms, bytes) of `runs` requests for `url`."""
     times, size = [], 0
     for _ in range(runs):
         start = time.perf_counter()
-        async with http.get(url) as answer:
+        async with http.get(url, headers=headers) as answer:
             body = await answer.read()
             assert answer.status == 200, (url, answer.status, body[:300])
         times.append((time.perf_counter() - start) * 1000)
@@ -91,7 +101,40 @@ async def _time(http: aiohttp.ClientSession, url: str, runs: int) -> tuple[float
     return statistics.median(times), max(times), size
 
 
-async def measure(licenses: int, sessions: int, runs: int) -> None:
+def _ago(days: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(time.time() - days * DAY_S))
+
+
+async def _seed_history(licensing: Any, tokens: list[str], busy: str) -> int:
+    """90 days of hour buckets for `tokens` (a busy pattern by hour of day), written as the
+    daemon writes them (SaveHistory records through the writer), 5,000 a transaction."""
+    now_hour = int(time.time()) // HOUR_S * HOUR_S
+    rows: list[HourRow] = []
+    written = 0
+    for n, token in enumerate(tokens):
+        for h in range(90 * 24):
+            hour = now_hour - (h + 1) * HOUR_S
+            load = (h * 7 + n) % 24
+            rows.append(
+                HourRow(
+                    token,
+                    hour,
+                    peak_sessions=load % 6,
+                    started=load // 3,
+                    denials={"SESSION_LIMIT_REACHED": 1} if load > 20 else {},
+                    peak_units={"EXPORT": load % 5} if token == busy else {},
+                )
+            )
+            if len(rows) >= 5000:
+                await licensing.store.commit([SaveHistory(tuple(rows))])
+                written, rows = written + len(rows), []
+    if rows:
+        await licensing.store.commit([SaveHistory(tuple(rows))])
+        written += len(rows)
+    return written
+
+
+async def measure(licenses: int, sessions: int, runs: int, history_licenses: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="lls-bench-dashboard-"))
     vendor = VendorKeys(keys=KeyPair.generate())
     instance = init_instance(work / "data", vendor.write_jwks(work / "vendor.jwks"))
@@ -101,7 +144,9 @@ async def measure(licenses: int, sessions: int, runs: int) -> None:
         f"pool: {licenses:,} licenses, {len(raw) / 1e6:.1f} MB, sealed in "
         f"{time.perf_counter() - started:.1f} s"
     )
-    app = build_app(Config(data_dir=instance.data_dir), instance=instance, run_jobs=False)
+    # One listener for both APIs and the dashboard (admin.port 0), as the unit fixtures do.
+    config = Config(data_dir=instance.data_dir, admin_port=0)
+    app = build_app(config, instance=instance, run_jobs=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = _free_port()
@@ -130,9 +175,15 @@ async def measure(licenses: int, sessions: int, runs: int) -> None:
         print(f"{live:,} live sessions started in {time.perf_counter() - started:.1f} s")
         # As the daemon does after loading its state at start (app.py): the long-lived
         # licenses stay out of the cyclic collector's full passes.
+        busy = floating[0]
+        started = time.perf_counter()
+        rows = await _seed_history(licensing, floating[:history_licenses], busy)
+        print(
+            f"history: {rows:,} hour buckets (90 days of {history_licenses:,} licenses)"
+            f" written in {time.perf_counter() - started:.1f} s"
+        )
         gc.freeze()
         await _sign_in(http, base, instance.admin_token)
-        busy = floating[0]
         pages = [
             ("licenses, page 1 (first view: builds the index)", "/ui/licenses", 1),
             ("licenses, page 1", "/ui/licenses", runs),
@@ -145,7 +196,9 @@ async def measure(licenses: int, sessions: int, runs: int) -> None:
             ("licenses, by utilisation", "/ui/licenses?sort=utilisation&dir=desc", runs),
             ("licenses, by company (first: sorts once)", "/ui/licenses?sort=company", 1),
             ("licenses, by company", "/ui/licenses?sort=company&dir=desc", runs),
-            ("license detail", f"/ui/licenses/{busy}", runs),
+            ("license detail (24 h history)", f"/ui/licenses/{busy}", runs),
+            ("license detail, 90-day history charts", f"/ui/licenses/{busy}?range=90d", runs),
+            ("90-day history CSV", f"/ui/licenses/{busy}/history.csv?range=90d", runs),
             ("sessions, page 1", "/ui/sessions", runs),
             ("overview", "/ui/", runs),
             ("overview figures (the poll)", "/ui/overview/live", runs),
@@ -156,6 +209,20 @@ async def measure(licenses: int, sessions: int, runs: int) -> None:
             median, worst, size = await _time(http, base + path, n)
             verdict = "ok" if median < TARGET_MS else "SLOW"
             print(f"{label:<48} {median:7.1f}ms {worst:7.1f}ms {size / 1024:8.1f}KB  {verdict}")
+        api = [
+            ("API history, 90 days of hours (JSON)", f"step=hour&from={_ago(90)}"),
+            ("API history, 400 days by day (JSON)", f"step=day&from={_ago(400)}"),
+            ("API licenses, page 1 (limit 100)", None),
+        ]
+        for label, params in api:
+            path = (
+                f"/admin/v1/licenses/{busy}/history?{params}"
+                if params
+                else "/admin/v1/licenses?limit=100"
+            )
+            median, worst, size = await _time(http, base + path, runs, admin)
+            verdict = "ok" if median < TARGET_MS else "SLOW"
+            print(f"{label:<48} {median:7.1f}ms {worst:7.1f}ms {size / 1024:8.1f}KB  {verdict}")
     await runner.cleanup()
 
 
@@ -164,8 +231,11 @@ def main() -> None:
     parser.add_argument("--licenses", type=int, default=100_000)
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--history-licenses", type=int, default=500, help="licenses given 90 days of history"
+    )
     args = parser.parse_args()
-    asyncio.run(measure(args.licenses, args.sessions, args.runs))
+    asyncio.run(measure(args.licenses, args.sessions, args.runs, args.history_licenses))
 
 
 if __name__ == "__main__":

@@ -74,8 +74,8 @@ def process_figures(pid: int) -> tuple[int, int]:
 
 
 def view(daemon: Daemon) -> tuple[set[tuple[str, str]], dict[str, int]]:
-    _, sessions = daemon.admin("/admin/v1/sessions")
-    _, docs = daemon.admin("/admin/v1/licenses")
+    _, sessions = daemon.admin("/admin/v1/sessions?limit=1000")
+    _, docs = daemon.admin("/admin/v1/licenses?limit=1000")
     live, in_use = server_view(sessions, docs)
     return {(lic, ctx) for lic, ctx in live if lic != PROBE}, in_use
 

@@ -25,7 +25,7 @@ from lls.clock import Clock, SystemClock
 from lls.config import Config
 from lls.domain.service import Licensing
 from lls.errors import LLSError, whoami
-from lls.http import admin_api, client_api, offline_api, ops_api, policy_api
+from lls.http import admin_api, client_api, history_api, offline_api, ops_api, policy_api
 from lls.http.admin_access import ADMIN_ACCESS, AdminAccess, allowed_hosts
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
 from lls.http.admin_throttle import AdminTokenThrottle
@@ -130,7 +130,9 @@ async def with_local_licensing(config: Config, action: Callable[[Licensing], Awa
     try:
         await _lead_for_a_command(store)
         await licensing.load()
-        return await action(licensing)
+        result = await action(licensing)
+        await licensing.flush_history(force=True)
+        return result
     finally:
         await store.close()
 
@@ -168,10 +170,12 @@ def build_app(
     licensing, store = build_licensing(
         instance, clock, store_url=config.store_url, advertise=advertised, lock_timing=lock_timing
     )
+    licensing.keep_history(config.history_retention_days)
     stats = RequestStats(per_license=config.metrics_per_license)
     guard = LiveGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
     reloader = Reloader(config, reread)
     reloader.add_hook("limits", limits_hook(guard))
+    reloader.add_hook("history", _retention_hook(licensing))
     if manage_logging:
         reloader.add_hook("logging", logging_hook(configure_logging))
     jobs = DaemonJobs(licensing, lambda c: _backup_job(c, instance, store)) if run_jobs else None
@@ -206,6 +210,7 @@ def build_app(
     )
     client_api.add_routes(app)
     admin_api.add_routes(app)
+    history_api.add_routes(app)
     offline_api.add_routes(app)
     ops_api.add_routes(app, licensing, stats, per_license=config.metrics_per_license)
     policy_api.add_routes(app, install_policy(config, reloader, clock))  # policy.file
@@ -234,6 +239,8 @@ def build_app(
                     jobs.shutdown()
                 with contextlib.suppress(Exception):
                     await licensing.persist_floor()
+                with contextlib.suppress(Exception):  # the open hour survives the restart
+                    await licensing.flush_history(force=True)
         finally:
             await store.close()
 
@@ -297,6 +304,18 @@ def _pair_lifecycle(
             await store.close()
 
     return lifecycle
+
+
+def _retention_hook(licensing: Licensing) -> Callable[[Config, Config], Callable[[], None] | None]:
+    """history.retention_days, applied at the next hour's pruning."""
+
+    def hook(old: Config, new: Config) -> Callable[[], None] | None:
+        if old.history_retention_days == new.history_retention_days:
+            return None
+
+        return lambda: licensing.keep_history(new.history_retention_days)
+
+    return hook
 
 
 def _log_jobs(changed: list[str]) -> None:

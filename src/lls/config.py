@@ -335,6 +335,16 @@ class Config:
         env="LLS_MAX_CONNECTIONS_PER_ADDRESS",
         low=1,
     )
+    history_retention_days: int = setting(
+        "history.retention_days",
+        400,
+        "days the usage history (per license and hour) is kept; independent of the pruning"
+        " of audit events after the vendor's acknowledgement",
+        env="LLS_HISTORY_RETENTION_DAYS",
+        low=1,
+        high=3660,
+        live=True,
+    )
     # --- i16 settings ---
     policy_file: str = setting(
         "policy.file",

@@ -153,3 +153,41 @@ async def test_status_prints_pool_clock_and_sessions_for_people(server: Server, 
     assert fields["pool seq"].strip() == "1" and fields["clock"].strip() == "ok"
     assert (fields["licenses"].strip(), fields["live sessions"].strip()) == ("3", "1")
     assert "usage.lastSeq" in fields  # every other field, flattened
+
+
+async def test_sessions_shows_a_borrowed_seat_with_its_end_and_ends_it(
+    make_server,
+    cli: Cli,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    server: Server = await make_server([grant("LIC-ROAD", seats=1, borrowMaxSeconds=86400)])
+    await server.activate("LIC-ROAD", "laptop-1")
+    device = OfflineDevice(tmp_path / "laptop.jwks")
+    instance = server.instance
+    device.pin_server(
+        {"instanceId": instance.instance_id, "keys": instance.keys.public().to_jwks()}
+    )
+    _, answer = await server.call(
+        "borrow",
+        licenseToken="LIC-ROAD",
+        authContext="laptop-1",
+        borrowSeconds=3600,
+        **device.prepare_borrow("LIC-ROAD", ["ACME_PRO"], "laptop-1"),
+    )
+    ran = await cli("sessions", *at(server))
+    header, body = rows(ran.out)
+    assert header == ["ID", "LICENSE", "AUTHCONTEXT", "KIND", "STARTED", "EXPIRES"]
+    assert body == [
+        [
+            answer["activationId"],
+            "LIC-ROAD",
+            "laptop-1",
+            "borrowed",
+            body[0][4],
+            answer["leaseExpiresAt"],
+        ]
+    ]
+    ran = await cli("sessions", "end", answer["activationId"], *at(server))
+    assert ran.code == 0, ran.err
+    assert "(none)" in (await cli("sessions", *at(server))).out
+    assert (await server.activate("LIC-ROAD", "desk-2"))["authStatus"] == "Success"

@@ -62,8 +62,16 @@ GRANTS: dict[str, Any] = {
                 ("E2E-SOLO-0005", 1),
                 ("E2E-VIEW-0006", 2),
                 ("E2E-CSRF-0007", 2),
+                ("E2E-HIST-0008", 2),
             )
         ),
+        {  # a seat a laptop may borrow for the road, up to a day
+            "token": "E2E-ROAD-0008",
+            "productCodes": [PRODUCT],
+            "type": "floating",
+            "seats": 1,
+            "borrowMaxSeconds": 86400,
+        },
         {
             "token": "E2E-NODE-0003",
             "productCodes": [PRODUCT],

@@ -13,8 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from lls.client import OfflineDevice
+from lls.clock import parse_rfc3339
 from tests.e2e.conftest import free_port, lls
-from tests.e2e.dashboard_site import CHROMIUM, CHROMIUM_ARGS, Site, need_chromium, start_site
+from tests.e2e.dashboard_site import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PRODUCT,
+    Site,
+    need_chromium,
+    start_site,
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 Browser = playwright_api.Browser
@@ -121,6 +130,37 @@ def test_end_session_frees_the_seat_for_another_device_at_once(page: Page, site:
     assert site.licensing("activate", "E2E-ONE-0001", "desk-b")["authStatus"] == "Success"
 
 
+def test_a_borrowed_seat_shows_its_end_and_an_admin_ends_it(
+    page: Page, site: Site, tmp_path: Path
+) -> None:
+    site.licensing("activate", "E2E-ROAD-0008", "laptop-r")
+    device = OfflineDevice(tmp_path / "laptop.jwks")
+    device.pin_server(site.daemon.get("/licensing/instance")[1])
+    status, answer = site.daemon.post(
+        "/licensing/borrow",
+        {
+            "licenseToken": "E2E-ROAD-0008",
+            "authContext": "laptop-r",
+            "borrowSeconds": 7 * 86400,  # over the license's day: capped
+            **device.prepare_borrow("E2E-ROAD-0008", [PRODUCT], "laptop-r"),
+        },
+    )
+    assert (status, answer["authStatus"], answer["capped"]) == (200, "Success", True)
+    device.apply_response(answer["token"])
+    ends = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(parse_rfc3339(answer["leaseExpiresAt"])))
+    sign_in(page, site.instance.admin_token)
+    page.goto("sessions?license=E2E-ROAD-0008")
+    row = page.locator("#borrowed").get_by_role("row").filter(has_text="laptop-r")
+    expect(row).to_contain_text(ends)
+
+    row.get_by_role("button", name="End borrow").click()
+
+    expect(page.get_by_role("status")).to_contain_text("the device keeps its lease until")
+    expect(page.get_by_text("No borrowed seat")).to_be_visible()
+    assert site.licensing("activate", "E2E-ROAD-0008", "desk-r")["authStatus"] == "Success"
+    assert device.check().activation_id == answer["activationId"]
+
+
 def test_pool_upload_shows_the_new_seq(page: Page, site: Site) -> None:
     before = site.admin("/admin/v1/status")[1]["pool"]["seq"]
     second = site.issue_pool(f"pool-{before + 1}.lls")
@@ -170,6 +210,30 @@ def test_usage_download_is_a_file_the_vendor_verifies(
     read = lls("vendor", "read-usage", "--dir", str(site.vendor_dir), str(saved), "--json")
     summary = json.loads(read.stdout)
     assert saved.name == f"usage-{summary['seq']}.lls" and summary["verdict"] == "ok"
+
+
+def test_license_history_chart_shows_the_hour_and_downloads_as_csv(
+    page: Page, site: Site, tmp_path: Path
+) -> None:
+    for ctx in ("hist-a", "hist-b", "hist-c"):  # two seats: the third is refused
+        site.licensing("activate", "E2E-HIST-0008", ctx)
+    sign_in(page, site.instance.admin_token)
+    page.goto("licenses/E2E-HIST-0008")
+    page.get_by_role("link", name="7 days").click()
+
+    chart = page.get_by_role("img", name=re.compile(r"Peak concurrent sessions per hour, last 7"))
+    expect(chart).to_be_visible()
+    expect(chart).to_have_attribute("aria-label", re.compile(r"168 points, lowest 0, highest 2"))
+    expect(page.locator("#denials")).to_contain_text("SESSION_LIMIT_REACHED")
+    with page.expect_download() as started:
+        page.get_by_role("link", name="Download CSV").click()
+    saved = tmp_path / started.value.suggested_filename
+    started.value.save_as(saved)
+
+    header, *rows = saved.read_text().splitlines()
+    assert saved.name == "history-7d.csv" and len(rows) == 168
+    assert header == "at,peak_sessions,sessions_started,denied,denied:SESSION_LIMIT_REACHED"
+    assert rows[-1].split(",")[1:] == ["2", "2", "1", "1"]
 
 
 def test_viewer_sees_sessions_but_cannot_end_one(page: Page, site: Site) -> None:

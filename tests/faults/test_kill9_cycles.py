@@ -26,8 +26,8 @@ UNITS = {lic["token"]: 3 for lic in LICENSES}
 
 
 def _view(daemon: Daemon) -> tuple[set[tuple[str, str]], dict[str, int]]:
-    status_s, sessions = daemon.admin("/admin/v1/sessions")
-    status_l, licenses = daemon.admin("/admin/v1/licenses")
+    status_s, sessions = daemon.admin("/admin/v1/sessions?limit=1000")
+    status_l, licenses = daemon.admin("/admin/v1/licenses?limit=1000")
     assert (status_s, status_l) == (200, 200), (sessions, licenses)
     return server_view(sessions, licenses)
 

@@ -147,7 +147,10 @@ class Mix:
         keys: dict[str, Any] = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": oid}]}
         gone = self.at if rng.random() < 0.3 else None
         lic = rng.choice(LICENSES)
-        return SaveOffline(oid, lic, "dev", "kid", keys, f"n{self.n}", self.at, self.at + 9, gone)
+        kind = rng.choice(["offline", "borrow"])
+        return SaveOffline(
+            oid, lic, "dev", "kid", keys, f"n{self.n}", self.at, self.at + 9, gone, kind
+        )
 
     def _event(
         self,

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from lls.domain.ports import Snapshot
-from lls.domain.records import AppendEvent, PruneEvents, RecordExport, SavePool, StartSession
+from lls.domain.records import (
+    AppendEvent,
+    PruneEvents,
+    RecordExport,
+    SaveOffline,
+    SavePool,
+    StartSession,
+)
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from tests.store.conftest import open_store
 from tests.store.records_mix import Mix
@@ -137,3 +144,20 @@ async def test_snapshot_leaves_out_the_raw_pool_the_caller_already_verified(
     other = await backend_store.snapshot(known_pools=[6])
     assert (full.pool.raw, known.pool.raw, other.pool.raw) == ("RAW-POOL-7", "", "RAW-POOL-7")
     assert known.pool.seq == 7 and backend_store.writable
+
+
+async def test_a_borrowed_seat_is_kept_with_its_kind(backend_store: Any) -> None:
+    """Migration 0011 on both backends: the kind of an offline activation survives."""
+    keys: dict[str, Any] = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "k"}]}
+    await backend_store.commit(
+        [
+            SaveOffline("b1", "LIC-A", "laptop", "kid", keys, "n1", 1.0, 9.0, None, "borrow"),
+            SaveOffline("o1", "LIC-A", "dev", "kid", keys, "n2", 1.0, 9.0, None),
+        ]
+    )
+    await backend_store.commit(
+        [SaveOffline("b1", "LIC-A", "laptop", "kid", keys, "n1", 1.0, 9.0, 5.0, "borrow")]
+    )
+    snap = await backend_store.snapshot()
+    got = {a.id: (a.kind, a.deactivated_at) for a in snap.offline}
+    assert got == {"b1": ("borrow", 5.0), "o1": ("offline", None)}

@@ -230,6 +230,18 @@ def test_issue_without_record_does_not_consume_seq(ws: VendorWorkspace, inst: Ke
         ({"licenses": [{"token": "T-1", "productCodes": ["P"], "id": "a b"}]}, "licenses[0].id"),
         ({"licenses": [{"token": "T-1", "productCodes": ["P"], "id": "x" * 65}]}, "licenses[0].id"),
         (
+            {"licenses": [{"token": "T-1", "productCodes": ["P"], "borrowMaxSeconds": -1}]},
+            "licenses[0].borrowMaxSeconds",
+        ),
+        (
+            {
+                "licenses": [
+                    {"token": "T-1", "productCodes": ["P"], "borrowMaxSeconds": 400 * 86400}
+                ]
+            },
+            "licenses[0].borrowMaxSeconds",
+        ),
+        (
             {
                 "licenses": [
                     {"token": "T-1", "productCodes": ["P"], "id": "cad"},
@@ -266,6 +278,17 @@ def test_issue_carries_each_license_id_into_the_pool(ws: VendorWorkspace, inst: 
     token, _ = ws.issue("inst-1", named, NOW)
 
     assert [lic.id for lic in open_pool(token, inst, ws).licenses] == ["cad-floor.2"]
+
+
+def test_issue_carries_borrow_max_seconds_into_the_pool(ws: VendorWorkspace, inst: KeyPair) -> None:
+    ws.register(registration(inst, ws.keys.public()), now=NOW)
+    road = {**GRANTS, "licenses": [{**GRANTS["licenses"][0], "borrowMaxSeconds": 259200}]}
+
+    token, _ = ws.issue("inst-1", road, NOW)
+    plain, _ = ws.issue("inst-1", GRANTS, NOW)
+
+    assert [lic.borrowMaxSeconds for lic in open_pool(token, inst, ws).licenses] == [259200]
+    assert {lic.borrowMaxSeconds for lic in open_pool(plain, inst, ws).licenses} == {0}
 
 
 def test_issue_unknown_instance_refused(ws: VendorWorkspace) -> None:

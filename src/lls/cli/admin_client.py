@@ -37,6 +37,8 @@ class AdminClient:
         path: str,
         body: bytes | None = None,
         content_type: str = "application/json",
+        *,
+        accept: str | None = None,
     ) -> tuple[int, bytes]:
         """Send one admin request and return the raw answer body."""
         request = urllib.request.Request(  # noqa: S310 - the URL is ours (server.json or --url)
@@ -45,6 +47,8 @@ class AdminClient:
         request.add_header("Authorization", f"Bearer {self.token}")
         if body is not None:
             request.add_header("Content-Type", content_type)
+        if accept is not None:
+            request.add_header("Accept", accept)
         try:
             with urllib.request.urlopen(  # noqa: S310
                 request, timeout=120, context=pinned_context(self.cafile)

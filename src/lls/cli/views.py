@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from lls.cli.admin_client import AdminClient
 from lls.cli.args import add_instance_options, add_json, emit, require_server, wants_json
 from lls.cli.table import Column, render_fields, render_table, status_fields
 from lls.clock import parse_rfc3339, rfc3339
@@ -27,6 +29,10 @@ def _seats_free(lic: Mapping[str, Any]) -> Any:
     return max(0, seats - int(lic.get("liveSessions") or 0) - int(lic.get("offlineSeats") or 0))
 
 
+def _borrowed_seats(lic: Mapping[str, Any]) -> Any:
+    return lic.get("borrowedSeats") or None  # shown only when some license has one
+
+
 LICENSE_COLUMNS = [
     Column("token"),
     Column("productCodes", "PRODUCTS"),
@@ -35,6 +41,7 @@ LICENSE_COLUMNS = [
     Column("seats", right=True),
     Column("liveSessions", "SESSIONS", right=True),
     Column("offlineSeats", "OFFLINE", right=True),
+    Column("borrowedSeats", "BORROWED", value=_borrowed_seats, right=True, optional=True),
     Column("free", "FREE", value=_seats_free, right=True),
     Column("expiresAt", "EXPIRES"),
     Column("boundContext", "BOUND"),
@@ -58,11 +65,17 @@ def _application(row: Mapping[str, Any]) -> Any:
     return f"{info['application']} {version}" if version else info["application"]
 
 
+def _kind(row: Mapping[str, Any]) -> Any:
+    """`borrowed` for a seat borrowed for the road (EXPIRES is then its lease end)."""
+    return "borrowed" if row.get("kind") == "borrow" else None
+
+
 # Who holds a seat (lmstat's user, host, display): shown when the server reports it.
 SESSION_COLUMNS = [
     Column("id"),
     Column("licenseToken", "LICENSE"),
     Column("authContext", "AUTHCONTEXT"),
+    Column("kind", "KIND", value=_kind, optional=True),
     Column("user", "USER", value=_client("user"), optional=True),
     Column("hostname", "HOST", value=_client("hostname"), optional=True),
     Column("application", "APPLICATION", value=_application, optional=True),
@@ -77,10 +90,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     return emit(args, doc, render_fields(status_fields(doc, time.time())))
 
 
+PAGE_LIMIT = 1000  # the most the admin API gives per page
+MAX_PAGES = 10_000  # a bound on the pages followed (10 million rows)
+
+
+def all_pages(
+    client: AdminClient, path: str, key: str, query: dict[str, str], keep: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Every row of a paginated admin list, following `nextCursor` to the end; the members
+    named in `keep` (not paginated, e.g. the sessions list's `borrowed`) from the first page."""
+    rows: list[Any] = []
+    kept: dict[str, Any] = {}
+    params = {**query, "limit": str(PAGE_LIMIT)}
+    for _ in range(MAX_PAGES):
+        _, doc = client.call("GET", f"{path}?{urlencode(params)}")
+        rows.extend(doc[key])
+        if not kept:
+            kept = {name: doc.get(name, []) for name in keep}
+        cursor = doc.get("nextCursor")
+        if not cursor:
+            break
+        params["cursor"] = cursor
+    return {key: rows, "total": len(rows), **kept}
+
+
 def cmd_licenses(args: argparse.Namespace) -> int:
     query = {k: v for k, v in (("product", args.product), ("status", args.status)) if v is not None}
-    path = "/admin/v1/licenses" + (f"?{urlencode(query)}" if query else "")
-    _, doc = require_server(args).call("GET", path)
+    doc = all_pages(require_server(args), "/admin/v1/licenses", "licenses", query)
     return emit(args, doc, render_table(doc["licenses"], LICENSE_COLUMNS))
 
 
@@ -95,6 +131,7 @@ def render_license(doc: Mapping[str, Any]) -> list[str]:
             ("seats", doc.get("seats")),
             ("live sessions", doc.get("liveSessions")),
             ("offline seats", doc.get("offlineSeats")),
+            ("of them borrowed", doc.get("borrowedSeats")),
             ("free", _seats_free(doc)),
             ("peak sessions", doc.get("peakSessions")),
             ("valid from", doc.get("validFrom")),
@@ -117,7 +154,7 @@ def render_license(doc: Mapping[str, Any]) -> list[str]:
         (
             "offline seats",
             doc.get("offline") or [],
-            ["activationId", "authContext", "activatedAt", "leaseExpiresAt"],
+            ["activationId", "authContext", "kind", "activatedAt", "leaseExpiresAt"],
         ),
     ]
     for title, rows, columns in sections:
@@ -151,9 +188,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         for k, v in (("license", args.license), ("authContext", args.auth_context))
         if v is not None
     }
-    path = "/admin/v1/sessions" + (f"?{urlencode(query)}" if query else "")
-    _, doc = require_server(args).call("GET", path)
-    return emit(args, doc, render_table(doc["sessions"], SESSION_COLUMNS))
+    doc = all_pages(require_server(args), "/admin/v1/sessions", "sessions", query, ("borrowed",))
+    seats = [*doc["sessions"], *doc["borrowed"]]  # borrowed seats: KIND borrowed
+    return emit(args, doc, render_table(seats, SESSION_COLUMNS))
 
 
 def cmd_sessions_end(args: argparse.Namespace) -> int:
@@ -175,7 +212,7 @@ def cmd_release_environment(args: argparse.Namespace) -> int:
 
 def cmd_offline_list(args: argparse.Namespace) -> int:
     _, doc = require_server(args).call("GET", "/admin/v1/offline")
-    columns = ["activationId", "licenseToken", "authContext", "leaseExpiresAt", "live"]
+    columns = ["activationId", "licenseToken", "authContext", "kind", "leaseExpiresAt", "live"]
     return emit(args, doc, render_table(doc["activations"], columns))
 
 
@@ -219,6 +256,46 @@ def cmd_audit(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    """A license's usage per hour or day: a table, `--json`, or `--csv` as the API gives it."""
+    query = {"step": args.step}
+    now = time.time()
+    if args.since is not None:
+        query["from"] = since_time(args.since, now)
+    if args.until is not None:
+        query["to"] = since_time(args.until, now)
+    path = f"/admin/v1/licenses/{_path_part(args.token)}/history?{urlencode(query)}"
+    client = require_server(args)
+    if args.csv:
+        _, raw = client.fetch("GET", path, accept="text/csv")
+        sys.stdout.write(raw.decode())
+        return 0
+    _, doc = client.call("GET", path)
+    rows = [
+        {
+            **point,
+            "denials": _counts(point["denials"]),
+            "peakUnits": _counts(point["peakUnits"]),
+            "consumed": _counts(point["consumed"]),
+        }
+        for point in doc["points"]
+    ]
+    columns: list[Column | str] = [
+        Column("at", "AT"),
+        Column("peakSessions", "PEAK", right=True),
+        Column("sessionsStarted", "STARTED", right=True),
+        Column("denied", "DENIED", right=True),
+        Column("denials", "DENIALS"),
+        Column("peakUnits", "UNITS"),
+        Column("consumed", "CONSUMED"),
+    ]
+    return emit(args, doc, render_table(rows, columns))
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "-"
+
+
 def _view(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     add_instance_options(parser, url=True)
@@ -256,12 +333,21 @@ def add_view_parsers(sub: Any) -> None:
     act.add_argument("token")
     act.set_defaults(func=cmd_unlock)
 
-    p = _view(sub, "sessions", "live sessions of the running server; `sessions end ID`")
+    p = _view(
+        sub,
+        "sessions",
+        "live sessions and borrowed seats of the running server; `sessions end ID`",
+    )
     p.add_argument("--license", help="only sessions of this license token")
     p.add_argument("--auth-context", help="only sessions of this authContext")
     p.set_defaults(func=cmd_sessions)
     actions = p.add_subparsers(dest="sessions_command", metavar="ACTION")
-    act = _action(actions, "end", "end a session now (its seat is free at once)")
+    act = _action(
+        actions,
+        "end",
+        "end a session or a borrowed seat now (its seat is free at once; a borrowing"
+        " device keeps its lease until it ends)",
+    )
     act.add_argument("id")
     act.set_defaults(func=cmd_sessions_end)
 
@@ -273,6 +359,14 @@ def add_view_parsers(sub: Any) -> None:
     act = _action(actions, "release", "release an environment from its organisation")
     act.add_argument("auth_context")
     act.set_defaults(func=cmd_release_environment)
+
+    p = _view(sub, "history", "a license's usage per hour or day (peaks, starts, denials)")
+    p.add_argument("token")
+    p.add_argument("--step", choices=("hour", "day"), default="hour", help="hour (default) or day")
+    p.add_argument("--since", help="from: an RFC 3339 time, or 30m, 12h, 7d ago (default 24 h)")
+    p.add_argument("--until", help="to: an RFC 3339 time, or a span ago (default now)")
+    p.add_argument("--csv", action="store_true", help="print CSV (one column per figure)")
+    p.set_defaults(func=cmd_history)
 
     p = _view(sub, "audit", "audit events of the running server, newest first")
     p.add_argument("--limit", type=int, default=100, help="at most this many events (100)")

@@ -27,7 +27,9 @@ code on a thread of its own so keep-alive goes on while the application works::
 `$LLS_AUTH_CONTEXT`). activate and extend also tell the server who holds the
 seat (`clientInfo`: host, user, `application=`/`version=` or the program's
 name; `client_info=` replaces it, `send_client_info=False` sends none). Devices
-that never reach the server use `OfflineDevice` (sync-format.md §4). Errors:
+that never reach the server use `OfflineDevice` (sync-format.md §4); one that
+leaves the LAN borrows its seat first (`await s.borrow(device, days=3)`, then
+`device.check()` offline; `client.return_borrow(device)` gives it back). Errors:
 see `lls.client.errors` for the tree.
 """
 
@@ -53,6 +55,7 @@ from lls.client.identity import (
 )
 from lls.client.models import (
     AuthStatus,
+    BorrowResult,
     Contact,
     FeatureInfo,
     FeatureResult,
@@ -68,6 +71,7 @@ __all__ = [
     "AUTH_CONTEXT_ENV",
     "DEFAULT_TIMEOUT_S",
     "AuthStatus",
+    "BorrowResult",
     "CertificateError",
     "ClientInfo",
     "Contact",

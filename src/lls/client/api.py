@@ -21,9 +21,10 @@ from lls.client.errors import (
     ServerUnreachable,
 )
 from lls.client.identity import ClientInfo, default_auth_context, default_client_info
-from lls.client.models import FeatureResult, InstanceInfo, ValidationResult
+from lls.client.models import BorrowResult, FeatureResult, InstanceInfo, ValidationResult
 
 if TYPE_CHECKING:
+    from lls.client.offline import Lease, OfflineDevice
     from lls.client.session import LicenseSession, OnLost
 
 __all__ = ["DEFAULT_TIMEOUT_S", "LicenseClient", "ProductCodes"]
@@ -217,6 +218,52 @@ class LicenseClient:
         answer = await self._send("GET", "/licensing/instance", None)
         return self._decode(answer, InstanceInfo)
 
+    async def borrow(
+        self,
+        token: str,
+        product_codes: ProductCodes | None,
+        device: OfflineDevice,
+        *,
+        seconds: int,
+        auth_context: str | None = None,
+    ) -> Lease:
+        """Borrow this machine's seat for `seconds` (LLS): its live session becomes a seat
+        held offline, and the lease is stored with `device` (`device.check()` then needs no
+        network). The server caps the time at the license's `borrowMaxSeconds` and its end;
+        refusals (no live session, a license without borrowing, …) raise LicenseRefused.
+        The LLS is pinned on the device first when none is (GET /licensing/instance)."""
+        if device.instance_id is None:
+            device.pin_server(await self.instance())
+        context = auth_context or self.auth_context
+        body: dict[str, Any] = {
+            "licenseToken": token,
+            "authContext": context,
+            "borrowSeconds": seconds,
+            **device.prepare_borrow(token, _codes(product_codes) or [], context),
+        }
+        codes = _codes(product_codes)
+        if codes:
+            body["productCodes"] = codes
+        result = self._decode(await self._post("borrow", body), BorrowResult)
+        self._refused_unless_ok(result)
+        if result.token is None:
+            raise ServerError(200, "the borrow answer carries no token")
+        lease = device.apply_response(result.token)
+        if result.capped:
+            log.info("borrow capped by the server: the lease ends %s", lease.lease_expires_at)
+        return lease
+
+    async def return_borrow(self, device: OfflineDevice) -> None:
+        """Give the seat `device` borrowed back early (LLS), online; the lease is dropped here."""
+        lease = device.lease
+        if lease is None:
+            return
+        body = {"licenseToken": lease.license_token, "authContext": lease.auth_context}
+        answer = await self._post("borrow/return", body)
+        if answer.status != 204:
+            self._refused_unless_ok(self._decode(answer, ValidationResult))
+        device.drop_lease()
+
     def session(
         self,
         token: str,
@@ -225,12 +272,14 @@ class LicenseClient:
         *,
         on_lost: OnLost | None = None,
         extend_every: float | None = None,
+        device: OfflineDevice | None = None,
     ) -> LicenseSession:
         """A session to use as `async with`: activate, keep alive, deactivate on exit.
 
         `on_lost(reason)` (sync or async) is called once if the session is lost
         while held. `extend_every` replaces the derived keep-alive interval
         (half the session window, ±10 %) — for tests and special cases.
+        `device` is where `session.borrow()` stores a borrowed lease.
         """
         from lls.client.session import LicenseSession
 
@@ -242,6 +291,7 @@ class LicenseClient:
             auth_context or self.auth_context,
             on_lost=on_lost,
             extend_every=extend_every,
+            device=device,
         )
 
     # --- shared plumbing -------------------------------------------------------

@@ -15,6 +15,7 @@ import msgspec
 
 __all__ = [
     "AuthStatus",
+    "BorrowResult",
     "Contact",
     "FeatureInfo",
     "FeatureResult",
@@ -55,6 +56,8 @@ class Reason(enum.StrEnum):
     FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
     FEATURE_EXHAUSTED = "FEATURE_EXHAUSTED"
     FEATURE_NOT_RETURNABLE = "FEATURE_NOT_RETURNABLE"
+    BORROW_NOT_ALLOWED = "BORROW_NOT_ALLOWED"
+    BAD_DEVICE_KEY = "BAD_DEVICE_KEY"
     # Client-side only: no extend got through within one session window.
     SERVER_UNREACHABLE = "SERVER_UNREACHABLE"
 
@@ -100,6 +103,17 @@ class ValidationResult(_Wire, frozen=True):
     def feature(self, code: str) -> FeatureInfo | None:
         """The listed feature with this code, or None when the license has no such feature."""
         return next((f for f in self.features if f.code == code), None)
+
+
+class BorrowResult(ValidationResult, frozen=True):
+    """The answer of `POST /licensing/borrow` (LLS): the ValidationResponse fields and, on
+    Success, the borrowed seat: its activation, lease end, whether the server shortened it
+    (`capped`) and the sealed token for `OfflineDevice.apply_response`."""
+
+    activation_id: str | None = None
+    lease_expires_at: datetime | None = None
+    capped: bool | None = None
+    token: str | None = None
 
 
 class FeatureResult(_Wire, frozen=True):

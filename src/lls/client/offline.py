@@ -194,6 +194,7 @@ class OfflineDevice:
             license_expires_at=resp.license_expires_at,
             features=resp.features,
             issued_at=resp.iat,
+            kind=resp.kind,
         )
         self._save(
             msgspec.structs.replace(self._state, pending=(), lease=lease, deactivation_token=None)
@@ -243,7 +244,43 @@ class OfflineDevice:
         self._save(msgspec.structs.replace(self._state, lease=None, deactivation_token=sealed))
         return sealed
 
+    def prepare_borrow(
+        self, token: str, product_codes: str | Sequence[str], auth_context: str | None = None
+    ) -> dict[str, Any]:
+        """The device's part of a `POST /licensing/borrow` body: its public keys and a fresh
+        nonce, remembered so the answer can be applied (the LLS must be pinned first)."""
+        self._require_server()
+        codes = [product_codes] if isinstance(product_codes, str) else list(product_codes)
+        pending = PendingRequest(
+            nonce=secrets.token_urlsafe(24),
+            license_token=token,
+            product_codes=codes,
+            auth_context=default_auth_context(auth_context),
+            iat=int(time.time()),
+        )
+        kept = (*self._state.pending, pending)[-MAX_PENDING:]
+        self._save(msgspec.structs.replace(self._state, pending=kept))
+        return {"devicePublicKey": self.public_keys.to_jwks(), "nonce": pending.nonce}
+
+    def drop_lease(self) -> None:
+        """Forget the lease here (after it was given back online, `LicenseClient.return_borrow`)."""
+        self._save(msgspec.structs.replace(self._state, lease=None))
+
     # --- what the application checks ------------------------------------------
+
+    def check(self, now: datetime | None = None) -> Lease:
+        """The lease the application may use now, read from this machine alone (no network).
+
+        Raises OfflineError `NO_LEASE` when none is applied and `LEASE_EXPIRED` when it
+        has ended by `now` (default: this machine's clock).
+        """
+        lease = self._require_lease()
+        if not lease.valid(now):
+            raise _fail(
+                f"the {lease.kind} lease ended at {lease.lease_expires_at.isoformat()}",
+                "LEASE_EXPIRED",
+            )
+        return lease
 
     @property
     def lease(self) -> Lease | None:

@@ -43,6 +43,8 @@ class Lease(_Camel, frozen=True):
     license_expires_at: datetime | None = None
     features: tuple[FeatureInfo, ...] = ()
     issued_at: int = 0  # `iat` of the token that set lease_expires_at (refreshes never go back)
+    # "offline" (an admin carried the request) or "borrow" (a live session borrowed its seat)
+    kind: str = "offline"
 
     def valid(self, now: datetime | None = None) -> bool:
         """True while `now` (default: this machine's clock) is before the lease's end."""
@@ -73,6 +75,7 @@ class ResponsePayload(_Camel, frozen=True):
     iss: str | None = None
     aud: str | None = None
     iat: int = 0
+    kind: str = "offline"
 
 
 class RefreshPayload(_Camel, frozen=True):

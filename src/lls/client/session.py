@@ -33,6 +33,7 @@ from lls.client.models import FeatureResult, Reason, ValidationResult
 
 if TYPE_CHECKING:
     from lls.client.api import LicenseClient
+    from lls.client.offline import Lease, OfflineDevice
 
 __all__ = ["FeatureCheckout", "LicenseSession", "OnLost", "keepalive_delay"]
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 OnLost = Callable[[str], Awaitable[None] | None]
 
+DAY_S = 86_400
 DEFAULT_WINDOW_S = 600.0  # api.md §3 default, for servers that send no sessionExpiresAt
 MIN_DELAY_S = 1.0  # never extend more often than this, whatever the window says
 JITTER = 0.10
@@ -76,6 +78,7 @@ class LicenseSession:
         *,
         on_lost: OnLost | None = None,
         extend_every: float | None = None,
+        device: OfflineDevice | None = None,
     ) -> None:
         if extend_every is not None and extend_every <= 0:
             raise ValueError("extend_every must be positive")
@@ -93,6 +96,8 @@ class LicenseSession:
         self._lost_reason: str | None = None
         self._lost_message = ""
         self._closed = False
+        self.device = device
+        self._borrowed: Lease | None = None
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -128,23 +133,76 @@ class LicenseSession:
             "activate", self.token, self.product_codes, self.auth_context
         )
         self._accept(result, server_now, sent)
+        self._start_keep_alive()
+        return result
+
+    def _start_keep_alive(self) -> None:
         self._task = asyncio.create_task(
             self._keep_alive(), name=f"lls-keepalive-{masked(self.token)}"
         )
-        return result
 
     async def close(self) -> None:
         """Stop the keep-alive and deactivate; raises what deactivate raised (once only)."""
         if self._closed:
             return
         self._closed = True
+        await self._stop_keep_alive()
+        await self.client.deactivate(self.token, self.auth_context)
+
+    async def _stop_keep_alive(self) -> None:
         task = self._task
         # From inside on_lost the keep-alive is the caller: it ends by itself.
         if task is not None and task is not asyncio.current_task():
             task.cancel()
             # wait(), not await: the task's CancelledError is not ours to raise.
             await asyncio.wait([task])
-        await self.client.deactivate(self.token, self.auth_context)
+
+    async def borrow(
+        self,
+        device: OfflineDevice | None = None,
+        *,
+        days: float | None = None,
+        seconds: int | None = None,
+    ) -> Lease:
+        """Take this seat along for the road (LLS): the session becomes a borrowed seat.
+
+        The lease (at most the license's `borrowMaxSeconds`, never past its end) is
+        stored with `device` (default: the one given to `client.session(device=…)`);
+        `device.check()` then works with no network until it ends. The keep-alive
+        stops and leaving the `async with` no longer deactivates: the seat stays taken
+        on the server until the lease ends or `client.return_borrow(device)` gives it back.
+        """
+        target = device or self.device
+        if target is None:
+            raise ValueError("borrow needs an OfflineDevice: borrow(device) or session(device=…)")
+        if (days is None) == (seconds is None):
+            raise ValueError("give borrow either days or seconds")
+        wanted = int(seconds if seconds is not None else round((days or 0) * DAY_S))
+        if wanted < 1:
+            raise ValueError("a borrow lasts at least one second")
+        if self._task is None or self._closed:
+            raise RuntimeError("borrow from a started session")
+        # No extend may race the borrow (it would find the session gone and call it lost).
+        await self._stop_keep_alive()
+        try:
+            lease = await self.client.borrow(
+                self.token,
+                self.product_codes,
+                target,
+                seconds=wanted,
+                auth_context=self.auth_context,
+            )
+        except BaseException:
+            self._start_keep_alive()  # refused or failed: the session is held as before
+            raise
+        self._borrowed = lease
+        self._closed = True  # the server ended the session: nothing to deactivate
+        return lease
+
+    @property
+    def borrowed(self) -> Lease | None:
+        """The lease this session was borrowed as, or None."""
+        return self._borrowed
 
     # --- what the application looks at ----------------------------------------
 

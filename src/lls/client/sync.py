@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from lls.client.api import DEFAULT_TIMEOUT_S, LicenseClient, ProductCodes
 from lls.client.identity import ClientInfo
 from lls.client.models import FeatureResult, InstanceInfo, ValidationResult
+from lls.client.offline import Lease, OfflineDevice
 from lls.client.session import FeatureCheckout, LicenseSession, OnLost
 
 __all__ = ["SyncFeatureCheckout", "SyncLicenseClient", "SyncLicenseSession"]
@@ -168,12 +169,22 @@ class SyncLicenseClient:
         *,
         on_lost: OnLost | None = None,
         extend_every: float | None = None,
+        device: OfflineDevice | None = None,
     ) -> SyncLicenseSession:
         """A session to use as `with`: see LicenseClient.session."""
         inner = self._client.session(
-            token, product_codes, auth_context, on_lost=on_lost, extend_every=extend_every
+            token,
+            product_codes,
+            auth_context,
+            on_lost=on_lost,
+            extend_every=extend_every,
+            device=device,
         )
         return SyncLicenseSession(self, inner)
+
+    def return_borrow(self, device: OfflineDevice) -> None:
+        """See LicenseClient.return_borrow."""
+        self._call(self._client.return_borrow(device))
 
 
 class SyncLicenseSession:
@@ -235,6 +246,16 @@ class SyncLicenseSession:
 
     def return_(self, code: str, quantity: int = 1) -> FeatureResult:
         return self._owner._call(self.inner.return_(code, quantity))
+
+    def borrow(
+        self,
+        device: OfflineDevice | None = None,
+        *,
+        days: float | None = None,
+        seconds: int | None = None,
+    ) -> Lease:
+        """See LicenseSession.borrow."""
+        return self._owner._call(self.inner.borrow(device, days=days, seconds=seconds))
 
 
 class SyncFeatureCheckout:

@@ -88,7 +88,10 @@ def run_demo(*, host: str, port: int, workdir: Path | None, admin_port: int = 80
     admin_url = _url(config.admin_host, admin_port) if admin_port else url
     admin_token = (config.data_dir / "admin.token").read_text(encoding="utf-8").strip()
     print(f"LLS demo in {workdir} (vendor workspace, instance data, pool file)")
-    print(f"demo licenses: {DEMO_TOKEN} (3 seats, features), DEMO-TRIAL-0001, DEMO-NODE-0001")
+    print(
+        f"demo licenses: {DEMO_TOKEN} (3 seats, features, may be borrowed for 7 days),"
+        " DEMO-TRIAL-0001, DEMO-NODE-0001"
+    )
     print(f"admin API on {admin_url} (this machine only), token {admin_token}")
     print(f"serving on {url} — try:")
     print(_curl_lines(url, admin_url, admin_token))

@@ -1,10 +1,12 @@
 """An admin's actions on the state: free a binding, lift a misuse lock, release an
-environment, end a session. Each returns `(result, records)`; a refusal raises."""
+environment, end a session or a borrowed seat. Each returns `(result, records)`; a
+refusal raises."""
 
 from __future__ import annotations
 
 from lls.domain.bindings import flags_record
-from lls.domain.models import EndReason, Session
+from lls.domain.borrowing import end_borrow, is_borrow
+from lls.domain.models import EndReason, OfflineActivation, Session
 from lls.domain.records import AppendEvent, ForgetContexts, Record, ReleaseEnvironment
 from lls.domain.sessions import end
 from lls.domain.state import LicenseState, LicensingState
@@ -73,8 +75,13 @@ def release_environment(
     return org, [ReleaseEnvironment(auth_context), event]
 
 
-def end_session(st: LicensingState, session_id: str, now: float) -> tuple[Session, list[Record]]:
-    """End a session now at an admin's request (recorded in the audit log)."""
+def end_session(
+    st: LicensingState, session_id: str, now: float
+) -> tuple[Session | OfflineActivation, list[Record]]:
+    """End a session now at an admin's request (recorded in the audit log); the id of a
+    borrowed seat frees that seat (the device keeps its lease: domain.borrowing)."""
+    if is_borrow(st, session_id):
+        return end_borrow(st, session_id, now)
     session = st.by_id.get(session_id)
     state = st.licenses.get(session.license) if session is not None else None
     if session is None or state is None:

@@ -54,6 +54,7 @@ class LicenseIndex:
         self._codes: dict[str, list[int]] = {}  # product codes and the pool's license ids
         self.by_type: dict[str, list[int]] = {}
         self.by_status: dict[str, list[int]] = {}
+        self.by_product: dict[str, list[int]] = {}  # exact product codes (the admin API)
         self._orders: dict[tuple[str, bool], tuple[float, tuple[int, ...]]] = {}
         for n, state in enumerate(self.states):
             lic = state.license
@@ -61,6 +62,7 @@ class LicenseIndex:
                 self._companies.setdefault(lic.company_name.casefold(), []).append(n)
             for code in lic.product_codes:
                 self._codes.setdefault(code.casefold(), []).append(n)
+                self.by_product.setdefault(code, []).append(n)
             name = lic.id  # the pool's optional non-secret id
             if isinstance(name, str) and name:
                 self._codes.setdefault(name.casefold(), []).append(n)
@@ -122,6 +124,10 @@ class LicenseQuery:
     type: str = ""
     status: str = ""
     order: Order = field(default_factory=lambda: Order("token"))
+    # The admin API's filters (comma-separated lists): a license matches when one of its
+    # product codes is listed, and when its status in the pool is listed.
+    products: frozenset[str] = frozenset()
+    pool_statuses: frozenset[str] = frozenset()
 
     @classmethod
     def from_params(
@@ -137,6 +143,30 @@ class LicenseQuery:
             params, LICENSE_SORTS, default_sort=default_sort, default_limit=default_limit
         )
         return cls(search_text(params), kind, status, order)
+
+    @classmethod
+    def from_admin_params(cls, params: Mapping[str, str]) -> LicenseQuery:
+        """`GET /admin/v1/licenses`: `q`, `type`, `product` and `status` (lists of product
+        codes and pool statuses), `sort`, `dir`, `limit` (default 100) and `cursor`."""
+        kind = params.get("type") or ""
+        if kind and kind not in LICENSE_TYPES:
+            raise BadRequest(f"type must be one of {', '.join(LICENSE_TYPES)}", field="type")
+        order = parse_order(params, LICENSE_SORTS, default_sort="token")
+        return cls(
+            search_text(params),
+            kind,
+            "",
+            order,
+            products=_listed(params, "product"),
+            pool_statuses=_listed(params, "status"),
+        )
+
+
+def _listed(params: Mapping[str, str], name: str) -> frozenset[str]:
+    raw = params.get(name) or ""
+    if len(raw) > 1024:
+        raise BadRequest(f"{name} is longer than 1,024 characters", field=name)
+    return frozenset(v.strip() for v in raw.split(",") if v.strip())
 
 
 def _in_use(state: LicenseState, now: float) -> int:
@@ -178,6 +208,12 @@ def _matching(index: LicenseIndex, query: LicenseQuery, now: float) -> list[int]
             positions = typed
         else:
             positions = [n for n in positions if index.states[n].license.type == query.type]
+    if query.products:
+        listed = sorted({n for code in query.products for n in index.by_product.get(code, [])})
+        positions = listed if positions is None else sorted(set(positions) & set(listed))
+    if query.pool_statuses:
+        kept = sorted({n for st in query.pool_statuses for n in index.by_status.get(st, [])})
+        positions = kept if positions is None else sorted(set(positions) & set(kept))
     wanted = query.status
     if wanted:
         if wanted not in _DERIVED and wanted in index.by_status:

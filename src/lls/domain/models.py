@@ -34,6 +34,8 @@ class Reason(enum.StrEnum):
     FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
     FEATURE_EXHAUSTED = "FEATURE_EXHAUSTED"
     FEATURE_NOT_RETURNABLE = "FEATURE_NOT_RETURNABLE"
+    BORROW_NOT_ALLOWED = "BORROW_NOT_ALLOWED"
+    BAD_DEVICE_KEY = "BAD_DEVICE_KEY"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -53,6 +55,8 @@ MESSAGES: dict[Reason, str] = {
     Reason.FEATURE_NOT_FOUND: "No such feature on this license",
     Reason.FEATURE_EXHAUSTED: "Not enough units of this feature are left",
     Reason.FEATURE_NOT_RETURNABLE: "Consumed units cannot be returned",
+    Reason.BORROW_NOT_ALLOWED: "This license does not allow borrowing a seat",
+    Reason.BAD_DEVICE_KEY: "The device public key is not one usable Ed25519 and X25519 key",
 }
 TRIAL_EXPIRED_MESSAGE = "Trial expired"
 # The online API's text for an order the vendor locked (pool license status `locked`).
@@ -66,6 +70,7 @@ class EndReason(enum.StrEnum):
     EXPIRED = "expired"
     ADMIN = "admin"
     REVOKED = "revoked"
+    BORROWED = "borrowed"  # the seat went on as a borrowed (offline) seat of the same device
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,8 @@ class License:
     # The pool's optional non-secret name of the license (sync-format §2): what metrics,
     # logs and admin views call it instead of anything derived from the token.
     id: str | None = None
+    # How long a live session may borrow its seat for the road (0: no borrowing).
+    borrow_max_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +252,9 @@ class OfflineActivation:
     activated_at: float
     lease_expires_at: float
     deactivated_at: float | None = None
+    # "offline" (an admin carried the request) or "borrow" (a live session took its seat
+    # along: POST /licensing/borrow). Both hold a seat until the lease ends.
+    kind: str = "offline"
 
     def live(self, now: float) -> bool:
         return self.deactivated_at is None and self.lease_expires_at > now

@@ -87,6 +87,11 @@ def refresh_target(st: LicensingState, activation_id: str) -> LicenseState:
         raise NotFound(f"no offline activation {activation_id!r}")
     if activation.deactivated_at is not None:
         raise Refused("this offline activation was deactivated", code="OFFLINE_DEACTIVATED")
+    if activation.kind != "offline":
+        raise Refused(
+            "a borrowed seat is not refreshed: the device borrows again from a live session",
+            code="BORROW_NOT_REFRESHABLE",
+        )
     state = st.licenses.get(activation.license)
     if state is None:
         raise _refused(Reason.LICENSE_NOT_FOUND)
@@ -201,6 +206,7 @@ def _save(activation: OfflineActivation) -> SaveOffline:
         a.activated_at,
         a.lease_expires_at,
         a.deactivated_at,
+        a.kind,
     )
 
 
@@ -212,6 +218,7 @@ def _event(kind: str, activation: OfflineActivation, now: float) -> AppendEvent:
         auth_context=activation.auth_context,
         data={
             "activationId": activation.id,
+            "kind": activation.kind,
             "leaseExpiresAt": rfc3339(activation.lease_expires_at),
         },
     )

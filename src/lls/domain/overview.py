@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lls.domain.license_index import LicenseIndex
 from lls.domain.models import AuditEvent
@@ -63,6 +63,11 @@ class Overview:
     live_sessions: int
     offline_seats: int
     busiest: tuple[Busy, ...]
+    denials_today: dict[str, int] = field(default_factory=dict)  # by reason, since 00:00 UTC
+
+    @property
+    def denied_today(self) -> int:
+        return sum(self.denials_today.values())
 
     @property
     def seats_free(self) -> int:
@@ -95,8 +100,16 @@ def busiest(state: ReadState, now: float, n: int) -> tuple[Busy, ...]:
     )
 
 
-def overview(state: ReadState, index: LicenseIndex, now: float, *, top: int = 8) -> Overview:
-    """The overview's figures: the pool, the clock, usage files, and seats across licenses."""
+def overview(
+    state: ReadState,
+    index: LicenseIndex,
+    now: float,
+    *,
+    top: int = 8,
+    denials_today: Mapping[str, int] | None = None,
+) -> Overview:
+    """The overview's figures: the pool, the clock, usage files, and seats across licenses;
+    `denials_today` comes from the usage history (lls.domain.history)."""
     pool = state.pool
     days_left = (pool.exp - now) / DAY_S if pool else None
     warning = None
@@ -128,6 +141,7 @@ def overview(state: ReadState, index: LicenseIndex, now: float, *, top: int = 8)
         live_sessions=live,
         offline_seats=offline,
         busiest=busiest(state, now, top),
+        denials_today=dict(denials_today or {}),
     )
 
 

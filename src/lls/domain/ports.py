@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypedDict
 
@@ -15,7 +15,7 @@ from lls.domain.models import (
     Pool,
     Session,
 )
-from lls.domain.records import Record
+from lls.domain.records import HourRow, Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,31 @@ class Snapshot:
     environments: dict[str, str] = field(default_factory=dict)  # authContext -> org id
     offline: Sequence[OfflineActivation] = ()
     last_export_at: float | None = None  # when the newest usage file was written
+    # Usage history (lls.domain.history): the buckets of the newest hour stored, and the
+    # denials by reason of that hour's day before that hour.
+    history: Sequence[HourRow] = ()
+    history_denied: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolImport:
+    """One pool file imported here, as the pool page's history lists it."""
+
+    seq: int
+    issued_at: float
+    expires_at: float
+    org_id: str
+    ack_usage_seq: int
+    imported_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageFile:
+    """One usage file written here: its seq, the newest event it carried, when."""
+
+    seq: int
+    last_event_id: int
+    created_at: float
 
 
 class AuditQuery(TypedDict, total=False):
@@ -111,6 +136,18 @@ class Store(Protocol):
         since `since` (and after the license's newest unlock), last time seen."""
         ...
 
+    async def history(self, license: str, *, start: int, end: int) -> list[HourRow]:
+        """The stored history buckets of `license` with start <= hour < end, oldest first."""
+        ...
+
+    async def pool_imports(self, *, limit: int) -> list[PoolImport]:
+        """The pools imported here, newest first (the raw files are not read)."""
+        ...
+
+    async def usage_files(self, *, limit: int) -> list[UsageFile]:
+        """The usage files written here, newest first."""
+        ...
+
 
 class PoolReader(Protocol):
     """Opens a sealed pool file: verifies envelope, signature and typ, then parses it."""
@@ -132,3 +169,8 @@ class OfflineCodec(Protocol):
     ) -> str: ...
 
     def seal_refresh(self, activation: OfflineActivation, outcome: Outcome, now: float) -> str: ...
+
+    def read_device_keys(self, jwks: Mapping[str, object]) -> tuple[str, dict[str, object]] | None:
+        """A device's public JWKS as (its signing kid, the normalised JWKS), or None when it
+        is not one Ed25519 and one X25519 public key that a token can be sealed to."""
+        ...

@@ -7,6 +7,7 @@ is the answer sent. They say *what* changed, never *how* it is stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +130,7 @@ class SaveOffline:
     activated_at: float
     lease_expires_at: float
     deactivated_at: float | None
+    kind: str = "offline"  # or "borrow"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,33 @@ class ForgetContexts:
     license: str
 
 
+@dataclass(frozen=True, slots=True)
+class HourRow:
+    """One history bucket: a license's figures over one hour (`hour`: its start, unix s)."""
+
+    license: str
+    hour: int
+    peak_sessions: int = 0
+    started: int = 0
+    denials: Mapping[str, int] = field(default_factory=dict)  # reason -> refusals
+    peak_units: Mapping[str, int] = field(default_factory=dict)  # floating feature -> units
+    consumed: Mapping[str, int] = field(default_factory=dict)  # consumption feature -> units
+
+
+@dataclass(frozen=True, slots=True)
+class SaveHistory:
+    """Hour buckets of usage history, each with its whole value (insert or replace)."""
+
+    rows: tuple[HourRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PruneHistory:
+    """Drop history buckets of hours before `before` (the retention, history.retention_days)."""
+
+    before: int
+
+
 Record = (
     StartSession
     | TouchSession
@@ -189,4 +218,6 @@ Record = (
     | NoteContexts
     | PruneContexts
     | ForgetContexts
+    | SaveHistory
+    | PruneHistory
 )

@@ -17,7 +17,10 @@ from typing import Unpack
 
 from lls.clock import Clock
 from lls.domain import admin, features, housekeeping, loading, offline, pools, sessions, usage
+from lls.domain.borrowing import BorrowAsk, BorrowOutcome, borrow_return, borrow_seat
 from lls.domain.checks import observe_clock, tamper_records
+from lls.domain.history import HistoryBook, commit_noted, send_history
+from lls.domain.history_series import HistoryQuery, Point, series
 from lls.domain.misuse import take_noted
 from lls.domain.models import (
     AuditEvent,
@@ -32,13 +35,13 @@ from lls.domain.models import (
     Reason,
     Session,
 )
-from lls.domain.ports import AuditQuery, OfflineCodec, PoolReader, Store
+from lls.domain.ports import AuditQuery, OfflineCodec, PoolImport, PoolReader, Store, UsageFile
 from lls.domain.reads import MetricsView, ServerStatus, ready_problems, status, take_metrics_view
 from lls.domain.records import AppendEvent, Record
 from lls.domain.state import LicenseState, LicensingState
 from lls.domain.usage import UsageReport, UsageSealer
 from lls.domain.views import ReadState
-from lls.errors import StorageError
+from lls.errors import NotFound, StorageError
 from lls.progress import ProgressHook, quiet
 
 log = logging.getLogger(__name__)
@@ -64,11 +67,19 @@ class Licensing:
         self.state = LicensingState(store, instance_id, vendor_id, trust_pools_from)
         self._import_lock = asyncio.Lock()
         self._export_lock = asyncio.Lock()
+        self.history = HistoryBook()  # usage per license and hour (lls.domain.history)
         store.set_rebuild(self.rebuild)  # after a failed write the writer rebuilds memory
 
     async def _commit(self, out: Sequence[Record]) -> None:
+        """Commit a rule's records; the usage history notes them and its changed buckets
+        ride along when their turn has come (no write of its own: domain.history)."""
         if out:
-            await self.store.commit(out)
+            await commit_noted(self.store, self.history, self.state.licenses, out, self.clock.now())
+
+    def _noted(self, token: str, outcome: Outcome | FeatureOutcome) -> None:
+        """A refusal of a license's call counts in its history (denials by reason)."""
+        if outcome.reason is not None:
+            self.history.refused(self.state.licenses, token, outcome.reason, self.clock.now())
 
     async def _decided(self, outcome: Outcome | FeatureOutcome, out: list[Record]) -> None:
         if outcome.reason is Reason.CLOCK_TAMPERED:
@@ -76,8 +87,7 @@ class Licensing:
         await self._commit(out)
 
     async def _record_tamper(self) -> None:
-        """Record a `clock.tampered` event once per episode; a failed write leaves it to a
-        later call (the refusal stands)."""
+        """One `clock.tampered` event per episode; a failed write leaves it to a later call."""
         try:
             await self._commit(tamper_records(self.state, self.clock.now()))
         except StorageError:
@@ -91,6 +101,7 @@ class Licensing:
         outcome, out = sessions.validate(
             self.state, token, product_codes, auth_context, self.clock.now()
         )
+        self._noted(token, outcome)
         with contextlib.suppress(StorageError):  # memory was rebuilt; answer from it
             await self._commit(out)
         if outcome.status is AuthStatus.SUCCESS:
@@ -111,6 +122,7 @@ class Licensing:
             self.state, token, product_codes, auth_context, now,
             client_address=client_address, client_info=client_info,
         )  # fmt: skip
+        self._noted(token, outcome)
         await self._decided(outcome, out)
         return outcome
 
@@ -128,11 +140,13 @@ class Licensing:
             self.state, token, product_codes, auth_context, now,
             client_address=client_address, client_info=client_info,
         )  # fmt: skip
+        self._noted(token, outcome)
         await self._decided(outcome, out)
         return outcome
 
-    async def deactivate(self, token: str, auth_context: str) -> Outcome:
-        outcome, out = sessions.deactivate(self.state, token, auth_context, self.clock.now())
+    async def deactivate(self, token: str, auth_context: str, *, borrowed: bool = False) -> Outcome:
+        rule = borrow_return if borrowed else sessions.deactivate  # borrowed: the borrow's return
+        outcome, out = rule(self.state, token, auth_context, self.clock.now())
         await self._commit(out)
         return outcome
 
@@ -141,6 +155,7 @@ class Licensing:
     ) -> FeatureOutcome:
         now = self.clock.now()
         outcome, out = features.checkout(self.state, token, auth_context, code, quantity, now)
+        self._noted(token, outcome)
         await self._decided(outcome, out)
         return outcome
 
@@ -149,6 +164,7 @@ class Licensing:
     ) -> FeatureOutcome:
         now = self.clock.now()
         outcome, out = features.return_units(self.state, token, auth_context, code, quantity, now)
+        self._noted(token, outcome)
         await self._commit(out)
         return outcome
 
@@ -220,7 +236,9 @@ class Licensing:
         self.state.verified_pools = {}
         snap = await self.store.snapshot()
         pool = await loading.stored_pool(self.state, self.reader, snap)
-        await self._commit(loading.restore(self.state, snap, pool, self.clock.now(), tidy=True))
+        out = loading.restore(self.state, snap, pool, self.clock.now(), tidy=True)
+        self.history.restore(snap.history, snap.history_denied, self.clock.now())
+        await self._commit(out)
 
     async def rebuild(self) -> None:
         """After a failed write: memory becomes what the database holds; writes nothing."""
@@ -228,6 +246,7 @@ class Licensing:
         snap = await self.store.snapshot(wait=False, known_pools=known)
         pool = await loading.stored_pool(self.state, self.reader, snap)
         loading.restore(self.state, snap, pool, self.clock.now(), tidy=False)
+        self.history.restore(snap.history, snap.history_denied, self.clock.now())
         log.warning("memory rebuilt from the database after a failed write")
 
     # -- jobs and admin actions -----------------------------------------------------------
@@ -284,7 +303,12 @@ class Licensing:
         await self._commit(out)
         return org
 
-    async def end_session(self, session_id: str) -> Session:
+    async def borrow(self, ask: BorrowAsk) -> BorrowOutcome:  # api.md §3, domain.borrowing
+        result, out = borrow_seat(self.state, self.codec, ask, self.clock.now())
+        await self._decided(result.outcome, out)  # durable before the answer
+        return result
+
+    async def end_session(self, session_id: str) -> Session | OfflineActivation:
         session, out = admin.end_session(self.state, session_id, self.clock.now())
         await self._commit(out)
         return session
@@ -293,6 +317,16 @@ class Licensing:
         """Before an admin view: end the expired sessions of `token` (every license: None)."""
         with contextlib.suppress(StorageError):  # memory was rebuilt; the view shows it
             await self._commit(housekeeping.end_expired(self.state, token, self.clock.now()))
+
+    async def flush_history(self, *, force: bool = False) -> None:
+        """Open a new hour when one began, write the changed buckets (the sweep job; `force`:
+        at a clean stop, so nothing of the open hour is lost)."""
+        now, writable = self.clock.now(), self.store.writable
+        if records := self.history.due(self.state.licenses, now, force=force, writable=writable):
+            await send_history(self.store, self.history, records)
+
+    def keep_history(self, days: int) -> None:
+        self.history.keep(days)  # history.retention_days, at start and on a reload
 
     async def record_event(self, type_: str, data: dict[str, object]) -> None:
         """Audit something no rule produced (callers bound how often)."""
@@ -347,3 +381,20 @@ class Licensing:
 
     async def chain_head(self) -> tuple[int, str | None]:
         return await self.store.chain_head()
+
+    async def license_history(self, token: str, query: HistoryQuery) -> list[Point]:
+        """Stored history with the buckets in memory over it (also of a retired license)."""
+        if token not in self.state.licenses and token not in self.state.retired:
+            raise NotFound("no such license on this server")
+        stored = await self.store.history(token, start=query.start, end=query.end)
+        return series([*stored, *self.history.open_rows(token)], query.start, query.end,
+                      step=query.step)  # fmt: skip
+
+    def denials_today(self) -> dict[str, int]:
+        return self.history.denied_today(self.clock.now())  # all licenses, since 00:00 UTC
+
+    async def pool_imports(self, limit: int) -> list[PoolImport]:
+        return await self.store.pool_imports(limit=limit)  # newest first
+
+    async def usage_files(self, limit: int) -> list[UsageFile]:
+        return await self.store.usage_files(limit=limit)  # newest first

@@ -15,6 +15,7 @@ from typing import Protocol
 from lls.domain.models import OfflineActivation, Pool, Session
 from lls.domain.pages import Order, Page, SortKey, paginate, parse_order, search_text, sort_key
 from lls.domain.state import LicenseState
+from lls.errors import BadRequest
 
 LICENSE_TYPES = ("floating", "node-locked", "temporary")
 CONDITIONS = ("active", "suspended", "revoked", "locked", "expired", "not-yet-valid")
@@ -123,6 +124,7 @@ class SessionQuery:
     license: str = ""
     search: str = ""
     order: Order = field(default_factory=lambda: Order("started"))
+    auth_context: str = ""  # exactly this authContext (the admin API's filter)
 
     @classmethod
     def from_params(
@@ -139,7 +141,10 @@ class SessionQuery:
             default_descending=default_descending,
             default_limit=default_limit,
         )
-        return cls((params.get("license") or "").strip(), search_text(params), order)
+        auth_context = (params.get("authContext") or "").strip()
+        if len(auth_context) > 1024:
+            raise BadRequest("authContext is longer than 1,024 characters", field="authContext")
+        return cls((params.get("license") or "").strip(), search_text(params), order, auth_context)
 
 
 def _session_matches(session: Session, q: str) -> bool:
@@ -164,6 +169,8 @@ def list_sessions(sessions: Iterable[Session], query: SessionQuery, now: float) 
     rows = [s for s in sessions if s.expires_at > now]
     if query.license:
         rows = [s for s in rows if s.license == query.license]
+    if query.auth_context:
+        rows = [s for s in rows if s.auth_context == query.auth_context]
     if query.search:
         rows = [s for s in rows if _session_matches(s, query.search)]
     return paginate(rows, _session_key(query.order.sort), query.order)

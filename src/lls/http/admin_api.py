@@ -10,11 +10,15 @@ from aiohttp import web
 
 from lls import __version__
 from lls.clock import parse_rfc3339, rfc3339
-from lls.domain.models import PoolSummary, Session
+from lls.domain.borrowing import borrowed_seats
+from lls.domain.license_index import LicenseQuery, list_licenses
+from lls.domain.models import OfflineActivation, PoolSummary, Session
 from lls.domain.state import LicenseState
+from lls.domain.views import SessionQuery, list_sessions
 from lls.errors import BadRequest, NotFound, Refused
 from lls.http.body import CLIENT_BODY_LIMIT, LARGE_BODY_TIMEOUT_S, read_limited
 from lls.http.ha import NODE
+from lls.http.index_cache import LICENSE_INDEX, IndexCache
 from lls.http.keys import INSTANCE, LABELS, LICENSING, RELOAD
 from lls.http.routes import add_route
 from lls.http.schemas import decode, encode
@@ -57,6 +61,22 @@ def session_doc(session: Session) -> dict[str, Any]:
             "application": info.application if info else None,
             "version": info.version if info else None,
         },
+        "kind": "session",
+    }
+
+
+def borrow_doc(activation: OfflineActivation) -> dict[str, Any]:
+    """A borrowed seat, in the shape of a session: its id is the activation's, its end the
+    lease's (the device holds it offline: no address or clientInfo is known)."""
+    return {
+        "id": activation.id,
+        "licenseToken": activation.license,
+        "authContext": activation.auth_context,
+        "startedAt": rfc3339(activation.activated_at),
+        "expiresAt": rfc3339(activation.lease_expires_at),
+        "clientAddress": None,
+        "clientInfo": {"hostname": None, "user": None, "application": None, "version": None},
+        "kind": "borrow",
     }
 
 
@@ -77,6 +97,7 @@ def license_doc(
         "seats": lic.seats,
         "liveSessions": len(live),
         "offlineSeats": len(offline),
+        "borrowedSeats": sum(1 for a in offline if a.kind == "borrow"),
         "peakSessions": state.peak_sessions,
         "validFrom": _ts(lic.valid_from),
         "validUntil": _ts(lic.valid_until),
@@ -101,6 +122,7 @@ def license_doc(
                 "authContext": a.auth_context,
                 "activatedAt": rfc3339(a.activated_at),
                 "leaseExpiresAt": rfc3339(a.lease_expires_at),
+                "kind": a.kind,
             }
             for a in offline
         ]
@@ -205,27 +227,18 @@ async def usage(request: web.Request) -> web.Response:
 
 
 async def licenses(request: web.Request) -> web.Response:
-    """Every license, or those of `product` and/or `status` (comma-separated lists)."""
+    """A page of licenses: `q`, `type`, `product` and `status` (comma-separated lists),
+    `sort`, `dir`, `limit` (1–1,000, default 100) and `cursor`; `nextCursor` pages on."""
     licensing = request.app[LICENSING]
-    states = await licensing.licenses()  # no seat or unit shown held by an expired session
+    query = LicenseQuery.from_admin_params(request.query)
+    await licensing.end_expired()  # no seat or unit shown held by an expired session
     now = licensing.now()
-    products = _list_query(request, "product")
-    statuses = _list_query(request, "status")
+    index = await request.app[LICENSE_INDEX].current(licensing)
+    listed = list_licenses(index, query, now)
+    page = listed.items
     labels = request.app[LABELS]
-    found = [
-        license_doc(s, now, labels.of_token(t, s.license.id))
-        for t, s in states.items()
-        if (not products or products & set(s.license.product_codes))
-        and (not statuses or s.license.status in statuses)
-    ]
-    return _json({"licenses": found})
-
-
-def _list_query(request: web.Request, name: str) -> set[str]:
-    raw = request.query.get(name, "")
-    if len(raw) > 1024:
-        raise BadRequest(f"{name} is too long", field=name)
-    return {v.strip() for v in raw.split(",") if v.strip()}
+    found = [license_doc(s, now, labels.of_token(s.license.token, s.license.id)) for s in page]
+    return _json({"licenses": found, "total": listed.total, "nextCursor": listed.next_cursor})
 
 
 async def license_detail(request: web.Request) -> web.Response:
@@ -239,19 +252,34 @@ async def license_detail(request: web.Request) -> web.Response:
 
 
 async def sessions(request: web.Request) -> web.Response:
+    """A page of live sessions: `license`, `authContext` (exact), `q`, `sort`, `dir`,
+    `limit` (1–1,000, default 100) and `cursor`; `nextCursor` pages on. `borrowed`: every
+    borrowed seat the filters match (few: not paginated)."""
     licensing = request.app[LICENSING]
-    want_license = request.query.get("license")
-    want_context = request.query.get("authContext")
-    found = [
-        session_doc(s)
-        for s in await licensing.sessions(want_license)
-        if (want_license is None or s.license == want_license)
-        and (want_context is None or s.auth_context == want_context)
+    query = SessionQuery.from_params(request.query)
+    await licensing.end_expired(query.license or None)
+    page = list_sessions(licensing.view().by_id.values(), query, licensing.now())
+    q = query.search
+    borrowed = [
+        borrow_doc(a)
+        for a in borrowed_seats(licensing.view().offline_by_id, licensing.now())
+        if (not query.license or a.license == query.license)
+        and (not query.auth_context or a.auth_context == query.auth_context)
+        and (not q or q in a.auth_context.casefold() or a.license.casefold().startswith(q))
     ]
-    return _json({"sessions": found})
+    return _json(
+        {
+            "sessions": [session_doc(s) for s in page.items],
+            "total": page.total,
+            "nextCursor": page.next_cursor,
+            "borrowed": borrowed,
+        }
+    )
 
 
 async def end_session(request: web.Request) -> web.Response:
+    """End a session, or a borrowed seat (its activation id): free here, the device keeps
+    its lease until it ends."""
     await request.app[LICENSING].end_session(request.match_info["id"])
     return web.Response(status=204)
 
@@ -338,6 +366,7 @@ async def reload(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[LICENSE_INDEX] = IndexCache()
     add_route(app, "GET", "/admin/v1/status", status)
     add_route(app, "POST", "/admin/v1/pool", import_pool)
     add_route(app, "GET", "/admin/v1/usage", usage)

@@ -11,6 +11,7 @@ from typing import TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from lls.domain.borrowing import BorrowAsk
 from lls.domain.models import FeatureOutcome, Outcome, Reason
 from lls.errors import LLSError, TooManyRequests
 from lls.http.body import read_json
@@ -19,11 +20,13 @@ from lls.http.keys import GUARD, INSTANCE, LICENSING, VENDOR_FIELDS_ONLY
 from lls.http.observe import ClientAnswer, Refusal
 from lls.http.routes import add_route
 from lls.http.schemas import (
+    BorrowRequest,
     DeactivateRequest,
     FeatureRequest,
     SessionRequest,
     ValidateRequest,
     VendorErrorBody,
+    borrow_response,
     decode,
     encode,
     feature_response,
@@ -164,6 +167,44 @@ async def return_units(request: web.Request) -> web.Response:
     return _feature_answer(request, outcome, req.licenseToken, ctx)
 
 
+async def borrow(request: web.Request) -> web.Response:
+    """`POST /licensing/borrow` (LLS): the caller's live session becomes a borrowed seat."""
+    req = await _parse(request, BorrowRequest)
+    ctx = caller_context(request, req.authContext)
+    ask = BorrowAsk(
+        req.licenseToken,
+        req.productCodes,
+        ctx,
+        int(req.borrowSeconds),
+        {"keys": req.devicePublicKey.keys},
+        req.nonce,
+    )
+    result = await request.app[LICENSING].borrow(ask)
+    grant = result.grant
+    if grant is None:
+        refusal = _refusal(request, result.outcome.reason, req.licenseToken, ctx)
+        return _answered(encode(borrow_response(result.outcome)), refusal)
+    doc = borrow_response(
+        result.outcome,
+        grant.activation.id,
+        grant.activation.lease_expires_at,
+        result.capped,
+        grant.token,
+    )
+    return _answered(encode(doc), None)
+
+
+async def borrow_return(request: web.Request) -> web.Response:
+    """`POST /licensing/borrow/return` (LLS): give the caller's borrowed seat back early."""
+    req = await _parse(request, DeactivateRequest)
+    ctx = caller_context(request, req.authContext)
+    outcome = await request.app[LICENSING].deactivate(req.licenseToken, ctx, borrowed=True)
+    if outcome.ok:
+        return web.Response(status=204)
+    refusal = _refusal(request, outcome.reason, req.licenseToken, ctx)
+    return _answered(encode(validation_response(outcome)), refusal)
+
+
 async def instance(request: web.Request) -> web.Response:
     """`GET /licensing/instance`: this server's id and public keys (for offline requests)."""
     info = request.app[INSTANCE]
@@ -182,4 +223,6 @@ def add_routes(app: web.Application) -> None:
         add_route(app, "POST", path, _vendor_errors(handler) if strict else handler)
     add_route(app, "POST", "/licensing/features/checkout", checkout)
     add_route(app, "POST", "/licensing/features/return", return_units)
+    add_route(app, "POST", "/licensing/borrow", borrow)
+    add_route(app, "POST", "/licensing/borrow/return", borrow_return)
     add_route(app, "GET", "/licensing/instance", instance)

@@ -42,6 +42,7 @@ def activation_doc(activation: OfflineActivation, now: float) -> dict[str, Any]:
         "leaseExpiresAt": rfc3339(activation.lease_expires_at),
         "deactivatedAt": rfc3339(activation.deactivated_at) if activation.deactivated_at else None,
         "live": activation.live(now),
+        "kind": activation.kind,
     }
 
 

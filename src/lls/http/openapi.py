@@ -23,6 +23,8 @@ from lls.domain.models import AuthStatus, Reason
 from lls.http.admin_api import AUDIT_TYPES_PATTERN, DissociateBody
 from lls.http.offline_api import RefreshBody, TokenBody
 from lls.http.schemas import (
+    BorrowRequest,
+    BorrowResponse,
     DeactivateRequest,
     ErrorBody,
     FeatureRequest,
@@ -43,9 +45,11 @@ COMPONENTS: tuple[type[msgspec.Struct], ...] = (
     SessionRequest,
     DeactivateRequest,
     FeatureRequest,
+    BorrowRequest,
     ValidationResponse,
     VendorResponse,
     FeatureResponse,
+    BorrowResponse,
     ErrorBody,
     VendorErrorBody,
     ProblemBody,
@@ -60,6 +64,8 @@ ENUMS: dict[tuple[str, str], type[AuthStatus] | type[Reason]] = {
     ("VendorResponse", "authStatus"): AuthStatus,
     ("FeatureResponse", "authStatus"): AuthStatus,
     ("FeatureResponse", "reason"): Reason,
+    ("BorrowResponse", "authStatus"): AuthStatus,
+    ("BorrowResponse", "reason"): Reason,
 }
 
 # compat.vendor_fields_only answers exactly these shapes, nothing else: closed, so an

@@ -31,6 +31,14 @@ class Quantity(int):
     HIGH = 1_000_000
 
 
+class BorrowSeconds(int):
+    """How long a borrow asks for, 1 s to 365 days: an integer as JSON Schema says (`3.0`
+    is 3), decoded like Quantity. A license's borrowMaxSeconds caps it further."""
+
+    LOW = 1
+    HIGH = 31_536_000
+
+
 class ValidateRequest(msgspec.Struct):
     licenseToken: Token
     productCodes: ProductCodes | None = None
@@ -62,6 +70,23 @@ class SessionRequest(msgspec.Struct):
 class DeactivateRequest(msgspec.Struct):
     licenseToken: Token
     authContext: AuthContext | None = None
+
+
+class DeviceJwks(msgspec.Struct):
+    """A device's public JWKS: `{"keys": [<Ed25519 JWK>, <X25519 JWK>]}` (sync-format §4)."""
+
+    keys: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=8)]
+
+
+class BorrowRequest(msgspec.Struct, kw_only=True):
+    """`POST /licensing/borrow` (LLS): take the caller's live session along as a borrowed seat."""
+
+    licenseToken: Token
+    productCodes: ProductCodes | None = None
+    authContext: AuthContext | None = None
+    borrowSeconds: BorrowSeconds
+    devicePublicKey: DeviceJwks
+    nonce: Annotated[str, msgspec.Meta(min_length=8, max_length=128)] | None = None
 
 
 class FeatureRequest(msgspec.Struct, kw_only=True):
@@ -99,6 +124,25 @@ class ValidationResponse(msgspec.Struct):
     sessionExpiresAt: str | None
     licenseExpiresAt: str | None
     features: list[FeatureOut]
+
+
+class BorrowResponse(msgspec.Struct):
+    """`POST /licensing/borrow` (LLS): the ValidationResponse fields, then the borrowed seat
+    (`activationId`, `leaseExpiresAt`, `capped`, `token`: all null on a refusal)."""
+
+    isTrial: bool
+    contact: ContactOut
+    productCode: str | None
+    authStatus: str
+    companyName: str | None
+    reason: str | None
+    message: str | None
+    licenseExpiresAt: str | None
+    features: list[FeatureOut]
+    activationId: str | None
+    leaseExpiresAt: str | None
+    capped: bool | None
+    token: str | None
 
 
 class VendorResponse(msgspec.Struct):
@@ -163,28 +207,31 @@ def _human(name: str) -> str:
     return " ".join(re.sub(r"(?<!^)(?=[A-Z])", " ", part).lower() for part in name.split("."))
 
 
+_WHOLE = (Quantity, BorrowSeconds)
+
+
 def _decode_hook(kind: type[Any], value: Any) -> Any:
-    """msgspec calls this for our own types (Quantity) with the plain JSON value."""
-    if kind is Quantity:
-        return _quantity(value)
+    """msgspec calls this for our own types (Quantity, BorrowSeconds) with the JSON value."""
+    if kind in _WHOLE:
+        return _whole(kind, value)
     raise NotImplementedError(kind)
 
 
-def _quantity(value: Any) -> Quantity:
+def _whole(kind: type[Quantity] | type[BorrowSeconds], value: Any) -> int:
     got = "null" if value is None else type(value).__name__
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"Expected `int`, got `{got}`")
     if isinstance(value, float) and not value.is_integer():
         raise ValueError("Expected `int`, got `float` with a fraction")
-    if not Quantity.LOW <= value <= Quantity.HIGH:
-        raise ValueError(f"Expected `int` from {Quantity.LOW} to {Quantity.HIGH}")
-    return Quantity(int(value))
+    if not kind.LOW <= value <= kind.HIGH:
+        raise ValueError(f"Expected `int` from {kind.LOW} to {kind.HIGH}")
+    return kind(int(value))
 
 
 def schema_hook(kind: type[Any]) -> dict[str, Any]:
     """JSON Schema of our own types, for the generated OpenAPI components."""
-    if kind is Quantity:
-        return {"type": "integer", "minimum": Quantity.LOW, "maximum": Quantity.HIGH}
+    if kind in _WHOLE:
+        return {"type": "integer", "minimum": kind.LOW, "maximum": kind.HIGH}
     raise NotImplementedError(kind)
 
 
@@ -262,6 +309,31 @@ def validation_response(outcome: Outcome) -> ValidationResponse:
         sessionExpiresAt=_ts(outcome.session_expires_at),
         licenseExpiresAt=_ts(outcome.license_expires_at),
         features=[FeatureOut(f.code, f.type, f.total, f.available) for f in outcome.features],
+    )
+
+
+def borrow_response(
+    outcome: Outcome,
+    activation_id: str | None = None,
+    lease_expires_at: float | None = None,
+    capped: bool | None = None,
+    token: str | None = None,
+) -> BorrowResponse:
+    v = validation_response(outcome)
+    return BorrowResponse(
+        isTrial=v.isTrial,
+        contact=v.contact,
+        productCode=v.productCode,
+        authStatus=v.authStatus,
+        companyName=v.companyName,
+        reason=v.reason,
+        message=v.message,
+        licenseExpiresAt=v.licenseExpiresAt,
+        features=v.features,
+        activationId=activation_id,
+        leaseExpiresAt=_ts(lease_expires_at),
+        capped=capped,
+        token=token,
     )
 
 

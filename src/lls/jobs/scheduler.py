@@ -34,6 +34,10 @@ async def expire_sessions(licensing: Licensing) -> None:
     ended = await licensing.expire_due()
     if ended:
         log.debug("expired %d sessions", ended)
+    try:  # the usage history's changed hour buckets, and a new hour begun
+        await licensing.flush_history()
+    except StorageError:
+        log.debug("history not written: the database refuses writes; the next run retries")
 
 
 async def persist_clock_floor(licensing: Licensing) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -13,7 +13,7 @@ from lls.domain.models import (
     OfflineRequest,
     Outcome,
 )
-from lls.errors import SealedFileError
+from lls.errors import LLSError, SealedFileError
 from lls.json_depth import depth_message, too_deep
 from lls.sealed.envelope import decode_payload, open_sealed_detail, open_self_signed, seal
 from lls.sealed.files import read_sealed_text
@@ -129,6 +129,7 @@ class SealedOfflineCodec:
             if outcome.license_expires_at is not None
             else None,
             features=_features(outcome),
+            kind=activation.kind,
         )
         return self._seal_to_device(msgspec.json.encode(payload), TYP_OFFLINE_RESPONSE, activation)
 
@@ -144,6 +145,19 @@ class SealedOfflineCodec:
             features=_features(outcome),
         )
         return self._seal_to_device(msgspec.json.encode(payload), TYP_OFFLINE_REFRESH, activation)
+
+    def read_device_keys(self, jwks: Mapping[str, object]) -> tuple[str, dict[str, object]] | None:
+        """A borrow's `devicePublicKey`: one Ed25519 and one X25519 public key, or None.
+
+        A key can parse and still be unusable (a low-order X25519 point: no shared key
+        can be computed), so a token is sealed to it once here, before any rule runs.
+        """
+        try:
+            keys = PublicKeys.from_jwks(jwks)
+            seal(b"{}", typ=TYP_OFFLINE_RESPONSE, signer=self._keys, recipient=keys)
+        except (LLSError, ValueError):
+            return None
+        return kid_of(keys.verify), keys.to_jwks()
 
     def _seal_to_device(self, payload: bytes, typ: str, activation: OfflineActivation) -> str:
         device = PublicKeys.from_jwks(activation.device_keys)

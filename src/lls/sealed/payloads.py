@@ -22,6 +22,7 @@ TYP_OFFLINE_DEACTIVATION = "lls-offline-deactivation+jws"
 
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+BORROW_MAX_S = 31_536_000  # a borrow may last up to 365 days
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 
 
@@ -73,6 +74,8 @@ class LicenseGrant(_Wire, frozen=True):
     # A non-secret name for metrics, logs and admin views ([A-Za-z0-9._-]{1,64}, unique
     # in the pool); checked by the import rules so a bad one is refused by name.
     id: str | None = None
+    # How long a live session may borrow its seat (sync-format §2); 0: no borrowing.
+    borrowMaxSeconds: Annotated[int, msgspec.Meta(ge=0, le=BORROW_MAX_S)] = 0
 
 
 class PoolPayload(_Wire, frozen=True):
@@ -202,6 +205,8 @@ class OfflineResponsePayload(_Wire, frozen=True):
     message: str | None
     licenseExpiresAt: str | None
     features: list[FeatureInfo]
+    # (LLS) "offline" (carried by the admin) or "borrow" (POST /licensing/borrow).
+    kind: str = "offline"
 
 
 class OfflineRefreshPayload(_Wire, frozen=True):

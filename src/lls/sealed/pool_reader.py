@@ -104,6 +104,7 @@ def to_license(grant: LicenseGrant, default_org: str) -> License:
         else None,
         features=tuple(features),
         id=grant.id,
+        borrow_max_s=grant.borrowMaxSeconds,
     )
 
 

@@ -14,18 +14,21 @@ import aiosqlite
 import msgspec
 
 from lls.domain.models import AuditEvent, ClientInfo, OfflineActivation, Session
-from lls.domain.ports import Snapshot, StoredPool
+from lls.domain.ports import PoolImport, Snapshot, StoredPool, UsageFile
 from lls.domain.records import (
     AppendEvent,
     BindEnvironment,
     EndSession,
     ForgetContexts,
+    HourRow,
     NoteContexts,
     PruneContexts,
     PruneEvents,
+    PruneHistory,
     Record,
     RecordExport,
     ReleaseEnvironment,
+    SaveHistory,
     SaveOffline,
     SavePool,
     SetConsumed,
@@ -40,6 +43,8 @@ from lls.domain.records import (
 from lls.errors import StorageError
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.store.connection import PRAGMAS, connect, migrate
+from lls.store.history_rows import COLUMNS as HISTORY_COLUMNS
+from lls.store.history_rows import hour_row, row_values, sum_denials
 from lls.store.writer import PROBE_INTERVAL_S, PROBE_MAX_INTERVAL_S, GroupCommitWriter, Rebuild
 
 
@@ -257,7 +262,7 @@ class SqliteStore:
                     conn.execute(
                         "INSERT OR REPLACE INTO offline_activations (id, license, auth_context,"
                         " device_kid, device_keys, nonce, activated_at, lease_expires_at,"
-                        " deactivated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " deactivated_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             record.id,
                             record.license,
@@ -268,6 +273,7 @@ class SqliteStore:
                             record.activated_at,
                             record.lease_expires_at,
                             record.deactivated_at,
+                            record.kind,
                         ),
                     )
                 case RecordExport():
@@ -289,6 +295,17 @@ class SqliteStore:
                     conn.execute("DELETE FROM misuse_contexts WHERE seen_at < ?", (before,))
                 case ForgetContexts(license=license_token):
                     conn.execute("DELETE FROM misuse_contexts WHERE license = ?", (license_token,))
+                case SaveHistory(rows=rows):
+                    conn.executemany(
+                        f"INSERT INTO history_hours ({HISTORY_COLUMNS})"  # noqa: S608 - fixed text
+                        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (license, hour) DO UPDATE SET"
+                        " peak_sessions = excluded.peak_sessions, started = excluded.started,"
+                        " denials = excluded.denials, peak_units = excluded.peak_units,"
+                        " consumed = excluded.consumed",
+                        [row_values(r) for r in rows],
+                    )
+                case PruneHistory(before=before):
+                    conn.execute("DELETE FROM history_hours WHERE hour < ?", (before,))
                 case SetPeak(license=license_token, peak_sessions=peak):
                     conn.execute(
                         "INSERT INTO license_stats (license, peak_sessions) VALUES (?, ?)"
@@ -410,7 +427,7 @@ class SqliteStore:
             environments = {str(r[0]): str(r[1]) for r in await cur.fetchall()}
         async with db.execute(
             "SELECT id, license, auth_context, device_kid, device_keys, nonce, activated_at,"
-            " lease_expires_at, deactivated_at FROM offline_activations"
+            " lease_expires_at, deactivated_at, kind FROM offline_activations"
         ) as cur:
             offline = [
                 OfflineActivation(
@@ -423,13 +440,17 @@ class SqliteStore:
                     activated_at=float(r[6]),
                     lease_expires_at=float(r[7]),
                     deactivated_at=float(r[8]) if r[8] is not None else None,
+                    kind=str(r[9]),
                 )
                 for r in await cur.fetchall()
             ]
         async with db.execute("SELECT max(created_at) FROM usage_exports") as cur:
             row = await cur.fetchone()
             last_export_at = float(row[0]) if row is not None and row[0] is not None else None
+        history, history_denied = await _open_history(db)
         return Snapshot(
+            history=history,
+            history_denied=history_denied,
             last_export_at=last_export_at,
             offline=offline,
             pool=pool,
@@ -530,6 +551,55 @@ class SqliteStore:
             for lic, ctx, at in await cur.fetchall():
                 seen.setdefault(str(lic), {})[str(ctx)] = float(at)
         return seen
+
+    async def history(self, license: str, *, start: int, end: int) -> list[HourRow]:
+        """The stored history buckets of `license` with start <= hour < end, oldest first."""
+        async with self._db().execute(
+            f"SELECT {HISTORY_COLUMNS} FROM history_hours"  # noqa: S608 - fixed text
+            " WHERE license = ? AND hour >= ? AND hour < ? ORDER BY hour",
+            (license, start, end),
+        ) as cur:
+            return [hour_row(r) for r in await cur.fetchall()]
+
+    async def pool_imports(self, *, limit: int) -> list[PoolImport]:
+        """The pools imported here, newest first (the raw files are not read)."""
+        async with self._db().execute(
+            "SELECT seq, iat, exp, org_id, ack_usage_seq, imported_at FROM pools"
+            " ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [
+                PoolImport(int(r[0]), float(r[1]), float(r[2]), str(r[3]), int(r[4]), float(r[5]))
+                for r in await cur.fetchall()
+            ]
+
+    async def usage_files(self, *, limit: int) -> list[UsageFile]:
+        """The usage files written here, newest first."""
+        async with self._db().execute(
+            "SELECT seq, last_event_id, created_at FROM usage_exports ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [UsageFile(int(r[0]), int(r[1]), float(r[2])) for r in await cur.fetchall()]
+
+
+async def _open_history(db: aiosqlite.Connection) -> tuple[list[HourRow], dict[str, int]]:
+    """The newest stored hour's buckets, and the denials of its day before it."""
+    async with db.execute("SELECT max(hour) FROM history_hours") as cur:
+        row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return [], {}
+    newest = int(row[0])
+    async with db.execute(
+        f"SELECT {HISTORY_COLUMNS} FROM history_hours WHERE hour = ?",  # noqa: S608
+        (newest,),
+    ) as cur:
+        rows = [hour_row(r) for r in await cur.fetchall()]
+    async with db.execute(
+        "SELECT denials FROM history_hours WHERE hour >= ? AND hour < ? AND denials <> '{}'",
+        (newest - newest % 86_400, newest),
+    ) as cur:
+        denied = sum_denials(await cur.fetchall())
+    return rows, denied
 
 
 _json_encode = msgspec.json.Encoder().encode

@@ -14,9 +14,10 @@ from pathlib import Path
 from aiohttp import web
 
 from lls.config import Config
+from lls.http.index_cache import LICENSE_INDEX, IndexCache
 from lls.http.keys import ADMIN_TOKEN
 from lls.http.middleware import ADMIN_PORT
-from lls.http.ui import actions, pages, render, signin
+from lls.http.ui import actions, history, pages, render, signin
 from lls.http.ui.auth import SessionBook, SignInThrottle, Tokens
 from lls.http.ui.guard import action, local_port, page, ui_guard
 from lls.http.ui.keys import (
@@ -27,7 +28,6 @@ from lls.http.ui.keys import (
     THROTTLE,
     TOKENS,
     UI_APP,
-    IndexCache,
     UISettings,
 )
 
@@ -44,10 +44,12 @@ def _routes(ui: web.Application) -> None:
     r.add_post("/sign-out", action(signin.sign_out, admin=False))
     r.add_get("/licenses", page(pages.licenses_page))
     r.add_get("/licenses/{token}", page(pages.license_page))
+    r.add_get("/licenses/{token}/history.csv", page(history.history_csv_page))
     r.add_post("/licenses/{token}/dissociate", action(actions.dissociate))
     r.add_post("/licenses/{token}/unlock", action(actions.unlock))
     r.add_get("/sessions", page(pages.sessions_page))
     r.add_post("/sessions/{id}/end", action(actions.end_session))
+    r.add_post("/sessions/borrowed/{id}/end", action(actions.end_borrow))
     r.add_get("/pool", page(pages.pool_page))
     r.add_post("/pool", action(actions.import_pool, limit=upload))
     r.add_get("/usage", page(pages.usage_page))
@@ -73,7 +75,7 @@ def add_ui(app: web.Application, config: Config, *, viewer_token: str | None) ->
         refresh_s=config.ui_refresh_s,
         sign_in_failures=config.ui_sign_in_failures,
     )
-    ui[INDEX] = IndexCache()
+    ui[INDEX] = app[LICENSE_INDEX] if LICENSE_INDEX in app else IndexCache()
     ui[STATIC_VERSION] = render.static_version()
     render.setup(ui)
     _routes(ui)

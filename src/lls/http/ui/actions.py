@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from lls.clock import rfc3339
+from lls.domain.models import OfflineActivation
 from lls.errors import LLSError
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
 from lls.http.keys import INSTANCE, LICENSING
@@ -48,6 +49,20 @@ async def end_session(request: web.Request, session: UISession, form: Form) -> w
         session.say(f"Not ended: {error.message}", "error")
     else:
         session.say(f"Ended the session of {ended.auth_context} on {ended.license}.")
+    raise _back(form, f"{UI_PREFIX}sessions")
+
+
+async def end_borrow(request: web.Request, session: UISession, form: Form) -> web.StreamResponse:
+    try:
+        ended = await request.config_dict[LICENSING].end_session(request.match_info["id"])
+    except LLSError as error:
+        session.say(f"Not ended: {error.message}", "error")
+    else:
+        until = rfc3339(ended.lease_expires_at) if isinstance(ended, OfflineActivation) else "now"
+        session.say(
+            f"Freed the borrowed seat of {ended.auth_context} on {ended.license}; the device"
+            f" keeps its lease until {until}."
+        )
     raise _back(form, f"{UI_PREFIX}sessions")
 
 

@@ -80,9 +80,11 @@ def line_chart(
     x_labels: tuple[str, str] = ("", ""),
     width: int = 600,
     height: int = 160,
+    ceiling: float | None = None,
 ) -> Markup:
     """A step line of (x, y) points (x ascending), e.g. peak sessions per hour, with its
-    range in words for screen readers and the largest value marked on the axis."""
+    range in words for screen readers and the largest value marked on the axis; the axis
+    reaches `ceiling` (e.g. the seats granted) when the values stay below it."""
     pad_left, pad_bottom, pad_top = 36, 18, 8
     inner_w, inner_h = width - pad_left - 4, height - pad_bottom - pad_top
     words = f"{title}: no data"
@@ -91,7 +93,7 @@ def line_chart(
     if points:
         xs = [p[0] for p in points]
         ys = [p[1] for p in points]
-        top = max(ys) if max(ys) > 0 else 1.0
+        top = max(max(ys), ceiling or 0.0) or 1.0
         x0, x1 = xs[0], xs[-1] if xs[-1] > xs[0] else xs[0] + 1
 
         def px(x: float) -> float:

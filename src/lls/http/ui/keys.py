@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from lls.domain.license_index import LicenseIndex
+from lls.http.index_cache import IndexCache
 from lls.http.ui.auth import SessionBook, SignInThrottle, Tokens
 
 
@@ -18,14 +17,6 @@ class UISettings:
     idle_s: float
     refresh_s: float
     sign_in_failures: int
-
-
-class IndexCache:
-    """The license index of the current pool, rebuilt when another pool is imported."""
-
-    def __init__(self) -> None:
-        self.index: LicenseIndex | None = None
-        self.lock = asyncio.Lock()  # one build at a time, however many pages ask
 
 
 UI_APP = web.AppKey("ui_app", web.Application)  # on the daemon's app: the mounted dashboard

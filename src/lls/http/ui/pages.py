@@ -7,11 +7,11 @@ Nothing here changes state; every figure comes from `lls.domain.views` and
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
 
+from lls.domain.borrowing import borrowed_seats
 from lls.domain.license_index import (
     LICENSE_SORTS,
     LicenseIndex,
@@ -40,10 +40,12 @@ from lls.http.offline_api import activation_doc
 from lls.http.ui.audit_scan import EVENT_TYPES, scan_events
 from lls.http.ui.auth import UISession
 from lls.http.ui.guard import current_session
+from lls.http.ui.history import history_view
 from lls.http.ui.keys import INDEX
 from lls.http.ui.render import render_page
 
 PAGE_SIZE = 50
+HISTORY_ROWS = 50  # pool imports and usage files listed, newest first
 TIMELINE_SIZE = 20
 # The license page reads this many of the newest audit events for its timeline (the store
 # cannot select by license yet; phase 2 adds that query): enough for a day of a busy site.
@@ -55,17 +57,8 @@ def _licensing(request: web.Request) -> Licensing:
 
 
 async def _index(request: web.Request) -> LicenseIndex:
-    """The license index of the current pool; a new pool's is built in a worker thread, so
-    the event loop keeps answering licensing calls meanwhile (about a second at 100,000)."""
-    cache = request.app[INDEX]
-    licensing = _licensing(request)
-    if cache.index is None or not cache.index.fits(licensing.view()):
-        async with cache.lock:
-            if cache.index is None or not cache.index.fits(licensing.view()):
-                view = licensing.view()
-                pool, states = view.pool, dict(view.licenses)
-                cache.index = await asyncio.to_thread(LicenseIndex, pool, states)
-    return cache.index
+    """The license index of the current pool (shared with the admin API's list)."""
+    return await request.app[INDEX].current(_licensing(request))
 
 
 def _client_columns(rows: list[dict[str, Any]]) -> dict[str, bool]:
@@ -79,7 +72,9 @@ def _client_columns(rows: list[dict[str, Any]]) -> dict[str, bool]:
 async def _overview_context(request: web.Request) -> dict[str, Any]:
     licensing = _licensing(request)
     now = licensing.now()
-    return {"ov": overview(licensing.view(), await _index(request), now), "now": now}
+    denied = licensing.denials_today()
+    ov = overview(licensing.view(), await _index(request), now, denials_today=denied)
+    return {"ov": ov, "now": now}
 
 
 async def overview_page(request: web.Request, session: UISession) -> web.StreamResponse:
@@ -134,7 +129,9 @@ async def license_page(request: web.Request, session: UISession) -> web.StreamRe
         budget=TIMELINE_BUDGET,
     )
     rows: list[dict[str, Any]] = [{"s": s, "doc": session_doc(s)} for s in detail.sessions]
+    history = await history_view(licensing, detail.state.license, request.query, now)
     context = {
+        "history": history,
         "d": detail,
         "lic": detail.state.license,
         "rows": rows,
@@ -154,11 +151,25 @@ async def sessions_page(request: web.Request, session: UISession) -> web.StreamR
     now = licensing.now()
     page = list_sessions(licensing.view().by_id.values(), query, now)
     rows: list[dict[str, Any]] = [{"s": s, "doc": session_doc(s)} for s in page.items]
+    borrowed = sorted(
+        (
+            a
+            for a in borrowed_seats(licensing.view().offline_by_id, now)
+            if (not query.license or a.license == query.license)
+            and (
+                not query.search
+                or query.search in a.auth_context
+                or a.license.startswith(query.search)
+            )
+        ),
+        key=lambda a: (a.lease_expires_at, a.id),
+    )[: query.order.limit]
     context = {
         "query": query,
         "order": query.order,
         "page": page,
         "rows": rows,
+        "borrowed": borrowed,
         "now": now,
         "sorts": SESSION_SORTS,
         **_client_columns(rows),
@@ -186,6 +197,7 @@ async def render_pool(
         "index": await _index(request),
         "now": licensing.now(),
         "refusal": refusal,
+        "imports": await licensing.pool_imports(HISTORY_ROWS),
     }
     return render_page(request, "pool.html", session, "pool", context, status=status)
 
@@ -195,6 +207,7 @@ async def usage_page(request: web.Request, session: UISession) -> web.StreamResp
     head_id, _ = await licensing.chain_head()
     status = licensing.status()
     context = {
+        "files": await licensing.usage_files(HISTORY_ROWS),
         "usage_seq": status.usage_seq,
         "acked_seq": status.pool.ack_usage_seq if status.pool else 0,
         "last_export": status.last_usage_export,

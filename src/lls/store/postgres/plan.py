@@ -36,9 +36,11 @@ from lls.domain.records import (
     NoteContexts,
     PruneContexts,
     PruneEvents,
+    PruneHistory,
     Record,
     RecordExport,
     ReleaseEnvironment,
+    SaveHistory,
     SaveOffline,
     SavePool,
     SetConsumed,
@@ -51,6 +53,8 @@ from lls.domain.records import (
     TouchSession,
 )
 from lls.sealed.chain import chain_hash
+from lls.store.history_rows import COLUMNS as HISTORY_COLUMNS
+from lls.store.history_rows import row_values
 
 Key = tuple[str, Hashable | None]  # (table, row key); None: every row of the table
 Head = tuple[int, str]  # (id, hash) of the newest audit event ever appended
@@ -101,12 +105,13 @@ BIND = (
 RELEASE = "DELETE FROM environments WHERE auth_context = $1"
 OFFLINE = (
     "INSERT INTO offline_activations (id, license, auth_context, device_kid, device_keys,"
-    " nonce, activated_at, lease_expires_at, deactivated_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET"
+    " nonce, activated_at, lease_expires_at, deactivated_at, kind)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET"
     " license = excluded.license, auth_context = excluded.auth_context,"
     " device_kid = excluded.device_kid, device_keys = excluded.device_keys,"
     " nonce = excluded.nonce, activated_at = excluded.activated_at,"
-    " lease_expires_at = excluded.lease_expires_at, deactivated_at = excluded.deactivated_at"
+    " lease_expires_at = excluded.lease_expires_at, deactivated_at = excluded.deactivated_at,"
+    " kind = excluded.kind"
 )
 EXPORT = (
     "INSERT INTO usage_exports (seq, last_event_id, chain_head, created_at) VALUES ($1, $2, $3, $4)"
@@ -125,6 +130,13 @@ PEAK = (
     " ON CONFLICT (license) DO UPDATE SET"
     " peak_sessions = greatest(license_stats.peak_sessions, excluded.peak_sessions)"
 )
+HISTORY = (
+    f"INSERT INTO history_hours ({HISTORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"  # noqa: S608
+    " ON CONFLICT (license, hour) DO UPDATE SET peak_sessions = excluded.peak_sessions,"
+    " started = excluded.started, denials = excluded.denials,"
+    " peak_units = excluded.peak_units, consumed = excluded.consumed"
+)
+HISTORY_PRUNE = "DELETE FROM history_hours WHERE hour < $1"
 
 NOTE_CONTEXT = (
     "INSERT INTO misuse_contexts (license, auth_context, seen_at) VALUES ($1, $2, $3)"
@@ -255,6 +267,10 @@ def _statements(record: Record) -> list[tuple[str, tuple[Any, ...], list[Key]]]:
             return [(PRUNE_CONTEXTS, (before,), [("contexts", None)])]
         case ForgetContexts(license=lic):
             return [(FORGET_CONTEXTS, (lic,), [("contexts", None)])]
+        case SaveHistory(rows=rows):
+            return [(HISTORY, row_values(r), [("history", (r.license, r.hour))]) for r in rows]
+        case PruneHistory(before=before):
+            return [(HISTORY_PRUNE, (before,), [("history", None)])]
         case AppendEvent():  # pragma: no cover - planned by `plan` (it needs the chain head)
             pass
     raise TypeError(f"no statement for record {type(record).__name__}")
@@ -294,4 +310,5 @@ def _offline_row(record: SaveOffline) -> tuple[Any, ...]:
         record.activated_at,
         record.lease_expires_at,
         record.deactivated_at,
+        record.kind,
     )

@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from typing import Any
 
 from lls.domain.models import AuditEvent, ClientInfo, OfflineActivation, Session
-from lls.domain.ports import Snapshot, StoredPool
-from lls.domain.records import Record
+from lls.domain.ports import PoolImport, Snapshot, StoredPool, UsageFile
+from lls.domain.records import HourRow, Record
 from lls.errors import StorageError
+from lls.store.history_rows import COLUMNS as HISTORY_COLUMNS
+from lls.store.history_rows import hour_row, sum_denials
 from lls.store.postgres.connection import Conn, connect, describe, redact
 from lls.store.postgres.identity import check_binding
 from lls.store.postgres.leader import (
@@ -227,9 +229,30 @@ class PostgresStore:
             environments = await db.fetch("SELECT auth_context, org_id FROM environments")
             offline = await db.fetch(
                 "SELECT id, license, auth_context, device_kid, device_keys, nonce, activated_at,"
-                " lease_expires_at, deactivated_at FROM offline_activations ORDER BY id"
+                " lease_expires_at, deactivated_at, kind FROM offline_activations ORDER BY id"
             )
+            newest = await db.fetchval("SELECT max(hour) FROM history_hours")
+            history: list[HourRow] = []
+            history_denied: dict[str, int] = {}
+            if newest is not None:
+                history = [
+                    hour_row(r)
+                    for r in await db.fetch(
+                        f"SELECT {HISTORY_COLUMNS} FROM history_hours WHERE hour = $1",  # noqa: S608
+                        newest,
+                    )
+                ]
+                history_denied = sum_denials(
+                    await db.fetch(
+                        "SELECT denials FROM history_hours"
+                        " WHERE hour >= $1 AND hour < $2 AND denials <> '{}'",
+                        newest - newest % 86_400,
+                        newest,
+                    )
+                )
         return Snapshot(
+            history=history,
+            history_denied=history_denied,
             pool=StoredPool(
                 seq=int(pool_row[0]),
                 raw=str(pool_row[1]),
@@ -361,6 +384,41 @@ class PostgresStore:
             seen.setdefault(str(lic), {})[str(ctx)] = float(at)
         return seen
 
+    async def history(self, license: str, *, start: int, end: int) -> list[HourRow]:
+        """The stored history buckets of `license` with start <= hour < end, oldest first."""
+        async with self._read() as db:
+            rows = await db.fetch(
+                f"SELECT {HISTORY_COLUMNS} FROM history_hours"  # noqa: S608 - fixed text
+                " WHERE license = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
+                license,
+                start,
+                end,
+            )
+        return [hour_row(r) for r in rows]
+
+    async def pool_imports(self, *, limit: int) -> list[PoolImport]:
+        """The pools imported here, newest first (the raw files are not read)."""
+        async with self._read() as db:
+            rows = await db.fetch(
+                "SELECT seq, iat, exp, org_id, ack_usage_seq, imported_at FROM pools"
+                " ORDER BY seq DESC LIMIT $1",
+                limit,
+            )
+        return [
+            PoolImport(int(r[0]), float(r[1]), float(r[2]), str(r[3]), int(r[4]), float(r[5]))
+            for r in rows
+        ]
+
+    async def usage_files(self, *, limit: int) -> list[UsageFile]:
+        """The usage files written here, newest first."""
+        async with self._read() as db:
+            rows = await db.fetch(
+                "SELECT seq, last_event_id, created_at FROM usage_exports"
+                " ORDER BY seq DESC LIMIT $1",
+                limit,
+            )
+        return [UsageFile(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
 
 def _event(row: Any) -> AuditEvent:
     return AuditEvent(
@@ -386,4 +444,5 @@ def _offline(r: Any) -> OfflineActivation:
         activated_at=float(r[6]),
         lease_expires_at=float(r[7]),
         deactivated_at=float(r[8]) if r[8] is not None else None,
+        kind=str(r[9]),
     )
