@@ -3,6 +3,8 @@
     .venv/bin/python bench/run_load.py [--duration 10] [--connections 64] [--licenses 10000]
     .venv/bin/python bench/run_load.py --mix validate     # validate only (see --mix)
     .venv/bin/python bench/run_load.py --policy-rules 20  # also with a seat policy in force
+    .venv/bin/python bench/run_load.py --store postgresql://postgres@127.0.0.1/postgres
+        # also LLS on a PostgreSQL store (a temporary database on that server), same run
 
 What it does, all in a temporary directory and on 127.0.0.1 only:
 
@@ -652,6 +654,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="R",
         help="pairs of runs without/with the policy (default 3; the median ratio counts)",
     )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="also measure LLS on a PostgreSQL store: a temporary database is created (and"
+        " dropped) on the server of this URL (e.g. postgresql://postgres@127.0.0.1/postgres)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--keep",
@@ -715,6 +723,14 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print(report_json(args, lls, bare, ratio) if args.json else report_text(args, lls, bare, ratio))
     if policy is not None:
         print(policy.report(json_out=args.json))
+    if args.store:
+        pg = measure_postgres(args, work, serve, env, wrk)
+        pg_ratio = pg.main.rps / bare.main.rps if bare.main.rps else 0.0
+        if args.json:
+            print(report_json(args, pg, bare, pg_ratio))
+        else:
+            print("\nthe same on a PostgreSQL store (store.url):")
+            print(report_text(args, pg, bare, pg_ratio))
     return 0
 
 
@@ -790,6 +806,45 @@ class PolicyRuns:
         if busy:
             lines.append("warning: the machine was busy during these runs; ratios are noisy")
         return "\n".join(lines)
+
+
+def measure_postgres(
+    args: argparse.Namespace,
+    work: Path,
+    serve: list[str],
+    env: dict[str, str],
+    wrk: str,
+) -> Measured:
+    """LLS on a temporary PostgreSQL database of the server at --store (dropped afterwards)."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"lls_bench_load_{os.getpid()}"
+    base = args.store.rsplit("/", 1)[0]
+
+    async def sql(statement: str) -> None:
+        conn = await asyncpg.connect(args.store)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(sql(f'CREATE DATABASE "{name}"'))
+    try:
+        pg_env = {**env, "LLS_STORE_URL": f"{base}/{name}"}
+        pg_work = work / "postgresql"
+        pg_work.mkdir()
+        # `lls init` with store.url: the instance in the database, this machine its node.
+        pg_data = prepare_instance(pg_work, args.licenses, pg_env, args.mix)
+        port = free_port()
+        argv = [*serve[: serve.index("--data-dir") + 1], str(pg_data)]
+        argv += [*serve[serve.index("--data-dir") + 2 : serve.index("--port") + 1], str(port)]
+        if not args.json:
+            print("measuring lls serve on PostgreSQL …", file=sys.stderr)
+        return measure("lls", argv, port, pg_env, work / "lls-pg.log", args, wrk)
+    finally:
+        asyncio.run(sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _sigterm(signum: int, frame: object) -> None:

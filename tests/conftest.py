@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from lls.domain.service import Licensing
 from lls.http.keys import LICENSING
 from lls.instance import Instance, init_instance
 from lls.sealed import KeyPair
+from tests.pg import fresh_database
 from tests.pools import PRODUCT, VendorKeys, grant, make_pool
 
 TESTS = Path(__file__).resolve().parent
@@ -101,28 +103,64 @@ ServerFactory = Callable[..., Awaitable[Server]]
 
 
 @pytest.fixture
-async def make_server(
-    aiohttp_client: Any, instance: Instance, clock: FakeClock, vendor: VendorKeys
-) -> AsyncIterator[ServerFactory]:
-    async def factory(licenses: list[dict[str, Any]] | None = None, **config: Any) -> Server:
-        # One port serves both APIs here (admin.port 0, the shared mode): the test client
-        # talks to one listener. tests/http/test_admin_listener.py covers the default,
-        # a listener of its own.
-        config.setdefault("admin_port", 0)
-        app = build_app(
-            Config(data_dir=instance.data_dir, **config),
-            instance=instance,
-            clock=clock,
-            run_jobs=False,
-        )
-        client = await aiohttp_client(app)
-        server = Server(client=client, instance=instance, clock=clock, vendor=vendor, seq=0)
-        if licenses is not None:
-            status, body = await server.import_pool(licenses, iat=clock.now())
-            assert status == 200, body
-        return server
+def store_backend() -> str:
+    """Which store the `server` fixtures use; a module runs on both by overriding it with
+    `both_backends` (`store_backend = both_backends` at module level)."""
+    return "sqlite"
 
-    yield factory
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def both_backends(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_server(
+    aiohttp_client: Any,
+    instance: Instance,
+    clock: FakeClock,
+    vendor: VendorKeys,
+    store_backend: str,
+) -> AsyncIterator[ServerFactory]:
+    clients: list[Any] = []
+    database: list[str] = []  # one PostgreSQL database a test: a "restart" finds its state
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def factory(licenses: list[dict[str, Any]] | None = None, **config: Any) -> Server:
+            # One port serves both APIs here (admin.port 0, the shared mode): the test client
+            # talks to one listener. tests/http/test_admin_listener.py covers the default,
+            # a listener of its own.
+            config.setdefault("admin_port", 0)
+            if store_backend == "postgres":
+                if not database:
+                    database.append(await stack.enter_async_context(fresh_database()))
+                config["store_url"] = database[0]
+            app = build_app(
+                Config(data_dir=instance.data_dir, **config),
+                instance=instance,
+                clock=clock,
+                run_jobs=False,
+                lock_timing=(0.05, 0.3),
+            )
+            client = await aiohttp_client(app)
+            clients.append(client)
+            if store_backend == "postgres":  # the only node: it leads once its lease begins
+                store = client.server.app[LICENSING].store
+                assert await store.wait_writable(10.0), "the only node never led"
+            return await _filled(client, licenses)
+
+        async def _filled(client: Any, licenses: list[dict[str, Any]] | None) -> Server:
+            server = Server(client=client, instance=instance, clock=clock, vendor=vendor, seq=0)
+            if licenses is not None:
+                status, body = await server.import_pool(licenses, iat=clock.now())
+                assert status == 200, body
+            return server
+
+        try:
+            yield factory
+        finally:  # the servers stop before their database is dropped
+            for client in clients:
+                await client.close()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
+from apscheduler.schedulers.base import STATE_PAUSED
 
 from lls import __version__
 from lls.clock import Clock, SystemClock
@@ -29,6 +30,7 @@ from lls.http.admin_access import ADMIN_ACCESS, AdminAccess, allowed_hosts
 from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
 from lls.http.admin_throttle import AdminTokenThrottle
 from lls.http.connections import MAX_REQUEST_LINE, ConnectionGuard, GuardedSite
+from lls.http.ha import NODE, NodeState
 from lls.http.keys import (
     ADMIN_TOKEN,
     GUARD,
@@ -60,15 +62,41 @@ from lls.sealed.pool_reader import SealedPoolReader
 from lls.sealed.usage_codec import SealedUsageSealer
 from lls.store import SqliteStore
 from lls.store.backup import newest_backup_time, scheduled_backup
+from lls.store.postgres import PostgresStore
+from lls.store.postgres.leader import LEASE_S, TRY_INTERVAL_S
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RELOADER = web.AppKey("reloader", Reloader)
 
 
-def build_licensing(instance: Instance, clock: Clock) -> tuple[Licensing, SqliteStore]:
-    """The service and its store for `instance` (not yet opened or loaded)."""
-    store = SqliteStore(instance.db_path)
+AnyStore = SqliteStore | PostgresStore
+TAKE_OVER_WAIT_S = 10.0  # how long a command on a PostgreSQL store waits to lead
+
+
+def build_licensing(
+    instance: Instance,
+    clock: Clock,
+    *,
+    store_url: str = "",
+    advertise: str = "",
+    lock_timing: tuple[float, float] = (TRY_INTERVAL_S, LEASE_S),
+) -> tuple[Licensing, AnyStore]:
+    """The service and its store for `instance` (not yet opened or loaded): SQLite in the
+    data directory, or the PostgreSQL database `store_url` shared by the nodes of a pair
+    (`lock_timing`: how often the leader lock is tried, and the lease; tests shorten them)."""
+    interval, lease = lock_timing
+    store: AnyStore = (
+        PostgresStore(
+            store_url,
+            instance.instance_id,
+            advertise=advertise,
+            lock_interval=interval,
+            lease=lease,
+        )
+        if store_url
+        else SqliteStore(instance.db_path)
+    )
     licensing = Licensing(
         store=store,
         reader=SealedPoolReader(instance.keys, [instance.vendor_keys]),
@@ -84,11 +112,23 @@ def build_licensing(instance: Instance, clock: Clock) -> tuple[Licensing, Sqlite
     return licensing, store
 
 
+async def _lead_for_a_command(store: AnyStore) -> None:
+    """A command on a PostgreSQL store acts only as the leader: no node may serve meanwhile."""
+    if isinstance(store, PostgresStore) and not await store.wait_writable(TAKE_OVER_WAIT_S):
+        raise LLSError(
+            "another LLS node leads this instance: run the command against it (or stop it first)",
+            code="NOT_LEADER",
+        )
+
+
 async def with_local_licensing(config: Config, action: Callable[[Licensing], Awaitable[T]]) -> T:
     """Run one action on the data directory while no server runs (same rules, same code)."""
-    licensing, store = build_licensing(load_instance(config.data_dir), SystemClock())
+    licensing, store = build_licensing(
+        load_instance(config.data_dir), SystemClock(), store_url=config.store_url
+    )
     await store.open()
     try:
+        await _lead_for_a_command(store)
         await licensing.load()
         result = await action(licensing)
         await licensing.flush_history(force=True)
@@ -115,6 +155,7 @@ def build_app(
     run_jobs: bool = True,
     reread: Callable[[], Config] | None = None,
     manage_logging: bool = False,
+    lock_timing: tuple[float, float] = (TRY_INTERVAL_S, LEASE_S),
 ) -> web.Application:
     """The aiohttp application; opening the store and loading state happen at startup.
 
@@ -123,7 +164,12 @@ def build_app(
     """
     instance = instance or load_instance(config.data_dir)
     clock = clock or SystemClock()
-    licensing, store = build_licensing(instance, clock)
+    advertised = config.advertise_url or _local_url(
+        "https" if config.tls else "http", config.host, config.port
+    )
+    licensing, store = build_licensing(
+        instance, clock, store_url=config.store_url, advertise=advertised, lock_timing=lock_timing
+    )
     licensing.keep_history(config.history_retention_days)
     stats = RequestStats(per_license=config.metrics_per_license)
     guard = LiveGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
@@ -132,12 +178,16 @@ def build_app(
     reloader.add_hook("history", _retention_hook(licensing))
     if manage_logging:
         reloader.add_hook("logging", logging_hook(configure_logging))
-    jobs = DaemonJobs(licensing, lambda c: _backup_job(c, instance)) if run_jobs else None
+    jobs = DaemonJobs(licensing, lambda c: _backup_job(c, instance, store)) if run_jobs else None
     if jobs is not None:
         reloader.add_hook("jobs", lambda old, new: lambda: _log_jobs(jobs.apply(new)))
     # No aiohttp middlewares: each route's handler is wrapped when added (http.routes).
     app = web.Application(client_max_size=POOL_BODY_LIMIT)
     app[REQUEST_STATS] = stats
+    node: NodeState | None = None
+    if isinstance(store, PostgresStore):  # one of a pair: standbys refuse (http.ha)
+        node = NodeState(role_of=lambda: store.role, advertised=advertised)
+        app[NODE] = node
     app[ADMIN_PORT] = config.admin_port
     app[LICENSING] = licensing
     app[VENDOR_FIELDS_ONLY] = config.vendor_fields_only
@@ -169,6 +219,11 @@ def build_app(
     policy_api.add_routes(app, policy)
     add_ui(app, config, viewer_token=viewer_token(instance.data_dir))  # the dashboard, /ui/
 
+    if isinstance(store, PostgresStore):
+        assert node is not None
+        app.cleanup_ctx.append(_pair_lifecycle(store, licensing, node, jobs, reloader))
+        return app
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
         try:
@@ -196,6 +251,64 @@ def build_app(
     return app
 
 
+def _pair_lifecycle(
+    store: PostgresStore,
+    licensing: Licensing,
+    node: NodeState,
+    jobs: DaemonJobs | None,
+    reloader: Reloader,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A node of a pair: compete for the leader lock; lead (memory from the database, the
+    jobs) while holding it, stand by (the jobs paused, the APIs refused) while not."""
+    rebuild = store.reload  # the rules' rebuild (Licensing registered it)
+
+    async def take_over() -> None:  # on gaining the lock, and after a failed batch
+        if rebuild is not None:
+            await rebuild()
+        gc.freeze()  # as at a single node's start: the licenses live until the next take-over
+        if jobs is not None and jobs.scheduler.state == STATE_PAUSED:
+            jobs.scheduler.resume()
+        log.info("leading: %d live sessions", len(licensing.live_sessions()))
+
+    def stand_by() -> None:
+        node.leader_url = None
+        if jobs is not None and jobs.scheduler.running:
+            jobs.scheduler.pause()
+        log.warning("standing by: this node stopped granting; the next leader serves")
+
+    store.reload, store.on_standby = take_over, stand_by
+
+    async def follow_leader() -> None:
+        """Keep the leader's URL at hand for /readyz and the 503s (once a second is enough)."""
+        while True:
+            try:
+                node.leader_url = node.advertised if node.leading else await store.leader_url()
+            except LLSError:
+                node.leader_url = None
+            await asyncio.sleep(1.0)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await store.open()  # migrations and the binding check; the lock is tried from now on
+        if jobs is not None:
+            jobs.apply(reloader.config)
+            jobs.scheduler.start(paused=True)  # resumed while this node leads
+        follower = asyncio.create_task(follow_leader())
+        try:
+            yield
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            if jobs is not None:
+                jobs.shutdown()
+            if store.writable:
+                with contextlib.suppress(Exception):
+                    await licensing.persist_floor()
+            await store.close()
+
+    return lifecycle
+
+
 def _retention_hook(licensing: Licensing) -> Callable[[Config, Config], Callable[[], None] | None]:
     """history.retention_days, applied at the next hour's pruning."""
 
@@ -213,9 +326,17 @@ def _log_jobs(changed: list[str]) -> None:
         log.info("rescheduled jobs: %s", ", ".join(changed))
 
 
-def _backup_job(config: Config, instance: Instance) -> tuple[MakeBackup | None, float | None]:
+def _backup_job(
+    config: Config, instance: Instance, store: AnyStore
+) -> tuple[MakeBackup | None, float | None]:
     """The scheduled backup (when backup.dir is set) and when the newest one was written."""
     if not config.backup_dir:
+        return None, None
+    if isinstance(store, PostgresStore):
+        log.warning(
+            "backup.dir is ignored with a PostgreSQL store: back the database up with pg_dump"
+            " (docs/ha.md), and the data directories with it"
+        )
         return None, None
     folder = Path(config.backup_dir)
     keep = config.backup_keep

@@ -355,6 +355,22 @@ class Config:
         live=True,
     )
 
+    # --- i15b settings ---
+    store_url: str = setting(
+        "store.url",
+        "",
+        "PostgreSQL database of the instance (postgresql://user@host/db), shared by the nodes"
+        " of a high-availability pair; empty: SQLite in the data directory",
+        env="LLS_STORE_URL",
+    )
+    advertise_url: str = setting(
+        "ha.advertise_url",
+        "",
+        "this node's client URL as the other nodes name it when it leads (standbys answer"
+        " /readyz with it); empty: http://<listen.host>:<listen.port>",
+        env="LLS_HA_ADVERTISE_URL",
+    )
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "lls.db"

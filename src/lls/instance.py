@@ -145,6 +145,49 @@ def init_instance(
     return load_instance(data_dir)
 
 
+def install_instance(
+    data_dir: Path,
+    *,
+    instance_id: str,
+    key_file: str,
+    vendor_file: str,
+    admin_token: str,
+    stable_id: str = "",
+    sources: Sources | None = None,
+) -> Instance:
+    """Write an existing instance into a new data directory on this machine (`lls node
+    join`): its key, pinned vendor keys and admin token, and this machine's record."""
+    if (data_dir / INSTANCE_FILE).exists():
+        raise Refused(
+            f"{data_dir} already holds an instance; refusing to overwrite it",
+            code="ALREADY_INITIALISED",
+        )
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(data_dir / KEY_FILE, key_file.encode(), mode=0o600)
+    keys = load_private_jwks(data_dir / KEY_FILE)
+    write_atomic(data_dir / VENDOR_FILE, vendor_file.encode(), mode=0o600)
+    read_vendor_keys(data_dir / VENDOR_FILE)
+    _write_secret(data_dir / TOKEN_FILE, admin_token + "\n")
+    viewer_token(data_dir)
+    material = read_material(sources)
+    info = {
+        "instanceId": instance_id,
+        "keys": keys.public().to_jwks(),
+        "fingerprint": fingerprint(stable_id or None, material),
+        "machine": machine_record(material, instance_id, stable_id).to_json(),
+    }
+    _write_info(data_dir, info)
+    return load_instance(data_dir)
+
+
+def this_machine(instance_id: str, stable_id: str = "") -> tuple[str, MachineRecord]:
+    """This machine's fingerprint and its record salted for `instance_id`."""
+    material = read_material()
+    return fingerprint(stable_id or None, material), machine_record(
+        material, instance_id, stable_id
+    )
+
+
 # Where instances usually live: suggested when --data-dir names none (if one is there).
 LIKELY_DATA_DIRS = (Path("/var/lib/lls"), Path("lls-data"))
 

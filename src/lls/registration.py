@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import msgspec
 
@@ -11,11 +12,17 @@ from lls.instance import Instance
 from lls.protocol.machine import fingerprint, hostname
 from lls.protocol.shapes import Jwks
 from lls.sealed import seal
-from lls.sealed.payloads import TYP_REGISTRATION, RegistrationPayload
+from lls.sealed.payloads import TYP_REGISTRATION, RegistrationNode, RegistrationPayload
 
 
-def build_registration(instance: Instance, *, now: float | None = None) -> tuple[str, int]:
-    """The sealed registration (signed by the instance, encrypted to the vendor) and its iat."""
+def build_registration(
+    instance: Instance,
+    *,
+    now: float | None = None,
+    nodes: Sequence[tuple[str, str]] = (),
+) -> tuple[str, int]:
+    """The sealed registration (signed by the instance, encrypted to the vendor) and its iat;
+    `nodes`: (hostname, fingerprint) of each node of a high-availability pair."""
     iat = int(time.time() if now is None else now)
     payload = RegistrationPayload(
         iss=instance.instance_id,
@@ -25,6 +32,7 @@ def build_registration(instance: Instance, *, now: float | None = None) -> tuple
         hostname=hostname(),
         fingerprint=instance.fingerprint or fingerprint(),
         version=__version__,
+        nodes=tuple(RegistrationNode(hostname=h, fingerprint=f) for h, f in nodes),
     )
     token = seal(
         msgspec.json.encode(payload),

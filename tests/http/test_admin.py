@@ -6,6 +6,13 @@ import pytest
 
 from tests.conftest import Server, ServerFactory
 
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (the store contract, end to end)."""
+    return both_backends
+
+
 ADMIN_CALLS = [
     ("GET", "/admin/v1/status"),
     ("POST", "/admin/v1/pool"),

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from lls.app import build_app
-from lls.config import Config
-from tests.conftest import Server
+import pytest
+
+from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT
+
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (the store contract, end to end)."""
+    return both_backends
 
 
 async def _status(server: Server) -> dict[str, Any]:
@@ -57,18 +63,14 @@ async def test_forward_jump_is_not_tampering(server: Server) -> None:
     assert (await server.activate("LIC-THREE", "h1"))["authStatus"] == "Success"
 
 
-async def test_rollback_is_detected_across_restart(server: Server, aiohttp_client: Any) -> None:
+async def test_rollback_is_detected_across_restart(
+    server: Server, make_server: ServerFactory
+) -> None:
     server.clock.advance(7200)
     await server.activate("LIC-THREE", "h1")
     await server.client.close()  # clean stop persists the floor
     server.clock.advance(-7200)
-    app = build_app(
-        Config(data_dir=server.instance.data_dir),
-        instance=server.instance,
-        clock=server.clock,
-        run_jobs=False,
-    )
-    client = await aiohttp_client(app)
+    client = (await make_server()).client  # the same data directory or database
     resp = await client.post(
         "/licensing/activate",
         json={"licenseToken": "LIC-THREE", "productCodes": [PRODUCT], "authContext": "h2"},

@@ -10,6 +10,13 @@ import pytest
 from tests.conftest import Server, ServerFactory
 from tests.pools import grant
 
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (the store contract, end to end)."""
+    return both_backends
+
+
 FEATURES: list[dict[str, Any]] = [
     {"code": "EXPORT_PDF", "type": "floating", "count": 3},
     {"code": "API_CALLS", "type": "consumption", "count": 5},

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from lls.domain.records import Record
 from tests.conftest import ServerFactory
 from tests.pools import grant
+
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (the store contract, end to end)."""
+    return both_backends
+
 
 MISUSE_3 = {"maxAuthContexts": 3, "windowSeconds": 3600}
 

@@ -19,6 +19,13 @@ from lls.sealed import KeyPair, open_sealed, seal
 from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT, grant
 
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (the store contract, end to end)."""
+    return both_backends
+
+
 LEASE = 3 * 86_400
 FEATURES = [
     {"code": "PDF", "type": "floating", "count": 2},

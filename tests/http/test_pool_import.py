@@ -19,6 +19,19 @@ from tests.conftest import DEFAULT_LICENSES, Server, ServerFactory
 from tests.pools import grant, make_pool, pool_payload, seal_doc
 
 
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (the store contract, end to end)."""
+    return both_backends
+
+
+@pytest.fixture
+def sqlite_only(store_backend: str) -> None:
+    """A test that reads or edits the SQLite file itself (test_ha covers PostgreSQL)."""
+    if store_backend != "sqlite":
+        pytest.skip("edits the SQLite file directly")
+
+
 async def _state(server: Server) -> tuple[Any, Any, Any]:
     status = await (
         await server.client.get("/admin/v1/status", headers=server.admin_headers)
@@ -195,6 +208,7 @@ async def test_pool_shrinking_seats_drains_without_cutting_anyone(server: Server
     assert (await server.activate("LIC-THREE", "h4"))["authStatus"] == "Success"
 
 
+@pytest.mark.usefixtures("sqlite_only")
 async def test_pool_stores_ack_usage_seq_and_raises_clock_floor(server: Server) -> None:
     iat = server.clock.now() + 120
     status, _ = await server.import_pool(DEFAULT_LICENSES, iat=iat, ack=4)
@@ -207,6 +221,7 @@ async def test_pool_stores_ack_usage_seq_and_raises_clock_floor(server: Server) 
     assert db.execute("SELECT ack_usage_seq FROM pools ORDER BY seq DESC").fetchone() == (4,)
 
 
+@pytest.mark.usefixtures("sqlite_only")
 async def test_restart_reverifies_stored_pool_and_refuses_an_edited_one(
     server: Server,
 ) -> None:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from lls.clock import rfc3339
 from tests.conftest import Server, ServerFactory
 from tests.pools import PRODUCT, grant
+
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (the store contract, end to end)."""
+    return both_backends
+
 
 SHAPE = [  # the online API's five in its order, then the (LLS) additions
     "isTrial",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from jwcrypto import jwe, jwk, jws
 
 from lls.clock import parse_rfc3339
@@ -12,6 +13,12 @@ from lls.sealed import read_sealed_text
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import TYP_USAGE
 from tests.conftest import DEFAULT_LICENSES, Server, ServerFactory
+
+
+@pytest.fixture
+def store_backend(both_backends: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL (the store contract, end to end)."""
+    return both_backends
 
 
 async def export(server: Server) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from lls.domain.records import (
     AppendEvent,
     BindEnvironment,
     EndSession,
+    ForgetContexts,
+    NoteContexts,
+    PruneContexts,
     PruneEvents,
     Record,
     RecordExport,
@@ -103,8 +106,16 @@ class Mix:
 
     def _misc(self) -> list[Record]:
         rng = self.rng
-        choice = rng.randrange(6)
+        choice = rng.randrange(10)
         ctx = rng.choice(CONTEXTS)
+        if choice == 6:  # the misuse job writes the contexts validate noted
+            seen = {(rng.choice(LICENSES), c): self.at - rng.choice([0, 5, 20]) for c in CONTEXTS}
+            return [NoteContexts(tuple((lic, c, at) for (lic, c), at in seen.items()))]
+        if choice == 7:
+            return [PruneContexts(self.at - rng.choice([5.0, 30.0]))]
+        if choice == 8:  # an admin unlocked it: the contexts seen before do not count again
+            lic = rng.choice(LICENSES)
+            return [ForgetContexts(lic), self._event("license.unlocked", lic)]
         if choice == 0:
             return [SetMeta(rng.choice(["floor", "usage_seq"]), str(self.at))]
         if choice == 1:

@@ -55,6 +55,10 @@ async def _state(store: Any) -> dict[str, Any]:
         "snapshot": _normal(await store.snapshot()),
         "events": await store.events_after(0),
         "audit": await store.audit(after=3, limit=5),
+        "audit filtered": await store.audit(
+            after=1, before=60, limit=7, since=1_700_000_008.0, types=["session.*", "noop"]
+        ),
+        "audit newest": await store.audit(after=0, limit=4, newest_first=True, types=["pool_*"]),
         "head": await store.chain_head(),
         "exports": [await store.export_point(seq) for seq in range(6)],
         "seen": await store.contexts_seen(since=1_700_000_010.0),

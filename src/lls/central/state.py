@@ -57,6 +57,7 @@ class InstanceRecord(msgspec.Struct, frozen=True, kw_only=True):
     ackedEventId: int = 0  # the event the instance prunes up to once it imports that pool
     chainPoints: dict[int, str] = {}  # known {event id: hash} from the acknowledged point on
     usageFiles: dict[int, UsageFileRecord] = {}  # accepted usage files from the acknowledged one
+    nodes: list[dict[str, str]] = []  # the nodes of a pair: {hostname, fingerprint}, as registered
 
     def public_keys(self) -> PublicKeys:
         """The instance's keys, as the vendor pinned them at registration."""

@@ -134,7 +134,11 @@ class VendorWorkspace:
         if not reg.iss.strip():
             raise SealedFileError("the registration has no instance id (iss)", code="BAD_PAYLOAD")
         existing = self._state.instances.get(reg.iss)
+        nodes = [{"hostname": n.hostname, "fingerprint": n.fingerprint} for n in reg.nodes]
         if existing is not None and existing.public_keys().kids == opened.signer.kids:
+            if existing.nodes != nodes:  # a node joined the pair (or left it)
+                existing = msgspec.structs.replace(existing, nodes=nodes)
+                self._put(existing)
             return existing
         if existing is not None and not force:
             raise Refused(
@@ -148,6 +152,7 @@ class VendorWorkspace:
             hostname=reg.hostname,
             fingerprint=reg.fingerprint,
             version=reg.version,
+            nodes=nodes,
             registeredAt=int(time.time()) if now is None else now,
             lastSeq=existing.lastSeq if existing is not None else 0,
             orgId=existing.orgId if existing is not None else None,

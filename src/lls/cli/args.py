@@ -44,6 +44,16 @@ def add_instance_options(parser: argparse.ArgumentParser, *, url: bool = False) 
         )
 
 
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="the PostgreSQL database of the instance (store.url, LLS_STORE_URL);"
+        " default: SQLite in the data directory",
+    )
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
@@ -71,6 +81,7 @@ def config_of(args: argparse.Namespace) -> Config:
             "data_dir": opt(args, "data_dir"),
             "host": opt(args, "host"),
             "port": opt(args, "port"),
+            "store_url": opt(args, "store"),
         },
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 from lls.cli.args import (
     add_instance_options,
     add_json,
+    add_store_option,
     config_of,
     emit,
     opt,
@@ -21,6 +22,7 @@ from lls.cli.args import (
 from lls.cli.progress import progress_for
 from lls.clock import rfc3339
 from lls.config import load_config, unknown_variables
+from lls.errors import LLSError
 from lls.instance import init_instance, load_instance, rebind_instance
 from lls.registration import build_registration
 from lls.sealed import read_sealed_file, write_atomic, write_sealed_file
@@ -28,14 +30,58 @@ from lls.sealed import read_sealed_file, write_atomic, write_sealed_file
 
 def cmd_init(args: argparse.Namespace) -> int:
     config = config_of(args)
-    instance = init_instance(config.data_dir, Path(args.vendor_keys), stable_id=config.machine_id)
+    if config.store_url:  # the instance in a PostgreSQL database, this machine its first node
+        from lls.cluster import init_on_store
+        from lls.store.postgres.connection import redact
+
+        instance = asyncio.run(
+            init_on_store(
+                config.store_url,
+                config.data_dir,
+                Path(args.vendor_keys),
+                stable_id=config.machine_id,
+            )
+        )
+        where = f"{config.data_dir} and {redact(config.store_url)}"
+    else:
+        instance = init_instance(
+            config.data_dir, Path(args.vendor_keys), stable_id=config.machine_id
+        )
+        where = str(config.data_dir)
     doc = {"instanceId": instance.instance_id, "dataDir": str(config.data_dir)}
     return emit(
         args,
         doc,
         [
-            f"initialised instance {instance.instance_id} in {config.data_dir}",
+            f"initialised instance {instance.instance_id} in {where}",
             f"next: lls registration --data-dir {config.data_dir} --out registration.lls",
+        ],
+    )
+
+
+def cmd_node_join(args: argparse.Namespace) -> int:
+    from lls.cluster import join_store
+
+    config = config_of(args)
+    if not config.store_url:
+        raise LLSError("lls node join needs --store URL (or store.url)", code="NO_STORE")
+    try:
+        token = Path(args.admin_token_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise LLSError(
+            f"cannot read the admin token file {args.admin_token_file}: {exc.strerror}",
+            code="BAD_ADMIN_TOKEN",
+        ) from None
+    instance = asyncio.run(
+        join_store(config.store_url, config.data_dir, token, stable_id=config.machine_id)
+    )
+    doc = {"instanceId": instance.instance_id, "dataDir": str(config.data_dir)}
+    return emit(
+        args,
+        doc,
+        [
+            f"joined this machine to instance {instance.instance_id} in {config.data_dir}",
+            "next: lls serve with the same store.url (it stands by while another node leads)",
         ],
     )
 
@@ -49,7 +95,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = config_of(args)
     # Clear errors before binding a port: no instance here, or one copied from elsewhere.
-    load_instance(config.data_dir).check_machine(config.machine_id)
+    instance = load_instance(config.data_dir)
+    instance.check_machine(config.machine_id)
+    if config.store_url:  # a node of a pair: the database is the instance's, we are a node
+        from lls.cluster import check_node
+
+        asyncio.run(check_node(config.store_url, instance, stable_id=config.machine_id))
     configure_logging(config.log_level, config.log_format)
     for name in unknown_variables(os.environ):
         logging.getLogger("lls.config").warning("environment variable %s is no setting", name)
@@ -82,7 +133,15 @@ def cmd_registration(args: argparse.Namespace) -> int:
         instance = rebind_instance(config.data_dir, stable_id=config.machine_id, now=time.time())
     else:
         instance.check_machine(config.machine_id)
-    token, iat = build_registration(instance)
+    nodes: list[tuple[str, str]] = []
+    if config.store_url:  # the vendor sees every node of the pair
+        from lls.cluster import list_nodes
+        from lls.store.postgres.identity import rebind_database
+
+        if args.rebind:  # this database (a restored copy) becomes the instance's home
+            asyncio.run(rebind_database(config.store_url, instance.instance_id))
+        nodes = [(n.hostname, n.fingerprint) for n in asyncio.run(list_nodes(config.store_url))]
+    token, iat = build_registration(instance, nodes=nodes)
     write_sealed_file(
         Path(args.out),
         token,
@@ -223,14 +282,32 @@ def add_instance_parsers(sub: Any) -> None:
     """init, serve, reload, demo, registration, pool import, usage export, offline …"""
     p = sub.add_parser("init", help="create instance keys, admin token, database")
     add_instance_options(p)
+    add_store_option(p)
     add_json(p)
     p.add_argument(
         "--vendor-keys", required=True, help="the vendor's public key file (vendor.jwks)"
     )
     p.set_defaults(func=cmd_init)
 
+    p = sub.add_parser("node", help="the nodes of an instance on PostgreSQL (docs/ha.md)")
+    node_sub = p.add_subparsers(dest="node_command", required=True)
+    p = node_sub.add_parser(
+        "join", help="add this machine as a node of the instance in the --store database"
+    )
+    add_instance_options(p)
+    add_store_option(p)
+    add_json(p)
+    p.add_argument(
+        "--admin-token-file",
+        required=True,
+        metavar="T",
+        help="a copy of the first node's admin.token (proves you administer the instance)",
+    )
+    p.set_defaults(func=cmd_node_join)
+
     p = sub.add_parser("serve", help="run the license server (SIGHUP reloads the settings)")
     add_instance_options(p)
+    add_store_option(p)
     p.add_argument("--host", default=argparse.SUPPRESS, help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=argparse.SUPPRESS, help="listen port (default 8080)")
     p.set_defaults(func=cmd_serve)
@@ -256,6 +333,7 @@ def add_instance_parsers(sub: Any) -> None:
 
     p = sub.add_parser("registration", help="write the signed registration file for the vendor")
     add_instance_options(p)
+    add_store_option(p)
     add_json(p)
     p.add_argument("--out", required=True)
     p.add_argument(

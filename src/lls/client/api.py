@@ -103,7 +103,7 @@ class LicenseClient:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         session: aiohttp.ClientSession | None = None,
@@ -114,7 +114,14 @@ class LicenseClient:
         send_client_info: bool = True,
         ssl: ssl_module.SSLContext | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        # Several base URLs: the nodes of a high-availability pair (docs/ha.md). A call goes
+        # to the one that answered last; on a connection error or a 503 (a standby says
+        # NOT_LEADER) it moves on to the next, once round the list.
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("LicenseClient needs at least one URL")
+        self.urls = [u.rstrip("/") for u in urls]
+        self._current = 0
         self._ssl = ssl  # trust for an https URL (e.g. the site's CA); None: the system's
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._http = session
@@ -367,7 +374,33 @@ class LicenseClient:
         data = msgspec.json.encode(body)
         return await self._send("POST", f"/licensing/{endpoint}", data, limit=limit)
 
+    @property
+    def url(self) -> str:
+        """The base URL calls go to now (the one that answered last)."""
+        return self.urls[self._current]
+
     async def _send(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        *,
+        limit: aiohttp.ClientTimeout | None = None,
+    ) -> _Answer:
+        """One request, moving to the next URL on a connection error or a 503; the last
+        URL's error is raised when none answered."""
+        last = len(self.urls) - 1
+        for attempt in range(len(self.urls)):
+            try:
+                return await self._send_once(method, path, data, limit=limit)
+            except (ServerUnreachable, ServerError) as exc:
+                moves_on = isinstance(exc, ServerUnreachable) or exc.status == 503
+                if isinstance(exc, CertificateError) or not moves_on or attempt == last:
+                    raise
+                self._current = (self._current + 1) % len(self.urls)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _send_once(
         self,
         method: str,
         path: str,

@@ -19,6 +19,7 @@ from lls.domain.state import LicenseState
 from lls.domain.views import SessionQuery, list_sessions
 from lls.errors import BadRequest, NotFound, Refused
 from lls.http.body import CLIENT_BODY_LIMIT, LARGE_BODY_TIMEOUT_S, read_limited
+from lls.http.ha import NODE
 from lls.http.index_cache import LICENSE_INDEX, IndexCache
 from lls.http.keys import INSTANCE, LABELS, LICENSING, RELOAD
 from lls.http.routes import add_route
@@ -159,8 +160,11 @@ async def status(request: web.Request) -> web.Response:
     info = request.app[INSTANCE]
     st = request.app[LICENSING].status()
     pool = st.pool
+    node = request.app.get(NODE)
+    ha = {"role": node.role, "leader": node.leader_url} if node is not None else {}
     return _json(
         {
+            **ha,
             "instanceId": info.instance_id,
             "version": __version__,
             "org": {"id": pool.org_id, "name": pool.org_name} if pool else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from lls.domain.service import Licensing
+from lls.http.ha import LEADER, NODE
 from lls.http.keys import LABELS, LICENSING
 from lls.http.metrics import MetricsExporter
 from lls.http.observe import RequestStats
@@ -21,8 +22,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     problems = request.app[LICENSING].ready()
-    status = 503 if problems else 200
-    return web.json_response({"ready": not problems, "problems": problems}, status=status)
+    node = request.app.get(NODE)
+    if node is None:
+        status = 503 if problems else 200
+        return web.json_response({"ready": not problems, "problems": problems}, status=status)
+    # A node of a high-availability pair: only the leader is ready (the load balancer sends
+    # clients to it); a standby names the leader. The store's refusal is the role itself.
+    role = node.role
+    if role != LEADER:
+        problems = ["this node is a standby"]
+    doc = {"ready": not problems, "role": role, "leader": node.leader_url, "problems": problems}
+    return web.json_response(doc, status=503 if problems else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -80,6 +80,13 @@ class PoolPayload(_Wire, frozen=True):
     ackUsageSeq: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
+class RegistrationNode(_Wire, frozen=True):
+    """One node of an instance on PostgreSQL (a high-availability pair)."""
+
+    hostname: str
+    fingerprint: str
+
+
 class RegistrationPayload(_Wire, frozen=True):
     """`lls-registration+jws`: a new instance introduces itself to the vendor (§6)."""
 
@@ -90,6 +97,7 @@ class RegistrationPayload(_Wire, frozen=True):
     hostname: str
     fingerprint: str
     version: str
+    nodes: tuple[RegistrationNode, ...] = ()  # every node of a pair; empty: one machine
 
 
 class UsageEvent(_Wire, frozen=True):

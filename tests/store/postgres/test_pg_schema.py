@@ -46,6 +46,33 @@ async def test_two_nodes_migrating_a_new_database_at_once_both_succeed(pg_url: s
     assert await _versions(pg_url) == numbers
 
 
+def test_both_backends_have_the_same_migration_numbers() -> None:
+    from lls.store.connection import _migration_files as sqlite_migrations
+
+    assert [n for n, _ in migration_files()] == [n for n, _ in sqlite_migrations()]
+
+
+async def test_a_database_migrated_before_0006_existed_here_gets_it(pg_url: str) -> None:
+    """0006 (misuse_contexts) shipped on PostgreSQL after 0007: a database at [1..4, 7]
+    must still get it, though its newest version is above 6."""
+    conn = await connect(pg_url, role="test")
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for number, sql in migration_files():
+            if number in (1, 2, 3, 4, 7):
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1)", number)
+        assert await conn.fetchval("SELECT to_regclass('misuse_contexts')") is None
+        assert await migrate(conn) == migration_files()[-1][0]
+        assert await conn.fetchval("SELECT to_regclass('misuse_contexts') IS NOT NULL")
+    finally:
+        await conn.close()
+    assert await _versions(pg_url) == [n for n, _ in migration_files()]
+
+
 async def test_database_from_a_newer_lls_is_refused_and_left_alone(pg_url: str) -> None:
     store = PostgresStore(pg_url, INSTANCE_ID)
     await store.open()

@@ -17,6 +17,7 @@ from aiohttp.typedefs import Handler
 
 from lls.errors import LLSError
 from lls.http.admin_access import host_refusal
+from lls.http.ha import NODE
 from lls.http.middleware import ADMIN_PORT
 from lls.http.ui.auth import UISession, same_token
 from lls.http.ui.forms import FORM_LIMIT, Form, read_form
@@ -87,12 +88,17 @@ async def ui_guard(request: web.Request, handler: Handler) -> web.StreamResponse
         _secure(refusal, request.path)
         return refusal
     try:
+        node = request.config_dict.get(NODE)
+        if node is not None:  # a standby's memory is not the database's: no dashboard there
+            node.refuse_unless_leading()
         response = await handler(request)
     except web.HTTPException as exc:
         _secure(exc, request.path)
         raise
     except LLSError as error:
         response = error_page(request, error.status, error.message, code=error.code)
+        if error.retry_after_s is not None:
+            response.headers["Retry-After"] = str(error.retry_after_s)
     except Exception:
         log.exception("unexpected error in the dashboard (%s %s)", request.method, request.path)
         response = error_page(request, 500, "Internal error; see the server log.")

@@ -92,6 +92,9 @@ class LeaderLock:
         self._last_ok = 0.0
         self._task: asyncio.Task[None] | None = None
         self._taking: asyncio.Task[None] | None = None
+        # A node that lost the lock rests a lease before it competes again: the standbys,
+        # which try every interval, take over, rather than the node whose link just failed.
+        self._rest_until = 0.0
 
     @property
     def held(self) -> bool:
@@ -165,6 +168,7 @@ class LeaderLock:
         if conn is not None and not conn.is_closed():
             conn.terminate()  # no graceful close: a half-dead link must not delay the standby
         if was:
+            self._rest_until = time.monotonic() + self.lease
             log.warning("lost the leader lock: %s", describe(reason) if reason else "closed")
             if self._on_lost is not None:
                 self._on_lost(reason)
@@ -185,6 +189,8 @@ class LeaderLock:
             conn.add_termination_listener(self._terminated)
             self._conn = conn
         if not self._held:
+            if time.monotonic() < self._rest_until:
+                return  # just lost it: give the standbys their turn first
             sent = time.monotonic()
             got = await self._conn.fetchval(
                 "SELECT pg_try_advisory_lock($1)", self.key, timeout=self.timeout

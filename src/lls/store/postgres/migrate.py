@@ -55,22 +55,26 @@ async def schema_version(conn: Conn) -> int:
 
 async def migrate(conn: Conn) -> int:
     """Apply each missing migration in its own transaction; refuse a newer schema. → version."""
-    current = 0
     for number, sql in [(0, VERSION_TABLE), *migration_files()]:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
             if number == 0:
                 await conn.execute(sql)
-                current = await schema_version(conn)
-                _refuse_newer(current)
+                _refuse_newer(await schema_version(conn))
                 continue
-            current = await schema_version(conn)  # another node may have applied it meanwhile
-            if number <= current:
+            # Another node may have applied it meanwhile; a number below the newest may still
+            # be missing (0006 shipped after 0007), so the test is "applied", not "<= newest".
+            if await applied(conn, number):
                 continue
             await conn.execute(sql)
             await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", number)
-            current = number
-    return current
+    return await schema_version(conn)
+
+
+async def applied(conn: Conn, number: int) -> bool:
+    """Whether migration `number` was applied to this database."""
+    found = await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", number)
+    return found is not None
 
 
 def _refuse_newer(version: int) -> None:

@@ -32,6 +32,9 @@ from lls.domain.records import (
     AppendEvent,
     BindEnvironment,
     EndSession,
+    ForgetContexts,
+    NoteContexts,
+    PruneContexts,
     PruneEvents,
     PruneHistory,
     Record,
@@ -134,6 +137,14 @@ HISTORY = (
     " peak_units = excluded.peak_units, consumed = excluded.consumed"
 )
 HISTORY_PRUNE = "DELETE FROM history_hours WHERE hour < $1"
+
+NOTE_CONTEXT = (
+    "INSERT INTO misuse_contexts (license, auth_context, seen_at) VALUES ($1, $2, $3)"
+    " ON CONFLICT (license, auth_context) DO UPDATE"
+    " SET seen_at = greatest(misuse_contexts.seen_at, excluded.seen_at)"
+)
+PRUNE_CONTEXTS = "DELETE FROM misuse_contexts WHERE seen_at < $1"
+FORGET_CONTEXTS = "DELETE FROM misuse_contexts WHERE license = $1"
 
 _json = msgspec.json.Encoder()
 
@@ -248,6 +259,14 @@ def _statements(record: Record) -> list[tuple[str, tuple[Any, ...], list[Key]]]:
             return [(PRUNE, (up_to,), [("events", None), ("meta", None)])]
         case SetPeak(license=lic, peak_sessions=peak):
             return [(PEAK, (lic, peak), [("peaks", lic)])]
+        case NoteContexts(seen=seen):
+            return [
+                (NOTE_CONTEXT, (lic, ctx, at), [("contexts", (lic, ctx))]) for lic, ctx, at in seen
+            ]
+        case PruneContexts(before=before):
+            return [(PRUNE_CONTEXTS, (before,), [("contexts", None)])]
+        case ForgetContexts(license=lic):
+            return [(FORGET_CONTEXTS, (lic,), [("contexts", None)])]
         case SaveHistory(rows=rows):
             return [(HISTORY, row_values(r), [("history", (r.license, r.hour))]) for r in rows]
         case PruneHistory(before=before):

@@ -20,6 +20,7 @@ from lls.errors import StorageError
 from lls.store.history_rows import COLUMNS as HISTORY_COLUMNS
 from lls.store.history_rows import hour_row, sum_denials
 from lls.store.postgres.connection import Conn, connect, describe, redact
+from lls.store.postgres.identity import check_binding
 from lls.store.postgres.leader import (
     LEASE_S,
     STATEMENT_TIMEOUT_S,
@@ -33,6 +34,7 @@ from lls.store.postgres.writer import PostgresWriter, State
 
 READ_TIMEOUT_S = 30.0  # a snapshot of 100,000 sessions takes well under a second
 EVENT_COLUMNS = "id, at, type, license, auth_context, data, prev_hash, hash"
+LEADER_URL_KEY = "leader_url"
 
 
 class PostgresStore:
@@ -48,8 +50,13 @@ class PostgresStore:
         lock_interval: float = TRY_INTERVAL_S,
         lease: float = LEASE_S,
         timeout: float = STATEMENT_TIMEOUT_S,
+        advertise: str = "",
+        check_identity: bool = True,
     ) -> None:
         self.url = url
+        self.instance_id = instance_id
+        self.advertise = advertise  # written as the leader's URL when this node takes over
+        self.check_identity = check_identity  # refuse a copied database (identity.py)
         # Called on taking over and after a failed batch: rebuild memory from `snapshot()`.
         self.reload = reload
         self.on_standby = on_standby
@@ -76,6 +83,8 @@ class PostgresStore:
         conn = await connect(self.url, role="migrate")
         try:
             await migrate(conn)
+            if self.check_identity:
+                await check_binding(conn, self.instance_id)
         finally:
             await conn.close()
         await self.lock.start()
@@ -112,8 +121,23 @@ class PostgresStore:
 
     async def _gained(self) -> None:
         await self._writer.take_over()
+        if self.advertise:  # through the lock connection: only a holder names itself leader
+            async with self.lock.connection() as conn:
+                await conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    LEADER_URL_KEY,
+                    self.advertise,
+                    timeout=self.lock.timeout,
+                )
         await self._reload()
         self._writer.serve()
+
+    async def leader_url(self) -> str | None:
+        """The advertised URL of the node that took the leader lock last (for standbys)."""
+        async with self._read() as db:
+            value = await db.fetchval("SELECT value FROM meta WHERE key = $1", LEADER_URL_KEY)
+        return str(value) if value is not None else None
 
     def _lost(self, reason: BaseException | None) -> None:
         self._writer.stand_by()
@@ -256,15 +280,48 @@ class PostgresStore:
             offline=[_offline(r) for r in offline],
         )
 
-    async def audit(self, *, after: int, limit: int) -> list[AuditEvent]:
-        """Audit events with id > `after`, oldest first."""
+    async def audit(
+        self,
+        *,
+        after: int,
+        limit: int,
+        before: int | None = None,
+        since: float | None = None,
+        types: Sequence[str] = (),
+        newest_first: bool = False,
+    ) -> list[AuditEvent]:
+        """Audit events with `after` < id < `before`, at or after `since`, of `types`
+        (exact, or a prefix ending in `*`), oldest first or newest first."""
         await self.barrier()
+        params: list[object] = [after]
+
+        def param(value: object) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        where = ["id > $1"]
+        if before is not None:
+            where.append(f"id < {param(before)}")
+        if since is not None:
+            where.append(f"at >= {param(since)}")
+        if types:
+            alternatives = []
+            for kind in types:
+                if kind.endswith("*"):
+                    escaped = kind[:-1].replace("\\", "\\\\").replace("%", "\\%")
+                    pattern = param(escaped.replace("_", "\\_") + "%")
+                    alternatives.append(f"type LIKE {pattern} ESCAPE '\\'")
+                else:
+                    alternatives.append(f"type = {param(kind)}")
+            where.append("(" + " OR ".join(alternatives) + ")")
+        order = "DESC" if newest_first else "ASC"
+        # Every part is fixed text; the values go in as parameters.
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)}"  # noqa: S608
+            f" ORDER BY id {order} LIMIT {param(limit)}"
+        )
         async with self._read() as db:
-            rows = await db.fetch(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2",  # noqa: S608
-                after,
-                limit,
-            )
+            rows = await db.fetch(sql, *params)
         return [_event(r) for r in rows]
 
     async def events_after(self, after: int) -> list[AuditEvent]:
@@ -301,13 +358,23 @@ class PostgresStore:
         return int(row[0]), str(row[1])
 
     async def contexts_seen(self, *, since: float) -> dict[str, dict[str, float]]:
-        """Per license, each authContext that started a session since `since`, last seen."""
+        """Per license, each authContext that started a session or called validate (as the
+        misuse job wrote it) since `since` and after the license's newest unlock, last seen."""
         await self.barrier()
         seen: dict[str, dict[str, float]] = {}
+        # Only unlocks inside the window matter: every event in it follows an earlier one.
         async with self._read() as db:
             rows = await db.fetch(
-                "SELECT license, auth_context, max(at) FROM events"
-                " WHERE type = 'session.started' AND at >= $1 GROUP BY license, auth_context",
+                "WITH unlocked AS (SELECT license, max(at) AS at FROM events"
+                "  WHERE type = 'license.unlocked' AND at >= $1 GROUP BY license)"
+                " SELECT license, auth_context, max(at) FROM ("
+                "  SELECT e.license, e.auth_context, e.at FROM events e"
+                "   LEFT JOIN unlocked u ON u.license = e.license"
+                "   WHERE e.type = 'session.started' AND e.at >= $1"
+                "   AND (u.at IS NULL OR e.at > u.at)"
+                "  UNION ALL"
+                "  SELECT license, auth_context, seen_at FROM misuse_contexts WHERE seen_at >= $1"
+                " ) AS seen GROUP BY license, auth_context",
                 since,
             )
         for lic, ctx, at in rows:
