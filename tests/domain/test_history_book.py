@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lls.domain.history import HOUR_S, HistoryBook
+from lls.domain.history import FLUSH_INTERVAL_S, HOUR_S, ROUND_ROWS, HistoryBook
 from lls.domain.history_series import series
 from lls.domain.models import License
 from lls.domain.records import HourRow, PruneHistory, SaveHistory, StartSession
@@ -70,3 +70,23 @@ def test_day_series_takes_the_peak_of_its_hours_and_adds_their_counts() -> None:
     assert (day.peak_sessions, day.started, day.denied) == (3, 6, 3)
     assert (dict(day.peak_units), dict(day.consumed)) == ({"PDF": 4}, {"CALLS": 6})
     assert (empty.peak_sessions, empty.denied) == (0, 0)
+
+
+def test_a_round_goes_out_in_batches_of_bounded_size_and_later_changes_wait_for_the_next() -> None:
+    """A busy pool changes thousands of buckets between two rounds; one batch carrying them
+    all stalled every request committed with it (p99 tripled in bench/run_load.py)."""
+    book = HistoryBook()
+    states = [_state(f"L{n}") for n in range(ROUND_ROWS * 2 + 200)]
+    for state in states:
+        book.denied(state, "X", DAY0)
+    sizes: list[int] = []
+    while rows := _rows(book.take(DAY0 + 1)):
+        sizes.append(len(rows))
+        book.landed(ok=True)
+        book.denied(states[0], "X", DAY0 + 1)  # changed again while the round is written
+    assert sizes == [ROUND_ROWS, ROUND_ROWS, 200]
+    assert book.take(DAY0 + 2) == []  # the change waits for the next round
+    assert _rows(book.take(DAY0 + 1 + FLUSH_INTERVAL_S)) == [HourRow("L0", DAY0, 0, 0, {"X": 4})]
+    book.landed(ok=True)
+    book.denied(states[1], "X", DAY0 + 20)
+    assert _rows(book.take(DAY0 + 20, force=True)) == [HourRow("L1", DAY0, 0, 0, {"X": 2})]

@@ -4,12 +4,16 @@ Each hour bucket holds the peak of concurrent sessions, the peak of floating uni
 use per feature, the sessions started, the denials by reason and the consumption used
 in that hour. The book accumulates the open hour in memory — a decision never waits on
 it — and hands the store the buckets that changed as one `SaveHistory` record inside a
-batch the writer commits anyway (at most one in flight, at most one a second), so
-history adds no transaction and no fsync of its own. A row always carries a bucket's
+batch the writer commits anyway (at most one in flight, a round every
+`FLUSH_INTERVAL_S`, at most `ROUND_ROWS` rows a batch), so history adds no
+transaction and no fsync of its own, and no batch grows large enough to stall the
+requests committed with it (the load benchmark showed 8,000 rows a second flushed in
+one batch tripling p99). A row always carries a bucket's
 whole value, never an increment: writing it twice changes nothing, and after a restart
 the book continues from what the database holds, so the open hour is neither lost nor
 counted twice. What changed since the last flush is lost only with a crash (at most
-`FLUSH_INTERVAL_S` of counts); a clean stop flushes it.
+`FLUSH_INTERVAL_S` of counts, plus a round still being written); a clean stop
+flushes it.
 
 How it learns what happened is kept to one place (`observe`, called where records are
 committed, and `denied`, called where a refusal is made): the write records say when a
@@ -18,6 +22,7 @@ session started and what a checkout took, so the rules do not change for it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,7 +38,8 @@ from lls.domain.records import (
 from lls.domain.state import DAY_S, LicenseState
 
 HOUR_S = 3600
-FLUSH_INTERVAL_S = 1.0  # at most one history record a second rides along with a batch
+FLUSH_INTERVAL_S = 10.0  # a round of changed buckets starts at most this often
+ROUND_ROWS = 500  # rows one batch carries; a round of more continues on the next batches
 DEFAULT_RETENTION_DAYS = 400
 
 
@@ -74,7 +80,9 @@ class HistoryBook:
         self.retention_days = retention_days
         self.hour = 0  # the open hour; buckets of an older hour are flushed and dropped
         self.buckets: dict[str, _Bucket] = {}
-        self.dirty: set[str] = set()
+        self.dirty: dict[str, None] = {}  # changed since taken, in the order they changed
+        self._round = False  # a round is under way: the next batch carries more of it
+        self._pending: dict[str, None] = {}  # the round's buckets not yet taken
         self.in_flight = False
         self.last_flush = float("-inf")
         self.pruned_through = 0  # the last hour a PruneHistory was sent for
@@ -94,7 +102,7 @@ class HistoryBook:
             for code, units in state.in_use.items():
                 if units > 0:
                     bucket.peak_units[code] = units
-        self.dirty.add(token)
+        self.dirty[token] = None
         return bucket
 
     def refused(
@@ -142,9 +150,8 @@ class HistoryBook:
     def _roll(self, hour: int) -> None:
         """Close the open hour: its buckets wait for the next flush; today's count moves on."""
         if self.hour:
-            self._closed.extend(
-                b.row(t, self.hour) for t, b in self.buckets.items() if t in self.dirty
-            )
+            changed = {**self._pending, **self.dirty}
+            self._closed.extend(self.buckets[t].row(t, self.hour) for t in changed)
             if day_of(self.hour) == day_of(hour):
                 for bucket in self.buckets.values():
                     add_counts(self.denied_before_hour, bucket.denials)
@@ -153,7 +160,7 @@ class HistoryBook:
             self.denied_before_hour = {}
         self.hour = hour
         self.buckets = {}
-        self.dirty = set()
+        self.dirty, self._pending = {}, {}
 
     def tick(self, licenses: Mapping[str, LicenseState], now: float) -> None:
         """Open a new hour when it has begun, seeded with every license in use now (a job
@@ -186,18 +193,36 @@ class HistoryBook:
         self.pruned_through = 0
 
     def take(self, now: float, *, force: bool = False) -> list[Record]:
-        """The records to add to a batch about to be committed: the changed buckets (and
-        the retention's pruning, once an hour), or nothing when one is in flight or the
-        last went out less than a second ago. The caller reports back with `landed`.
-        `force` sends even then: rows hold whole values and batches commit in order, so a
-        second record in flight only repeats what the first said, or says more."""
-        if not (self.dirty or self._closed) or (self.in_flight and not force):
+        """The records to add to a batch about to be committed: up to `ROUND_ROWS` changed
+        buckets (and the retention's pruning, once an hour), or nothing when one is in
+        flight or the last round began less than `FLUSH_INTERVAL_S` ago. A round larger
+        than one batch continues on the next ones. The caller reports back with `landed`.
+        `force` sends everything, even then: rows hold whole values and batches commit in
+        order, so a second record in flight only repeats what the first said, or says more."""
+        if self.in_flight and not force:
             return []
-        if not force and not self._closed and now - self.last_flush < FLUSH_INTERVAL_S:
+        if not self._round:  # a round takes what changed until it began; later changes wait
+            if not (self.dirty or self._closed):
+                return []
+            if not force and not self._closed and now - self.last_flush < FLUSH_INTERVAL_S:
+                return []
+            self.last_flush, self._round = now, True
+            self._pending, self.dirty = self.dirty, {}
+        if force:  # everything, now (a clean stop, the job's forced flush)
+            self._pending.update(self.dirty)
+            self.dirty = {}
+        budget = len(self._closed) + len(self._pending) if force else ROUND_ROWS
+        rows, self._closed = self._closed[:budget], self._closed[budget:]
+        if (budget := budget - len(rows)) > 0:
+            tokens = list(itertools.islice(self._pending, budget))
+            rows.extend(self.buckets[t].row(t, self.hour) for t in tokens)
+            for t in tokens:
+                del self._pending[t]
+        self._round = bool(self._closed or self._pending)
+        self.in_flight = True
+        if not rows:
+            self.in_flight = False
             return []
-        rows = [*self._closed, *(self.buckets[t].row(t, self.hour) for t in sorted(self.dirty))]
-        self._closed, self.dirty = [], set()
-        self.in_flight, self.last_flush = True, now
         out: list[Record] = [SaveHistory(tuple(rows))]
         if self.hour and self.hour != self.pruned_through:
             self.pruned_through = self.hour
@@ -218,8 +243,8 @@ class HistoryBook:
         hour's, when it is still this hour), `denied_that_day` the denials of that hour's day
         before it."""
         self.hour, self.day = hour_of(now), day_of(now)
-        self.buckets, self.dirty, self._closed = {}, set(), []
-        self.in_flight = False
+        self.buckets, self.dirty, self._pending, self._closed = {}, {}, {}, []
+        self.in_flight = self._round = False
         self.denied_before_hour = {}
         rows = list(rows)
         for row in rows:
