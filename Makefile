@@ -35,8 +35,8 @@ test: lint types pytest  ## everything CI runs
 # on the wall clock (marker realtime). Under a minute; `make test` stays the whole suite.
 # Spread over the machine's cores (pytest-xdist), whole files per worker so module fixtures
 # stay one per file.
-test-fast: $(STAMP)      ## the in-process tests only (no e2e, no realtime); no lint, no mypy
-	$(BIN)/pytest -q -m "not e2e and not realtime" -n auto --dist loadfile
+test-fast: $(STAMP)      ## the in-process tests on SQLite (no e2e, realtime or postgres); no lint, no mypy
+	$(BIN)/pytest -q -m "not e2e and not realtime and not postgres" -n auto --dist loadfile
 
 bundle: $(STAMP)         ## dist/lls-<version>-offline.tar.gz for an air-gapped host (BUNDLE_TARGET=… for another)
 	PYTHON=$(BIN)/python DIST=$(or $(DIST),dist) BUNDLE_TARGET="$(BUNDLE_TARGET)" bash packaging/bundle.sh
