@@ -4,7 +4,7 @@ session rules will hold them (the seat count, then the policy, in one synchronou
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from lls.domain.models import Feature, License
@@ -12,30 +12,14 @@ from lls.domain.policy import PolicyRefusal
 from lls.domain.policy_compiled import CompiledPolicy, GroupTally, compile_policy
 from lls.domain.policy_decide import seat_refusal, unit_refusal
 from lls.domain.policy_file import parse_policy
+from tests.domain.license_kit import make_license
 
 DAY = 86_400
 
 
 def lic(token: str, **fields: Any) -> License:
-    base = License(
-        token=token,
-        product_codes=("PRO",),
-        type="floating",
-        seats=3,
-        status="active",
-        valid_from=None,
-        valid_until=None,
-        is_trial=False,
-        temporary_days=None,
-        session_window_s=600,
-        offline_lease_s=DAY,
-        contact=None,
-        company_name="Acme",
-        org_id="org-1",
-        misuse=None,
-        features=(Feature("EXPORT_PDF", "floating", 3),),
-    )
-    return replace(base, **fields)
+    features = (Feature("EXPORT_PDF", "floating", 3),)
+    return make_license(token, **{"seats": 3, "features": features, **fields})
 
 
 def compiled(text: str, *licenses: License) -> CompiledPolicy:

@@ -3,7 +3,7 @@ a write gate that can be closed, and a clock that only moves when told."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from lls.domain.models import Feature, License, Pool
@@ -11,6 +11,7 @@ from lls.domain.pools import apply_pool
 from lls.domain.records import AppendEvent, Record
 from lls.domain.state import LicensingState
 from lls.errors import StorageError
+from tests.domain.license_kit import make_license
 
 T0 = 1_800_000_000.0  # the fake clock's start
 DAY = 86_400
@@ -29,29 +30,12 @@ class Gate:
 
 
 def lic(token: str, **fields: Any) -> License:
-    base = License(
-        token=token,
-        product_codes=("PRO",),
-        type="floating",
-        seats=2,
-        status="active",
-        valid_from=None,
-        valid_until=None,
-        is_trial=False,
-        temporary_days=None,
-        session_window_s=600,
-        offline_lease_s=DAY,
-        contact=None,
-        company_name="Acme",
-        org_id="org-1",
-        misuse=None,
-        features=(
-            Feature("UNITS", "floating", 3),
-            Feature("PAGES", "consumption", 5),
-            Feature("PDF", "boolean", None),
-        ),
+    features = (
+        Feature("UNITS", "floating", 3),
+        Feature("PAGES", "consumption", 5),
+        Feature("PDF", "boolean", None),
     )
-    return replace(base, **fields)
+    return make_license(token, **{"features": features, **fields})
 
 
 def pool(

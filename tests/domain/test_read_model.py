@@ -31,31 +31,14 @@ from lls.domain.views import (
     list_sessions,
 )
 from lls.errors import BadRequest
+from tests.domain.license_kit import make_license
 
 NOW = 1_800_000_000.0
 DAY = 86_400
 
 
 def lic(token: str, **fields: Any) -> License:
-    base = License(
-        token=token,
-        product_codes=("PRO",),
-        type="floating",
-        seats=2,
-        status="active",
-        valid_from=None,
-        valid_until=None,
-        is_trial=False,
-        temporary_days=None,
-        session_window_s=600,
-        offline_lease_s=DAY,
-        contact=None,
-        company_name="Acme Trading",
-        org_id="org-1",
-        misuse=None,
-        features=(),
-    )
-    return replace(base, **fields)
+    return make_license(token, **{"company_name": "Acme Trading", **fields})
 
 
 def session(n: int, token: str, *, started: float = NOW - 60, live: bool = True) -> Session:
