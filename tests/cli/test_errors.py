@@ -84,3 +84,16 @@ def test_bad_config_value_stops_the_command_naming_the_variable(
     ran = run_sync(capsys, "serve", "--data-dir", str(instance.data_dir))
     assert ran.code == 1
     assert "listen.port" in ran.err and "LLS_PORT" in ran.err and "Traceback" not in ran.err
+
+
+@pytest.mark.parametrize("command", [["backup", "--out", "b.db"], ["restore", "b.db"]])
+def test_backup_and_restore_refuse_an_instance_on_postgresql_and_name_pg_dump(
+    capsys: Capsys, elsewhere: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """With store.url set the SQLite file is not the instance's database: copying or
+    replacing it would be a backup of nothing, or a restore nobody reads."""
+    monkeypatch.setenv("LLS_STORE_URL", "postgresql://lls@db.invalid/lls")
+    ran = run_sync(capsys, *command, "--data-dir", str(elsewhere / "lls-data"))
+    assert ran.code == 1
+    assert "store.url" in ran.err and "pg_dump" in ran.err, ran.err
+    assert not (elsewhere / "b.db").exists()

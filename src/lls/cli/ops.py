@@ -10,6 +10,7 @@ from typing import Any
 
 from lls.cli.args import add_instance_options, add_json, config_of, emit
 from lls.cli.progress import progress_for
+from lls.config import Config
 from lls.errors import LLSError, PermissionDenied, Refused
 from lls.instance import load_instance
 from lls.ops.lock import DataDirLock
@@ -36,8 +37,19 @@ def _existing_parent(path: Path) -> Path:
     return parent
 
 
+def _sqlite_only(config: Config, what: str) -> None:
+    """backup/restore copy the SQLite file; with store.url set it is not the instance's
+    database, so copying or replacing it would be a backup of nothing."""
+    if config.store_url:
+        raise Refused(
+            f"lls {what} works on the SQLite file; this instance's store is PostgreSQL"
+            " (store.url): back it up and restore it with pg_dump / pg_restore (docs/ha.md)"
+        )
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     config = config_of(args)
+    _sqlite_only(config, "backup")
     out = Path(args.out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # e.g. /var/lib/lls/backups
@@ -57,6 +69,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from lls.app import verify_database
 
     config = config_of(args)
+    _sqlite_only(config, "restore")
     instance = load_instance(config.data_dir)
     source = Path(args.file)
     with (
