@@ -33,7 +33,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.pools
 
 from lls.app import build_app
-from lls.config import Config
+from lls.config.settings import Config
 from lls.domain.history import HOUR_S
 from lls.domain.records import HourRow, SaveHistory
 from lls.domain.state import DAY_S

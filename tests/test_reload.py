@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from lls.app import build_app
-from lls.config import Config, load_config
+from lls.config.load import load_config
+from lls.config.settings import Config
 from lls.errors import BadRequest, Refused
 from lls.instance import Instance
 from lls.reload import Reloader

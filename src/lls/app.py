@@ -22,7 +22,7 @@ from apscheduler.schedulers.base import STATE_PAUSED
 
 from lls import __version__
 from lls.clock import Clock, SystemClock
-from lls.config import Config
+from lls.config.settings import Config
 from lls.domain.service import Licensing
 from lls.errors import LLSError, whoami
 from lls.http import admin_api, client_api, history_api, offline_api, ops_api, policy_api

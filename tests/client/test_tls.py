@@ -11,7 +11,7 @@ from aiohttp import web
 
 from lls.app import build_app, tls_context
 from lls.client import CertificateError, LicenseClient, ServerUnreachable
-from lls.config import Config
+from lls.config.settings import Config
 from lls.instance import Instance
 from tests.e2e.conftest import free_port
 from tests.tls import self_signed

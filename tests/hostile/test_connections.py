@@ -13,7 +13,7 @@ from aiohttp import web
 
 from lls.app import build_app
 from lls.clock import FakeClock
-from lls.config import Config
+from lls.config.settings import Config
 from lls.http.connections import ConnectionGuard, GuardedSite
 from lls.instance import Instance
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from lls.app import build_app
-from lls.config import Config
+from lls.config.settings import Config
 from lls.errors import Refused
 from lls.sealed import KeyPair
 from lls.sealed.payloads import TYP_USAGE

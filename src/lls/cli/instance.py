@@ -21,7 +21,7 @@ from lls.cli.args import (
 )
 from lls.cli.progress import progress_for
 from lls.clock import rfc3339
-from lls.config import load_config, unknown_variables
+from lls.config.load import load_config, unknown_variables
 from lls.errors import LLSError
 from lls.instance import init_instance, load_instance, rebind_instance
 from lls.registration import build_registration

@@ -13,7 +13,7 @@ import yaml
 
 from lls.app import import_pool_offline, serve
 from lls.central.workspace import VendorWorkspace
-from lls.config import Config
+from lls.config.settings import Config
 from lls.instance import init_instance
 from lls.registration import build_registration
 
