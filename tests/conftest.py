@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.clock import FakeClock
 from lls.config.settings import Config
 from lls.domain.service import Licensing

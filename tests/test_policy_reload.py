@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.clock import FakeClock
 from lls.config.load import load_config
 from lls.config.settings import Config

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.config.load import load_config
 from lls.config.settings import Config
 from lls.errors import BadRequest, Refused

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.config.settings import Config
 from lls.http.ui.auth import Tokens
 from lls.http.ui.keys import TOKENS, UI_APP

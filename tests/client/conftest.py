@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.client import LicenseClient
 from lls.clock import SystemClock
 from lls.config.settings import Config

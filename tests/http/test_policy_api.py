@@ -147,7 +147,7 @@ async def test_policy_endpoints_need_the_admin_token(
 async def test_settings_reload_rereads_the_policy_file(
     aiohttp_client: Any, instance: Any, tmp_path: Path, policy_file: Path
 ) -> None:
-    from lls.app import build_app
+    from lls.app.wiring import build_app
     from lls.config.load import load_config
     from lls.config.settings import Config
 

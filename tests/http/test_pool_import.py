@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.config.settings import Config
 from lls.errors import Refused
 from lls.sealed import KeyPair

@@ -66,7 +66,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from lls.app import verify_database
+    from lls.app.licensing import verify_database
 
     config = config_of(args)
     _sqlite_only(config, "restore")
