@@ -127,9 +127,8 @@ def build_app(
     if isinstance(store, PostgresStore):
         assert node is not None
         app.cleanup_ctx.append(pair_lifecycle(store, licensing, node, jobs, reloader))
-        return app
-
-    app.cleanup_ctx.append(node_lifecycle(store, licensing, jobs, reloader))
+    else:
+        app.cleanup_ctx.append(node_lifecycle(store, licensing, jobs, reloader))
     return app
 
 
