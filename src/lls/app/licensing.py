@@ -86,9 +86,9 @@ async def with_local_licensing(config: Config, action: Callable[[Licensing], Awa
     await store.open()
     try:
         await _lead_for_a_command(store)
-        await licensing.load()
+        await licensing.upkeep.load()
         result = await action(licensing)
-        await licensing.flush_history(force=True)
+        await licensing.upkeep.flush_history(force=True)
         return result
     finally:
         await store.close()
@@ -110,8 +110,8 @@ async def verify_database(instance: Instance, data_dir: Path) -> tuple[int, int]
     licensing, store = build_licensing(replace(instance, data_dir=data_dir), SystemClock())
     await store.open()
     try:
-        await licensing.load()
-        pool = licensing.status().pool
-        return (pool.seq if pool else 0), len(licensing.live_sessions())
+        await licensing.upkeep.load()
+        pool = licensing.reads.status().pool
+        return (pool.seq if pool else 0), len(licensing.reads.live_sessions())
     finally:
         await store.close()

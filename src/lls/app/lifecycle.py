@@ -35,7 +35,7 @@ def node_lifecycle(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
         try:
-            await licensing.load()
+            await licensing.upkeep.load()
             # The licenses loaded now live as long as the daemon: keep them out of the
             # cyclic collector's full passes (they paused the loop ~70 ms under load).
             gc.freeze()
@@ -49,9 +49,9 @@ def node_lifecycle(
                 if jobs is not None:
                     jobs.shutdown()
                 with contextlib.suppress(Exception):
-                    await licensing.persist_floor()
+                    await licensing.upkeep.persist_floor()
                 with contextlib.suppress(Exception):  # the open hour survives the restart
-                    await licensing.flush_history(force=True)
+                    await licensing.upkeep.flush_history(force=True)
         finally:
             await store.close()
 
@@ -75,7 +75,7 @@ def pair_lifecycle(
         gc.freeze()  # as at a single node's start: the licenses live until the next take-over
         if jobs is not None and jobs.scheduler.state == STATE_PAUSED:
             jobs.scheduler.resume()
-        log.info("leading: %d live sessions", len(licensing.live_sessions()))
+        log.info("leading: %d live sessions", len(licensing.reads.live_sessions()))
 
     def stand_by() -> None:
         node.leader_url = None
@@ -110,7 +110,7 @@ def pair_lifecycle(
                 jobs.shutdown()
             if store.writable:
                 with contextlib.suppress(Exception):
-                    await licensing.persist_floor()
+                    await licensing.upkeep.persist_floor()
             await store.close()
 
     return lifecycle

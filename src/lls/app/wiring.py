@@ -75,7 +75,7 @@ def build_app(
     licensing, store = build_licensing(
         instance, clock, store_url=config.store_url, advertise=advertised, lock_timing=lock_timing
     )
-    licensing.keep_history(config.history_retention_days)
+    licensing.upkeep.keep_history(config.history_retention_days)
     stats = RequestStats(per_license=config.metrics_per_license)
     guard = LiveGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
     reloader = Reloader(config, reread)
@@ -139,7 +139,7 @@ def _retention_hook(licensing: Licensing) -> Callable[[Config, Config], Callable
         if old.history_retention_days == new.history_retention_days:
             return None
 
-        return lambda: licensing.keep_history(new.history_retention_days)
+        return lambda: licensing.upkeep.keep_history(new.history_retention_days)
 
     return hook
 
