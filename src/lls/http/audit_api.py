@@ -66,7 +66,7 @@ async def audit(request: web.Request) -> web.Response:
     order = request.query.get("order", "asc")
     if order not in ("asc", "desc"):
         raise BadRequest("order must be asc or desc", field="order")
-    events = await request.app[LICENSING].audit(
+    events = await request.app[LICENSING].reads.audit(
         after=after,
         limit=limit,
         before=before,
