@@ -27,7 +27,8 @@ from lls.domain.service import Licensing
 from lls.errors import LLSError, whoami
 from lls.http import admin_api, client_api, history_api, offline_api, ops_api, policy_api
 from lls.http.admin_access import ADMIN_ACCESS, AdminAccess, allowed_hosts
-from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
+from lls.http.admin_api import POOL_BODY_LIMIT
+from lls.http.admin_docs import pool_summary_doc
 from lls.http.admin_throttle import AdminTokenThrottle
 from lls.http.connections import MAX_REQUEST_LINE, ConnectionGuard, GuardedSite
 from lls.http.ha import NODE, NodeState
