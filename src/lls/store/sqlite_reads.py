@@ -16,7 +16,7 @@ from lls.domain.models import AuditEvent
 from lls.domain.ports import PoolImport, Snapshot, UsageFile
 from lls.domain.records import HourRow
 from lls.store import rows
-from lls.store.audit_filter import audit_where
+from lls.store.audit_query import audit_query
 from lls.store.history_rows import COLUMNS as HISTORY_COLUMNS
 from lls.store.history_rows import hour_row
 
@@ -104,16 +104,17 @@ async def audit(
     types: Sequence[str],
     newest_first: bool,
 ) -> list[AuditEvent]:
-    """Audit events by id range, time and type (see audit_filter), in either order."""
-    params: list[object] = []
-
-    def param(value: object) -> str:
-        params.append(value)
-        return "?"
-
-    where = audit_where(param, after=after, before=before, since=since, types=types)
-    order = "DESC" if newest_first else "ASC"
-    sql = f"{_EVENTS} WHERE {where} ORDER BY id {order} LIMIT {param(limit)}"
+    """Audit events by id range, time and type (see audit_query.py), in either order."""
+    sql, params = audit_query(
+        _EVENTS,
+        lambda _: "?",
+        after=after,
+        limit=limit,
+        before=before,
+        since=since,
+        types=types,
+        newest_first=newest_first,
+    )
     return [rows.event(r) for r in await _all(db, sql, params)]
 
 
