@@ -171,7 +171,7 @@ async def measure(licenses: int, sessions: int, runs: int, history_licenses: int
                     for n in range(first, min(sessions, first + 500))
                 )
             )
-        live = len(licensing.live_sessions())
+        live = len(licensing.reads.live_sessions())
         print(f"{live:,} live sessions started in {time.perf_counter() - started:.1f} s")
         # As the daemon does after loading its state at start (app.py): the long-lived
         # licenses stay out of the cyclic collector's full passes.

@@ -54,7 +54,7 @@ async def prepare(work: Path, licenses: int, every: int) -> Path:
     raw = make_pool(vendor, instance, grants)
     licensing, store = build_licensing(instance, SystemClock())
     await store.open()
-    await licensing.load()
+    await licensing.upkeep.load()
     start = time.perf_counter()
     await licensing.import_pool(raw)
     print(f"pool of {licenses} licenses imported in {time.perf_counter() - start:.1f} s")

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from lls.domain.models import Feature, License
+from lls.domain.models import License
 from lls.domain.policy_compiled import CompiledPolicy, GroupTally, compile_policy
 from lls.domain.policy_decide import seat_refusal, unit_refusal
 from lls.domain.policy_file import parse_policy
+from lls.protocol.shapes import FeatureGrant
 
 GROUPS = """\
 groups:
@@ -71,7 +72,7 @@ def pool(size: int) -> list[License]:
         company_name=None,
         org_id="org",
         misuse=None,
-        features=(Feature("PDF", "floating", 10),),
+        features=(FeatureGrant("PDF", "floating", 10),),
     )
     return [replace(base, token=f"L{n:06d}", product_codes=(f"P{n % 10}",)) for n in range(size)]
 

@@ -36,7 +36,7 @@ async def measure(licenses: int, every: int) -> None:
     )
     licensing, store = build_licensing(instance, SystemClock())
     await store.open()
-    await licensing.load()
+    await licensing.upkeep.load()
     start = time.perf_counter()
     await licensing.import_pool(raw)
     print(f"import (decrypt, verify, parse, apply, commit): {time.perf_counter() - start:.1f} s")
@@ -46,19 +46,19 @@ async def measure(licenses: int, every: int) -> None:
     licensing, store = build_licensing(instance, SystemClock())
     await store.open()
     start = time.perf_counter()
-    await licensing.load()
+    await licensing.upkeep.load()
     print(
         f"start-up load (pool verified again, {len(licensing.state.by_id)} sessions): "
         f"{time.perf_counter() - start:.1f} s"
     )
     start = time.perf_counter()
-    await licensing.rebuild()
+    await licensing.upkeep.rebuild()
     print(
         f"rebuild after a failed write (pool reused, {len(licensing.state.by_id)} sessions): "
         f"{1000 * (time.perf_counter() - start):.0f} ms"
     )
     start = time.perf_counter()
-    await licensing.expire_due()
+    await licensing.upkeep.expire_due()
     print(
         f"expiry sweep over {len(licensing.state.by_id)} sessions: "
         f"{1000 * (time.perf_counter() - start):.1f} ms"

@@ -129,9 +129,9 @@ async def with_local_licensing(config: Config, action: Callable[[Licensing], Awa
     await store.open()
     try:
         await _lead_for_a_command(store)
-        await licensing.load()
+        await licensing.upkeep.load()
         result = await action(licensing)
-        await licensing.flush_history(force=True)
+        await licensing.upkeep.flush_history(force=True)
         return result
     finally:
         await store.close()
@@ -170,7 +170,7 @@ def build_app(
     licensing, store = build_licensing(
         instance, clock, store_url=config.store_url, advertise=advertised, lock_timing=lock_timing
     )
-    licensing.keep_history(config.history_retention_days)
+    licensing.upkeep.keep_history(config.history_retention_days)
     stats = RequestStats(per_license=config.metrics_per_license)
     guard = LiveGuard(clock, limit=config.guess_limit, window_s=config.guess_window_s)
     reloader = Reloader(config, reread)
@@ -227,7 +227,7 @@ def build_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
         try:
-            await licensing.load()
+            await licensing.upkeep.load()
             # The licenses loaded now live as long as the daemon: keep them out of the
             # cyclic collector's full passes (they paused the loop ~70 ms under load).
             gc.freeze()
@@ -241,9 +241,9 @@ def build_app(
                 if jobs is not None:
                     jobs.shutdown()
                 with contextlib.suppress(Exception):
-                    await licensing.persist_floor()
+                    await licensing.upkeep.persist_floor()
                 with contextlib.suppress(Exception):  # the open hour survives the restart
-                    await licensing.flush_history(force=True)
+                    await licensing.upkeep.flush_history(force=True)
         finally:
             await store.close()
 
@@ -268,7 +268,7 @@ def _pair_lifecycle(
         gc.freeze()  # as at a single node's start: the licenses live until the next take-over
         if jobs is not None and jobs.scheduler.state == STATE_PAUSED:
             jobs.scheduler.resume()
-        log.info("leading: %d live sessions", len(licensing.live_sessions()))
+        log.info("leading: %d live sessions", len(licensing.reads.live_sessions()))
 
     def stand_by() -> None:
         node.leader_url = None
@@ -303,7 +303,7 @@ def _pair_lifecycle(
                 jobs.shutdown()
             if store.writable:
                 with contextlib.suppress(Exception):
-                    await licensing.persist_floor()
+                    await licensing.upkeep.persist_floor()
             await store.close()
 
     return lifecycle
@@ -316,7 +316,7 @@ def _retention_hook(licensing: Licensing) -> Callable[[Config, Config], Callable
         if old.history_retention_days == new.history_retention_days:
             return None
 
-        return lambda: licensing.keep_history(new.history_retention_days)
+        return lambda: licensing.upkeep.keep_history(new.history_retention_days)
 
     return hook
 
@@ -368,9 +368,9 @@ async def verify_database(instance: Instance, data_dir: Path) -> tuple[int, int]
     licensing, store = build_licensing(replace(instance, data_dir=data_dir), SystemClock())
     await store.open()
     try:
-        await licensing.load()
-        pool = licensing.status().pool
-        return (pool.seq if pool else 0), len(licensing.live_sessions())
+        await licensing.upkeep.load()
+        pool = licensing.reads.status().pool
+        return (pool.seq if pool else 0), len(licensing.reads.live_sessions())
     finally:
         await store.close()
 

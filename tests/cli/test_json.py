@@ -124,7 +124,7 @@ def test_vendor_init_register_issue_json(capsys: Capsys, tmp_path: Path) -> None
 
 async def test_sessions_end_and_unlock_json(server: Server, cli: Cli) -> None:
     await server.activate("LIC-THREE", "pc-1")
-    sid = server.licensing.live_sessions()[0].id
+    sid = server.licensing.reads.live_sessions()[0].id
     ran = await cli("sessions", "end", sid, "--json", *at(server))
     assert json.loads(ran.out) == {"ended": sid}
 

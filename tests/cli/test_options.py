@@ -12,20 +12,20 @@ async def test_sessions_end_with_options_before_the_action_ends_the_session(
     server: Server, cli: Cli
 ) -> None:
     body = await server.activate("LIC-THREE", "pc-1")
-    sid = server.licensing.live_sessions()[0].id
+    sid = server.licensing.reads.live_sessions()[0].id
     assert body["authStatus"] == "Success"
     ran = await cli("sessions", *at(server), "end", sid)
     assert (ran.code, ran.out.strip()) == (0, f"ended session {sid}")
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_sessions_end_with_options_after_the_action_ends_the_session(
     server: Server, cli: Cli
 ) -> None:
     await server.activate("LIC-THREE", "pc-1")
-    sid = server.licensing.live_sessions()[0].id
+    sid = server.licensing.reads.live_sessions()[0].id
     ran = await cli("sessions", "end", sid, *at(server))
-    assert ran.code == 0 and server.licensing.live_sessions() == []
+    assert ran.code == 0 and server.licensing.reads.live_sessions() == []
 
 
 async def test_options_before_the_command_are_kept(server: Server, cli: Cli) -> None:

@@ -73,7 +73,7 @@ async def test_deactivate_frees_the_seat_and_is_idempotent(
     await client.activate("LIC-ONE", [PRODUCT], "host-a")
     await client.deactivate("LIC-ONE", "host-a")
     await client.deactivate("LIC-ONE", "host-a")
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_deactivate_unknown_token_raises_refusal(client: LicenseClient) -> None:

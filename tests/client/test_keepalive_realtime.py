@@ -24,7 +24,7 @@ pytestmark = pytest.mark.realtime  # ~30 s of real session windows
 
 
 def _live_ids(server: Server) -> list[str]:
-    return [s.id for s in server.licensing.live_sessions() if s.auth_context == "host-rt"]
+    return [s.id for s in server.licensing.reads.live_sessions() if s.auth_context == "host-rt"]
 
 
 async def test_session_survives_two_windows_and_a_short_outage(

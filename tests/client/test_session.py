@@ -15,7 +15,7 @@ from tests.pools import PRODUCT
 
 
 def _live(server: Server, ctx: str) -> list[str]:
-    return [s.id for s in server.licensing.live_sessions() if s.auth_context == ctx]
+    return [s.id for s in server.licensing.reads.live_sessions() if s.auth_context == ctx]
 
 
 def test_keepalive_delay_is_half_window_with_jitter_and_floor() -> None:
@@ -46,7 +46,7 @@ async def test_session_outlives_several_windows_by_extending(
 async def test_session_exit_deactivates(server: Server, client: LicenseClient) -> None:
     async with client.session("LIC-ONE", [PRODUCT], "host-a"):
         assert len(_live(server, "host-a")) == 1
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_session_body_raising_deactivates_and_propagates(
@@ -57,7 +57,7 @@ async def test_session_body_raising_deactivates_and_propagates(
         async with client.session("LIC-ONE", [PRODUCT], "host-a"):
             raise boom
     assert caught.value is boom
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_session_refused_on_enter_raises_with_reason(
@@ -149,9 +149,9 @@ async def test_session_with_wait_gets_the_seat_when_it_frees(
         )
         assert not waiting.done() and first.result.ok
     second = await waiting  # the first left the block: its seat went to the waiter
-    assert second.result.ok and [s.auth_context for s in server.licensing.live_sessions()] == [
-        "host-b"
-    ]
+    assert second.result.ok and [
+        s.auth_context for s in server.licensing.reads.live_sessions()
+    ] == ["host-b"]
     await second.close()
 
 

@@ -34,7 +34,7 @@ async def test_sync_session_keeps_alive_while_app_code_runs_then_deactivates(
 
     extended, lost = await asyncio.to_thread(app)
     assert extended and not lost
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
     assert _client_threads() == 0
 
 
@@ -47,7 +47,7 @@ async def test_sync_session_body_raising_deactivates_and_propagates(server: Serv
 
     with pytest.raises(RuntimeError, match="application failure"):
         await asyncio.to_thread(app)
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_sync_calls_return_results_and_raise_refusals(server: Server) -> None:
@@ -73,7 +73,7 @@ async def test_sync_wait_lost_reports_admin_end(server: Server) -> None:
         session = client.session("LIC-ONE", [PRODUCT], "host-sync", extend_every=0.05)
         await asyncio.to_thread(session.__enter__)
         assert await asyncio.to_thread(session.wait_lost, 0.1) is None
-        (live,) = server.licensing.live_sessions()
+        (live,) = server.licensing.reads.live_sessions()
         await server.client.delete(f"/admin/v1/sessions/{live.id}", headers=server.admin_headers)
         assert await asyncio.to_thread(session.wait_lost, 5) == Reason.NO_ACTIVE_SESSION
         await asyncio.to_thread(session.__exit__, None, None, None)

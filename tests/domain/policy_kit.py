@@ -7,18 +7,19 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from lls.domain.models import Feature, License
+from lls.domain.models import License
 from lls.domain.policy import PolicyRefusal
 from lls.domain.policy_compiled import CompiledPolicy, GroupTally, compile_policy
 from lls.domain.policy_decide import seat_refusal, unit_refusal
 from lls.domain.policy_file import parse_policy
+from lls.protocol.shapes import FeatureGrant
 from tests.domain.license_kit import make_license
 
 DAY = 86_400
 
 
 def lic(token: str, **fields: Any) -> License:
-    features = (Feature("EXPORT_PDF", "floating", 3),)
+    features = (FeatureGrant("EXPORT_PDF", "floating", 3),)
     return make_license(token, **{"seats": 3, "features": features, **fields})
 
 

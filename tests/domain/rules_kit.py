@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lls.domain.models import Feature, License, Pool
+from lls.domain.models import License, Pool
 from lls.domain.pools import apply_pool
 from lls.domain.records import AppendEvent, Record
 from lls.domain.state import LicensingState
 from lls.errors import StorageError
+from lls.protocol.shapes import FeatureGrant
 from tests.domain.license_kit import make_license
 
 T0 = 1_800_000_000.0  # the fake clock's start
@@ -31,9 +32,9 @@ class Gate:
 
 def lic(token: str, **fields: Any) -> License:
     features = (
-        Feature("UNITS", "floating", 3),
-        Feature("PAGES", "consumption", 5),
-        Feature("PDF", "boolean", None),
+        FeatureGrant("UNITS", "floating", 3),
+        FeatureGrant("PAGES", "consumption", 5),
+        FeatureGrant("PDF", "boolean", None),
     )
     return make_license(token, **{"features": features, **fields})
 

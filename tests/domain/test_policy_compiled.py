@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from lls.domain.models import Feature, License
+from lls.domain.models import License
 from lls.domain.policy_compiled import GroupTally, tally_of
+from lls.protocol.shapes import FeatureGrant
 from tests.domain.policy_kit import compiled, lic
 
 GROUPS = "groups:\n  lab: {authContexts: ['lab-*']}\n  qa: {authContexts: ['qa-*']}\n"
@@ -57,7 +58,7 @@ def test_compile_warns_about_rules_and_features_the_pool_does_not_have() -> None
         GROUPS
         + "rules:\n  - {licenses: [GONE], max: {lab: 1}}\n"
         + "  - licenses: [A]\n    features: {API_CALLS: {max: {qa: 1}}}\n",
-        lic("A", features=(Feature("API_CALLS", "consumption", 100),)),
+        lic("A", features=(FeatureGrant("API_CALLS", "consumption", 100),)),
     )
     assert policy.warnings[-2:] == (
         "rule 1 (line 5) governs no license of the pool",

@@ -12,7 +12,6 @@ import pytest
 from lls.domain.license_index import LicenseIndex, LicenseQuery, license_index, list_licenses
 from lls.domain.models import (
     AuditEvent,
-    Feature,
     License,
     OfflineActivation,
     Pool,
@@ -31,6 +30,7 @@ from lls.domain.views import (
     list_sessions,
 )
 from lls.errors import BadRequest
+from lls.protocol.shapes import FeatureGrant
 from tests.domain.license_kit import make_license
 
 NOW = 1_800_000_000.0
@@ -319,9 +319,9 @@ def test_feature_figures_show_floating_held_and_consumption_used() -> None:
         license=lic(
             "F",
             features=(
-                Feature("PDF", "floating", 4),
-                Feature("CALLS", "consumption", 100),
-                Feature("DARK", "boolean", None),
+                FeatureGrant("PDF", "floating", 4),
+                FeatureGrant("CALLS", "consumption", 100),
+                FeatureGrant("DARK", "boolean", None),
             ),
         )
     )

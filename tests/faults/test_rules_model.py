@@ -114,7 +114,7 @@ class RulesMachine(RuleBasedStateMachine):
             instance_id=inst.instance_id,
         )
         self.run(store.open())
-        self.run(licensing.load())
+        self.run(licensing.upkeep.load())
         return licensing, store
 
     def run(self, coro: Any) -> Any:
@@ -268,7 +268,7 @@ class RulesMachine(RuleBasedStateMachine):
             self.run(self.store.close())
             self.licensing, self.store = self._open()
         else:
-            self.refused_while_broken(self.licensing.expire_due())
+            self.refused_while_broken(self.licensing.upkeep.expire_due())
             if self.broken:
                 return  # the sweep ended nothing (it skips, or its write fails)
         for lic in RULES:

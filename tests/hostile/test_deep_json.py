@@ -65,7 +65,7 @@ async def test_client_route_deep_body_gives_400_one_log_line_no_traceback(
     records = _lls_records(caplog)
     assert len(records) == 1, [r.getMessage() for r in records]
     assert records[0].exc_info is None
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_deep_array_body_gives_400_not_500(server: Server) -> None:

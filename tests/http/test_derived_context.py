@@ -57,7 +57,7 @@ async def test_activate_without_context_from_two_addresses_on_one_seat_refuses_t
     assert (await first("activate", session()))[1]["authStatus"] == "Success"
     _, refused = await second("activate", session())
     assert (refused["authStatus"], refused["reason"]) == ("Failed", "SESSION_LIMIT_REACHED")
-    assert [s.auth_context for s in server.licensing.live_sessions()] == ["ip:127.0.0.1"]
+    assert [s.auth_context for s in server.licensing.reads.live_sessions()] == ["ip:127.0.0.1"]
 
 
 async def test_deactivate_without_context_frees_the_callers_seat_for_another_address(
@@ -70,7 +70,7 @@ async def test_deactivate_without_context_frees_the_callers_seat_for_another_add
     assert (await first("deactivate", {"licenseToken": "LIC-ONE"}))[0] == 204
     _, body = await second("activate", session())
     assert body["authStatus"] == "Success"
-    assert [s.auth_context for s in server.licensing.live_sessions()] == ["ip:127.0.0.2"]
+    assert [s.auth_context for s in server.licensing.reads.live_sessions()] == ["ip:127.0.0.2"]
 
 
 async def test_repeat_activate_and_extend_without_context_refresh_the_callers_own_session(
@@ -85,7 +85,7 @@ async def test_repeat_activate_and_extend_without_context_refresh_the_callers_ow
     _, stranger = await second("extend", session())
     assert (again["authStatus"], extended["authStatus"]) == ("Success", "Success")
     assert (stranger["authStatus"], stranger["reason"]) == ("Failed", "NO_ACTIVE_SESSION")
-    assert len(server.licensing.live_sessions()) == 1
+    assert len(server.licensing.reads.live_sessions()) == 1
 
 
 async def test_explicit_context_ip_form_is_the_same_session_as_no_context(
@@ -171,7 +171,7 @@ async def test_ipv4_client_on_a_dual_stack_listener_gets_its_ipv4_context(
         body = await resp.json()
     _, again = await server.call("activate", **session())  # the IPv4 listener, same peer
     assert (body["authStatus"], again["authStatus"]) == ("Success", "Success")
-    assert [s.auth_context for s in server.licensing.live_sessions()] == ["ip:127.0.0.1"]
+    assert [s.auth_context for s in server.licensing.reads.live_sessions()] == ["ip:127.0.0.1"]
 
 
 async def test_ipv6_client_gets_an_ipv6_context(server: Server) -> None:
@@ -182,7 +182,7 @@ async def test_ipv6_client_gets_an_ipv6_context(server: Server) -> None:
     ):
         body = await resp.json()
     assert body["authStatus"] == "Success"
-    assert [s.auth_context for s in server.licensing.live_sessions()] == ["ip:::1"]
+    assert [s.auth_context for s in server.licensing.reads.live_sessions()] == ["ip:::1"]
 
 
 async def _second_listener(server: Server, address: str) -> int:

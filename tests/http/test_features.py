@@ -142,14 +142,14 @@ async def test_expiry_returns_the_sessions_units(fserver: Server) -> None:
     await fserver.activate("FEAT", "h1")
     await checkout(fserver, "h1", "EXPORT_PDF", 3)
     fserver.clock.advance(601)
-    await fserver.licensing.expire_due()
+    await fserver.licensing.upkeep.expire_due()
     assert await _held_units(fserver) == 0
 
 
 async def test_admin_end_returns_the_sessions_units(fserver: Server) -> None:
     await fserver.activate("FEAT", "h1")
     await checkout(fserver, "h1", "EXPORT_PDF", 2)
-    [session] = fserver.licensing.live_sessions()
+    [session] = fserver.licensing.reads.live_sessions()
     await fserver.licensing.end_session(session.id)
     assert await _held_units(fserver) == 0
 

@@ -94,9 +94,9 @@ async def test_a_new_hour_starts_from_the_sessions_still_held(server_big: Server
     await server.activate("LIC-BIG", "a")
     await server.activate("LIC-BIG", "b")
     server.clock.advance(H)
-    await server.licensing.flush_history()  # the sweep job's call
+    await server.licensing.upkeep.flush_history()  # the sweep job's call
     server.clock.advance(H)
-    await server.licensing.flush_history()
+    await server.licensing.upkeep.flush_history()
     points = (await _history(server, "LIC-BIG"))["points"][-3:]
     assert [(p["peakSessions"], p["sessionsStarted"]) for p in points] == [(2, 2), (2, 0), (2, 0)]
 

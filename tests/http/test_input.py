@@ -40,7 +40,7 @@ async def test_activate_bad_field_gives_400_naming_it_and_changes_nothing(
     assert (doc["code"], doc["field"]) == ("VALIDATION_ERROR", field)
     if message is not None:
         assert doc["error"] == message
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_unknown_fields_are_ignored(server: Server) -> None:
@@ -57,7 +57,7 @@ async def test_malformed_json_gives_400_in_error_shape(server: Server, raw: byte
     doc = await resp.json()
     assert doc["code"] in {"INVALID_JSON", "VALIDATION_ERROR"}
     assert doc["error"]
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_body_over_16k_gives_413(server: Server) -> None:
@@ -65,7 +65,7 @@ async def test_body_over_16k_gives_413(server: Server) -> None:
     resp = await server.client.post("/licensing/activate", json=body)
     assert resp.status == 413
     assert (await resp.json())["code"] == "PAYLOAD_TOO_LARGE"
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_chunked_body_over_16k_gives_413(server: Server) -> None:

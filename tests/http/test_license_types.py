@@ -61,7 +61,7 @@ async def test_dissociate_ends_the_bound_session_and_checks_context(
     assert (status, doc["code"]) == (422, "NOT_BOUND")
     status, _ = await admin(server, "POST", "/licenses/NODE/dissociate")
     assert status == 200
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_temporary_license_runs_its_days_from_first_activation(
@@ -152,7 +152,7 @@ async def test_misuse_job_locks_from_the_audit_log(make_server: ServerFactory) -
         [grant("SHARE", seats=10, misuse={"maxAuthContexts": 3, "windowSeconds": 3600})],
         iat=server.clock.now(),
     )
-    assert await server.licensing.detect_misuse() == ["SHARE"]
+    assert await server.licensing.upkeep.detect_misuse() == ["SHARE"]
     _, body = await server.call("validate", licenseToken="SHARE")
     assert (body["authStatus"], body["reason"]) == ("Locked", "LICENSE_LOCKED")
 

@@ -31,7 +31,7 @@ async def test_six_contexts_validating_get_a_limit_3_license_locked_by_the_job(
     for i in range(6):
         _, body = await server.call("validate", licenseToken="SHARE", authContext=f"pc-{i}")
         assert body["authStatus"] == "Success"
-    locked = await server.licensing.detect_misuse()
+    locked = await server.licensing.upkeep.detect_misuse()
     _, body = await server.call("validate", licenseToken="SHARE", authContext="pc-0")
     assert locked == ["SHARE"]
     assert (body["authStatus"], body["reason"]) == ("Locked", "LICENSE_LOCKED")
@@ -61,7 +61,7 @@ async def test_validate_without_context_counts_nothing(make_server: ServerFactor
     server = await make_server([grant("SHARE", seats=1, misuse=MISUSE_3)])
     for _ in range(6):
         await server.call("validate", licenseToken="SHARE")
-    assert await server.licensing.detect_misuse() == []
+    assert await server.licensing.upkeep.detect_misuse() == []
 
 
 async def test_contexts_outside_the_window_do_not_lock(make_server: ServerFactory) -> None:
@@ -70,7 +70,7 @@ async def test_contexts_outside_the_window_do_not_lock(make_server: ServerFactor
     )
     for i in range(5):
         await server.call("validate", licenseToken="SHARE", authContext=f"pc-{i}")
-        assert await server.licensing.detect_misuse() == []
+        assert await server.licensing.upkeep.detect_misuse() == []
         server.clock.advance(601)
 
 
@@ -80,7 +80,7 @@ async def test_validate_contexts_and_activate_contexts_count_together(
     server = await make_server([grant("SHARE", seats=5, misuse=MISUSE_3)])
     for i in range(3):
         await server.call("validate", licenseToken="SHARE", authContext=f"pc-{i}")
-    await server.licensing.detect_misuse()
+    await server.licensing.upkeep.detect_misuse()
     locked = await server.activate("SHARE", "pc-3")
     assert (locked["authStatus"], locked["reason"]) == ("Locked", "LICENSE_LOCKED")
 
@@ -91,11 +91,11 @@ async def test_noted_contexts_survive_a_restart_once_the_job_persisted_them(
     server = await make_server([grant("SHARE", seats=1, misuse=MISUSE_3)])
     for i in range(3):
         await server.call("validate", licenseToken="SHARE", authContext=f"pc-{i}")
-    assert await server.licensing.detect_misuse() == []  # at the limit, not over it
+    assert await server.licensing.upkeep.detect_misuse() == []  # at the limit, not over it
     await server.client.close()
     restarted = await make_server()
     await restarted.call("validate", licenseToken="SHARE", authContext="pc-3")
-    assert await restarted.licensing.detect_misuse() == ["SHARE"]
+    assert await restarted.licensing.upkeep.detect_misuse() == ["SHARE"]
 
 
 async def test_a_flood_of_contexts_keeps_memory_bounded_and_still_locks(
@@ -106,7 +106,7 @@ async def test_a_flood_of_contexts_keeps_memory_bounded_and_still_locks(
         await server.call("validate", licenseToken="SHARE", authContext=f"pc-{i}")
     state = server.licensing.state.licenses["SHARE"]
     assert len(state.noted) <= MISUSE_3["maxAuthContexts"] + 1
-    assert await server.licensing.detect_misuse() == ["SHARE"]
+    assert await server.licensing.upkeep.detect_misuse() == ["SHARE"]
 
 
 async def test_unlock_makes_the_job_count_afresh(make_server: ServerFactory) -> None:
@@ -116,10 +116,10 @@ async def test_unlock_makes_the_job_count_afresh(make_server: ServerFactory) -> 
     await server.import_pool([grant("SHARE", seats=5, misuse=MISUSE_3)], iat=server.clock.now())
     for i in range(4, 8):
         await server.call("validate", licenseToken="SHARE", authContext=f"pc-{i}")
-    assert await server.licensing.detect_misuse() == ["SHARE"]
+    assert await server.licensing.upkeep.detect_misuse() == ["SHARE"]
     resp = await server.client.post("/admin/v1/licenses/SHARE/unlock", headers=server.admin_headers)
     assert resp.status == 200
-    relocked = await server.licensing.detect_misuse()
+    relocked = await server.licensing.upkeep.detect_misuse()
     _, body = await server.call("validate", licenseToken="SHARE", authContext="pc-0")
     assert relocked == []
     assert body["authStatus"] == "Success"
@@ -141,7 +141,7 @@ async def test_many_noted_contexts_are_written_in_bounded_batches(
         await real_commit(records)
 
     server.licensing.store.commit = counting_commit  # type: ignore[method-assign]
-    assert await server.licensing.detect_misuse() == []
+    assert await server.licensing.upkeep.detect_misuse() == []
     seen = await server.licensing.store.contexts_seen(since=0)
     assert batches == [1000, 500]
     assert sum(len(c) for c in seen.values()) == 1500

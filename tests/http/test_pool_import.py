@@ -188,7 +188,7 @@ async def test_pool_ending_license_ends_its_sessions_at_once(server: Server, cha
         licenses.append(grant("LIC-THREE", seats=3, status=change))
     status, summary = await server.import_pool(licenses, iat=server.clock.now())
     assert status == 200 and summary["sessionsEnded"] == 2
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
     events = await server.licensing.store.audit(after=0, limit=100)
     assert [e.data["reason"] for e in events if e.type == "session.ended"] == ["revoked"] * 2
 
@@ -198,7 +198,7 @@ async def test_pool_shrinking_seats_drains_without_cutting_anyone(server: Server
         await server.activate("LIC-THREE", ctx)
     status, _ = await server.import_pool([grant("LIC-THREE", seats=1)], iat=server.clock.now())
     assert status == 200
-    assert len(server.licensing.live_sessions()) == 3  # nobody cut
+    assert len(server.licensing.reads.live_sessions()) == 3  # nobody cut
     for ctx in ("h1", "h2", "h3"):  # holders keep working
         assert (await server.activate("LIC-THREE", ctx))["authStatus"] == "Success"
     await server.call("deactivate", licenseToken="LIC-THREE", authContext="h1")

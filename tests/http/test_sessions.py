@@ -79,7 +79,7 @@ async def test_validate_changes_no_session_and_writes_no_event(server: Server) -
     )
     assert body["authStatus"] == "Success"
     assert body["sessionExpiresAt"] is None
-    assert [s.auth_context for s in server.licensing.live_sessions()] == ["h1"]
+    assert [s.auth_context for s in server.licensing.reads.live_sessions()] == ["h1"]
     assert await server.licensing.store.audit(after=0, limit=1000) == events_before
 
 
@@ -95,7 +95,7 @@ async def test_activate_uncovered_product_fails_product_mismatch(server: Server)
     )
     assert (status, body["authStatus"], body["reason"]) == (200, "Failed", "PRODUCT_MISMATCH")
     assert body["message"] == "Invalid product code"
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_activate_expired_license_fails_license_expired(make_server: ServerFactory) -> None:
@@ -145,7 +145,7 @@ async def test_activate_forty_concurrent_contexts_on_three_seats_exactly_three_w
     assert {r["reason"] for r in results if r["authStatus"] != "Success"} == {
         "SESSION_LIMIT_REACHED"
     }
-    assert len(server.licensing.live_sessions()) == 3
+    assert len(server.licensing.reads.live_sessions()) == 3
 
 
 async def test_activate_again_by_holder_is_idempotent_and_refreshes(server: Server) -> None:
@@ -154,7 +154,7 @@ async def test_activate_again_by_holder_is_idempotent_and_refreshes(server: Serv
     again = await server.activate("LIC-ONE", "h1")
     assert again["authStatus"] == "Success"
     assert again["sessionExpiresAt"] > first["sessionExpiresAt"]
-    assert len(server.licensing.live_sessions()) == 1
+    assert len(server.licensing.reads.live_sessions()) == 1
 
 
 async def test_deactivate_twice_gives_204_both_times_and_frees_seat(server: Server) -> None:
@@ -187,7 +187,7 @@ async def test_extend_expired_session_is_not_revived(server: Server) -> None:
         "extend", licenseToken="LIC-ONE", productCodes=[PRODUCT], authContext="h1"
     )
     assert (body["authStatus"], body["reason"]) == ("Failed", "NO_ACTIVE_SESSION")
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
 
 
 async def test_extend_without_session_fails_no_active_session(server: Server) -> None:
@@ -209,8 +209,8 @@ async def test_sweep_ends_expired_sessions_and_records_reason(server: Server) ->
     server.clock.advance(300)
     await server.activate("LIC-THREE", "h2")  # refreshed: lives on
     server.clock.advance(301)
-    assert await server.licensing.expire_due() == 1
-    assert [s.auth_context for s in server.licensing.live_sessions()] == ["h2"]
+    assert await server.licensing.upkeep.expire_due() == 1
+    assert [s.auth_context for s in server.licensing.reads.live_sessions()] == ["h2"]
     events = await server.licensing.store.audit(after=0, limit=100)
     ended = [e for e in events if e.type == "session.ended"]
     assert [(e.auth_context, e.data["reason"]) for e in ended] == [("h1", "expired")]

@@ -38,7 +38,7 @@ async def test_refused_write_answers_503_and_leaves_no_phantom_session(server: S
     assert resp.status == 503
     assert (await resp.json())["code"] == "STORAGE_ERROR"
     # Memory was rebuilt from the database: the refused session does not hold a seat.
-    assert {s.auth_context for s in server.licensing.live_sessions()} == {"before"}
+    assert {s.auth_context for s in server.licensing.reads.live_sessions()} == {"before"}
     _sql(server, "DROP TRIGGER broken")
     for ctx in ("during", "after"):
         assert (await server.activate("LIC-THREE", ctx))["authStatus"] == "Success"
@@ -109,7 +109,7 @@ async def test_writes_around_failed_batches_leave_memory_and_answers_equal_to_da
 
 async def test_refused_write_answers_carry_retry_after_on_both_apis(server: Server) -> None:
     await server.activate("LIC-THREE", "before")
-    [session] = server.licensing.live_sessions()
+    [session] = server.licensing.reads.live_sessions()
     for statement in BREAK_PERSISTENTLY:
         _sql(server, statement)
     client_status, body, client_headers = await _post(

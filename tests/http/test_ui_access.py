@@ -34,7 +34,7 @@ ACTIONS = [
 
 
 async def _session_ids(server: Server) -> list[str]:
-    return [s.id for s in server.licensing.live_sessions()]
+    return [s.id for s in server.licensing.reads.live_sessions()]
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -117,7 +117,7 @@ async def test_end_session_frees_the_seat_at_once(make_server: ServerFactory) ->
     server = await make_server([grant("ONE", seats=1)])
     await server.activate("ONE", "pc-1")
     csrf = await as_admin(server)
-    (session,) = server.licensing.live_sessions()
+    (session,) = server.licensing.reads.live_sessions()
 
     answer = await server.client.post(
         f"/ui/sessions/{session.id}/end", data={"csrf": csrf, "back": "/ui/sessions?q=pc"}

@@ -55,7 +55,7 @@ async def test_vendor_lock_in_a_new_pool_ends_live_sessions_and_refuses_the_next
         [grant("SHUT", seats=2, status="locked", features=FEATURES)], iat=server.clock.now()
     )
     assert (status, summary["sessionsEnded"]) == (200, 1)
-    assert server.licensing.live_sessions() == []
+    assert server.licensing.reads.live_sessions() == []
     _, extended = await server.call("extend", **SESSION)
     assert verdict(extended) == LOCKED
 

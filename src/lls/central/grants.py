@@ -13,8 +13,8 @@ import yaml
 
 from lls.domain.pools import LICENSE_ID
 from lls.errors import BadRequest
-from lls.protocol.shapes import Contact
-from lls.sealed.payloads import FeatureGrant, LicenseGrant, Misuse, Org
+from lls.protocol.shapes import Contact, FeatureGrant
+from lls.sealed.payloads import LicenseGrant, Misuse, Org
 
 DEFAULT_VALID_DAYS = 365
 

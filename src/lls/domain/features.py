@@ -1,4 +1,4 @@
-"""Feature checkout and return (api.md §4): floating units, consumption counters, booleans.
+"""FeatureGrant checkout and return (api.md §4): floating units, consumption counters, booleans.
 
 Units live and die with their session: ending a session (domain.sessions.end)
 returns what it held. Each rule returns `(outcome, records)` for the facade to commit.
@@ -7,10 +7,11 @@ returns what it held. Each rule returns `(outcome, records)` for the facade to c
 from __future__ import annotations
 
 from lls.domain.checks import check, observe_clock
-from lls.domain.models import MESSAGES, AuthStatus, Feature, FeatureOutcome, Reason, Session
+from lls.domain.models import MESSAGES, AuthStatus, FeatureOutcome, Reason, Session
 from lls.domain.records import AppendEvent, Record, SetConsumed, SetHeld
 from lls.domain.sessions import free_others_units, live
 from lls.domain.state import LicenseState, LicensingState
+from lls.protocol.shapes import FeatureGrant
 
 FeatureDecision = tuple[FeatureOutcome, list[Record]]
 
@@ -102,7 +103,7 @@ def _context(
     now: float,
     out: list[Record],
     checkout: bool,
-) -> tuple[FeatureOutcome | None, LicenseState | None, Session | None, Feature | None]:
+) -> tuple[FeatureOutcome | None, LicenseState | None, Session | None, FeatureGrant | None]:
     """The checks both calls share: license, clock, live session, feature exists.
 
     The caller's own session, when its window has passed, is ended here (into `out`).
@@ -141,7 +142,9 @@ def _refusal(
     )
 
 
-def _figures(state: LicenseState, session: Session, feature: Feature, moved: int) -> FeatureOutcome:
+def _figures(
+    state: LicenseState, session: Session, feature: FeatureGrant, moved: int
+) -> FeatureOutcome:
     return FeatureOutcome(
         status=AuthStatus.SUCCESS,
         feature_code=feature.code,
@@ -152,14 +155,14 @@ def _figures(state: LicenseState, session: Session, feature: Feature, moved: int
     )
 
 
-def _feature(state: LicenseState, code: str) -> Feature | None:
+def _feature(state: LicenseState, code: str) -> FeatureGrant | None:
     for feature in state.license.features:
         if feature.code == code:
             return feature
     return None
 
 
-def _available(state: LicenseState, feature: Feature) -> int | None:
+def _available(state: LicenseState, feature: FeatureGrant) -> int | None:
     if feature.count is None:
         return None
     used = state.in_use if feature.type == "floating" else state.consumed

@@ -10,7 +10,7 @@ from lls.protocol.reasons import AuthStatus as AuthStatus
 from lls.protocol.reasons import Reason as Reason
 from lls.protocol.shapes import ClientInfo as ClientInfo
 from lls.protocol.shapes import Contact as Contact
-from lls.protocol.shapes import FeatureInfo
+from lls.protocol.shapes import FeatureGrant, FeatureInfo
 
 FeatureView = FeatureInfo  # a feature as an outcome lists it (the domain's name)
 
@@ -56,13 +56,6 @@ class EndReason(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Feature:
-    code: str
-    type: str  # boolean | floating | consumption
-    count: int | None
-
-
-@dataclass(frozen=True, slots=True)
 class Misuse:
     max_auth_contexts: int
     window_s: int
@@ -87,7 +80,7 @@ class License:
     company_name: str | None
     org_id: str
     misuse: Misuse | None
-    features: tuple[Feature, ...]
+    features: tuple[FeatureGrant, ...]
     # The pool's optional non-secret name of the license (sync-format §2): what metrics,
     # logs and admin views call it instead of anything derived from the token.
     id: str | None = None

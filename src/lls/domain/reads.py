@@ -1,6 +1,6 @@
 """What the admin API, /readyz and /metrics read of the state, as plain values.
 
-They are computed by the facade (domain.service) so that no handler reads the
+They are computed by the facade's read side (domain.read_side) so that no handler reads the
 state's fields one by one, nor the store behind it.
 """
 

@@ -158,7 +158,7 @@ def _policy_use(
 
 async def status(request: web.Request) -> web.Response:
     info = request.app[INSTANCE]
-    st = request.app[LICENSING].status()
+    st = request.app[LICENSING].reads.status()
     pool = st.pool
     node = request.app.get(NODE)
     ha = {"role": node.role, "leader": node.leader_url} if node is not None else {}
@@ -234,7 +234,7 @@ async def release_environment(request: web.Request) -> web.Response:
 
 
 async def environments(request: web.Request) -> web.Response:
-    envs = request.app[LICENSING].environments()
+    envs = request.app[LICENSING].reads.environments()
     return _json(
         {"environments": [{"authContext": c, "orgId": o} for c, o in sorted(envs.items())]}
     )
@@ -258,13 +258,13 @@ async def licenses(request: web.Request) -> web.Response:
     `sort`, `dir`, `limit` (1–1,000, default 100) and `cursor`; `nextCursor` pages on."""
     licensing = request.app[LICENSING]
     query = LicenseQuery.from_admin_params(request.query)
-    await licensing.end_expired()  # no seat or unit shown held by an expired session
+    await licensing.reads.end_expired()  # no seat or unit shown held by an expired session
     now = licensing.now()
     index = await request.app[LICENSE_INDEX].current(licensing)
     listed = list_licenses(index, query, now)
     page = listed.items
     labels = request.app[LABELS]
-    policy = licensing.view().policy.compiled
+    policy = licensing.reads.view().policy.compiled
     found = [
         license_doc(s, now, labels.of_token(s.license.token, s.license.id), policy=policy)
         for s in page
@@ -275,11 +275,11 @@ async def licenses(request: web.Request) -> web.Response:
 async def license_detail(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     token = request.match_info["token"]
-    state = (await licensing.licenses(token)).get(token)
+    state = (await licensing.reads.licenses(token)).get(token)
     if state is None:
         raise NotFound("no such license on this server")
     label = request.app[LABELS].of_token(token, state.license.id)
-    policy = licensing.view().policy.compiled
+    policy = licensing.reads.view().policy.compiled
     return _json(license_doc(state, licensing.now(), label, detail=True, policy=policy))
 
 
@@ -289,12 +289,12 @@ async def sessions(request: web.Request) -> web.Response:
     borrowed seat the filters match (few: not paginated)."""
     licensing = request.app[LICENSING]
     query = SessionQuery.from_params(request.query)
-    await licensing.end_expired(query.license or None)
-    page = list_sessions(licensing.view().by_id.values(), query, licensing.now())
+    await licensing.reads.end_expired(query.license or None)
+    page = list_sessions(licensing.reads.view().by_id.values(), query, licensing.now())
     q = query.search
     borrowed = [
         borrow_doc(a)
-        for a in borrowed_seats(licensing.view().offline_by_id, licensing.now())
+        for a in borrowed_seats(licensing.reads.view().offline_by_id, licensing.now())
         if (not query.license or a.license == query.license)
         and (not query.auth_context or a.auth_context == query.auth_context)
         and (not q or q in a.auth_context.casefold() or a.license.casefold().startswith(q))
@@ -357,7 +357,7 @@ async def audit(request: web.Request) -> web.Response:
     order = request.query.get("order", "asc")
     if order not in ("asc", "desc"):
         raise BadRequest("order must be asc or desc", field="order")
-    events = await request.app[LICENSING].audit(
+    events = await request.app[LICENSING].reads.audit(
         after=after,
         limit=limit,
         before=before,

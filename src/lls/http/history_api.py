@@ -91,7 +91,7 @@ async def history(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     token = request.match_info["token"]
     query = HistoryQuery.from_params(request.query, licensing.now())
-    points = await licensing.license_history(token, query)
+    points = await licensing.reads.license_history(token, query)
     if wants_csv(request):
         return csv_response(history_csv(points), f"history-{query.step}.csv")
     doc = {

@@ -20,9 +20,9 @@ class IndexCache:
     async def current(self, licensing: Licensing) -> LicenseIndex:
         """The index of the pool in force; a new pool's is built in a worker thread, so the
         event loop keeps answering licensing calls meanwhile (about a second at 100,000)."""
-        if self.index is None or not self.index.fits(licensing.view()):
+        if self.index is None or not self.index.fits(licensing.reads.view()):
             async with self.lock:
-                view = licensing.view()
+                view = licensing.reads.view()
                 if self.index is None or not self.index.fits(view):
                     pool, states = view.pool, dict(view.licenses)
                     self.index = await asyncio.to_thread(LicenseIndex, pool, states)

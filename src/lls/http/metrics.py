@@ -109,7 +109,7 @@ class MetricsExporter:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _snapshot(self) -> _Snapshot:
-        view = self._licensing.metrics_view()
+        view = self._licensing.reads.metrics_view()
         licenses = view.licenses
         routes = []
         for route in list(self._stats.routes.values()):

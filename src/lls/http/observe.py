@@ -133,7 +133,7 @@ def _count_refusal(
 
 def license_label(app: web.Application, token: str) -> str:
     """How metrics and logs name `token`: its pool id, else its keyed hash (`lls.ops.labels`)."""
-    lic = app[LICENSING].license(token)
+    lic = app[LICENSING].reads.license(token)
     if lic is None:  # a guess, or a license gone from the pool: hashed, not remembered
         return app[LABELS].of_token(token, remember=False)
     return app[LABELS].of_token(token, lic.id)

@@ -78,7 +78,7 @@ async def deactivate(request: web.Request) -> web.Response:
 async def list_activations(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     now = licensing.now()
-    activations = licensing.view().offline_by_id.values()
+    activations = licensing.reads.view().offline_by_id.values()
     return _json({"activations": [activation_doc(a, now) for a in activations]})
 
 

@@ -21,7 +21,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    problems = request.app[LICENSING].ready()
+    problems = request.app[LICENSING].reads.ready()
     node = request.app.get(NODE)
     if node is None:
         status = 503 if problems else 200

@@ -66,7 +66,7 @@ def policy_doc(in_force: PolicyInForce, request: web.Request) -> dict[str, Any]:
             "licenses": [],
         }
     licensing = request.app[LICENSING]
-    licenses = licensing.view().licenses
+    licenses = licensing.reads.view().licenses
     compiled = in_force.compile(licenses.values())
     assert compiled is not None  # a policy is in force
     governs: dict[str, int] = {}

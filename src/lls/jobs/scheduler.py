@@ -31,11 +31,11 @@ BackupFactory = Callable[[Config], tuple[MakeBackup | None, float | None]]
 
 async def expire_sessions(licensing: Licensing) -> None:
     """End sessions whose window passed, so their seats are free for the next activate."""
-    ended = await licensing.expire_due()
+    ended = await licensing.upkeep.expire_due()
     if ended:
         log.debug("expired %d sessions", ended)
     try:  # the usage history's changed hour buckets, and a new hour begun
-        await licensing.flush_history()
+        await licensing.upkeep.flush_history()
     except StorageError:
         log.debug("history not written: the database refuses writes; the next run retries")
 
@@ -43,7 +43,7 @@ async def expire_sessions(licensing: Licensing) -> None:
 async def persist_clock_floor(licensing: Licensing) -> None:
     """Save the trusted-time floor so a clock turned back is noticed across restarts too."""
     try:
-        await licensing.persist_floor()
+        await licensing.upkeep.persist_floor()
     except StorageError:  # the disk is full: the writer said so once; the next run retries
         log.debug("clock floor not persisted: the database refuses writes")
 
@@ -51,7 +51,7 @@ async def persist_clock_floor(licensing: Licensing) -> None:
 async def detect_misuse(licensing: Licensing) -> None:
     """Lock licenses whose recent sessions came from more machines than their misuse limit."""
     try:
-        locked = await licensing.detect_misuse()
+        locked = await licensing.upkeep.detect_misuse()
     except StorageError:  # what was noted is kept for the next run
         log.debug("misuse check skipped: the database refuses writes")
         return

@@ -1,7 +1,8 @@
 """The value shapes a ValidationResponse carries, and the bounds of request strings.
 
 One definition serves every side: the pool reader decodes `Contact` from a pool
-file, the licensing rules hold it and `FeatureInfo` in their outcomes, the HTTP
+file, the licensing rules hold it and `FeatureGrant` in their licenses and `FeatureInfo` in
+their outcomes, the HTTP
 layer encodes both into answers, the offline codec seals them into tokens, and
 the client SDK decodes them. Attribute names are snake_case, wire names camelCase;
 no field is left out when encoding (`null` stays `null`), unknown ones are ignored
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -24,6 +25,7 @@ __all__ = [
     "Code",
     "Contact",
     "Count",
+    "FeatureGrant",
     "FeatureInfo",
     "Jwks",
     "Token",
@@ -41,6 +43,15 @@ class Contact(msgspec.Struct, frozen=True, rename="camel"):
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
+
+
+class FeatureGrant(msgspec.Struct, frozen=True):
+    """A feature as a pool grants it (`features` of a pool's license, sync-format §2), and
+    as the licensing rules hold it: `count` units (None for a boolean feature)."""
+
+    code: Code
+    type: Literal["boolean", "floating", "consumption"]
+    count: Count | None = None
 
 
 class FeatureInfo(msgspec.Struct, frozen=True, rename="camel"):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from lls.protocol.shapes import Code, Contact, Count, Jwks, Token
+from lls.protocol.shapes import Code, Contact, FeatureGrant, Jwks, Token
 
 TYP_REGISTRATION = "lls-registration+jws"
 TYP_POOL = "lls-pool+jws"
@@ -33,12 +33,6 @@ class Org(_Wire, frozen=True):
 class Misuse(_Wire, frozen=True):
     maxAuthContexts: Annotated[int, msgspec.Meta(ge=1)]
     windowSeconds: Annotated[int, msgspec.Meta(ge=1)]
-
-
-class FeatureGrant(_Wire, frozen=True):
-    code: Code
-    type: Literal["boolean", "floating", "consumption"]
-    count: Count | None = None
 
 
 class LicenseGrant(_Wire, frozen=True):

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import msgspec
 
 from lls.clock import parse_rfc3339
-from lls.domain.models import Feature, License, Misuse, Pool
+from lls.domain.models import License, Misuse, Pool
 from lls.errors import SealedFileError
+from lls.protocol.shapes import FeatureGrant
 from lls.sealed.envelope import decode_payload, open_sealed
 from lls.sealed.files import read_sealed_text
 from lls.sealed.keys import KeyPair, PublicKeys
@@ -72,13 +73,13 @@ def _time(value: str | None, where: str) -> float | None:
 
 
 def to_license(grant: LicenseGrant, default_org: str) -> License:
-    features: list[Feature] = []
+    features: list[FeatureGrant] = []
     for f in grant.features:
         if f.type != "boolean" and f.count is None:
             raise SealedFileError(
                 f"feature {f.code} of license {grant.token} has no count", code="BAD_PAYLOAD"
             )
-        features.append(Feature(code=f.code, type=f.type, count=f.count))
+        features.append(f)  # the decoded grant is the domain's feature (protocol.shapes)
     if grant.type == "temporary" and grant.temporaryDays is None:
         raise SealedFileError(
             f"temporary license {grant.token} has no temporaryDays", code="BAD_PAYLOAD"

@@ -63,7 +63,7 @@ async def scan_events(
     budget: int = SCAN_BUDGET,
 ) -> Scan:
     """Up to `page` events below id `before` (None: from the newest) that `wanted` keeps."""
-    newest, _ = await licensing.chain_head()
+    newest, _ = await licensing.reads.chain_head()
     low = newest + 1 if before is None else max(1, min(before, newest + 1))
     found: list[AuditEvent] = []
     scanned = 0
@@ -71,7 +71,7 @@ async def scan_events(
     while not at_start and len(found) < page and scanned < budget:
         step = min(CHUNK, budget - scanned) if wanted.active else page - len(found)
         after = max(0, low - 1 - step)
-        events = [e for e in await licensing.audit(after=after, limit=step) if e.id < low]
+        events = [e for e in await licensing.reads.audit(after=after, limit=step) if e.id < low]
         if not events:
             at_start = True
             break

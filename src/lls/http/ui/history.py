@@ -100,7 +100,7 @@ async def history_view(
     licensing: Licensing, lic: License, params: Mapping[str, str], now: float
 ) -> HistoryView:
     chosen = range_of(params)
-    points = await licensing.license_history(lic.token, _query(chosen, now))
+    points = await licensing.reads.license_history(lic.token, _query(chosen, now))
     return build_view(chosen, points, lic)
 
 
@@ -109,5 +109,5 @@ async def history_csv_page(request: web.Request, session: UISession) -> web.Stre
     licensing: Licensing = request.config_dict[LICENSING]
     chosen = range_of(request.query)
     query = _query(chosen, licensing.now())
-    points = await licensing.license_history(request.match_info["token"], query)
+    points = await licensing.reads.license_history(request.match_info["token"], query)
     return csv_response(history_csv(points), f"history-{chosen}.csv")

@@ -74,8 +74,8 @@ def _client_columns(rows: list[dict[str, Any]]) -> dict[str, bool]:
 async def _overview_context(request: web.Request) -> dict[str, Any]:
     licensing = _licensing(request)
     now = licensing.now()
-    denied = licensing.denials_today()
-    ov = overview(licensing.view(), await _index(request), now, denials_today=denied)
+    denied = licensing.reads.denials_today()
+    ov = overview(licensing.reads.view(), await _index(request), now, denials_today=denied)
     return {"ov": ov, "now": now}
 
 
@@ -120,7 +120,7 @@ async def license_page(request: web.Request, session: UISession) -> web.StreamRe
     token = request.match_info["token"]
     licensing = _licensing(request)
     now = licensing.now()
-    detail = license_detail(licensing.view(), token, now)
+    detail = license_detail(licensing.reads.view(), token, now)
     if detail is None:
         raise NotFound("There is no license with this token in the current pool.")
     timeline = await scan_events(
@@ -148,7 +148,7 @@ async def license_page(request: web.Request, session: UISession) -> web.StreamRe
 
 def _policy_use(licensing: Licensing, state: LicenseState, now: float) -> LicenseUse | None:
     """What the seat policy keeps on this license and what each group holds (None: no rule)."""
-    compiled = licensing.view().policy.compiled
+    compiled = licensing.reads.view().policy.compiled
     return license_use(compiled, state, now) if compiled is not None else None
 
 
@@ -158,12 +158,12 @@ async def sessions_page(request: web.Request, session: UISession) -> web.StreamR
     )
     licensing = _licensing(request)
     now = licensing.now()
-    page = list_sessions(licensing.view().by_id.values(), query, now)
+    page = list_sessions(licensing.reads.view().by_id.values(), query, now)
     rows: list[dict[str, Any]] = [{"s": s, "doc": session_doc(s)} for s in page.items]
     borrowed = sorted(
         (
             a
-            for a in borrowed_seats(licensing.view().offline_by_id, now)
+            for a in borrowed_seats(licensing.reads.view().offline_by_id, now)
             if (not query.license or a.license == query.license)
             and (
                 not query.search
@@ -199,24 +199,24 @@ async def render_pool(
 ) -> web.Response:
     """The pool page, with a refused upload's reason (message, code) when there was one."""
     licensing = _licensing(request)
-    shown = licensing.status()
+    shown = licensing.reads.status()
     context = {
         "pool": shown.pool,
         "imported_at": shown.pool_imported_at,
         "index": await _index(request),
         "now": licensing.now(),
         "refusal": refusal,
-        "imports": await licensing.pool_imports(HISTORY_ROWS),
+        "imports": await licensing.reads.pool_imports(HISTORY_ROWS),
     }
     return render_page(request, "pool.html", session, "pool", context, status=status)
 
 
 async def usage_page(request: web.Request, session: UISession) -> web.StreamResponse:
     licensing = _licensing(request)
-    head_id, _ = await licensing.chain_head()
-    status = licensing.status()
+    head_id, _ = await licensing.reads.chain_head()
+    status = licensing.reads.status()
     context = {
-        "files": await licensing.usage_files(HISTORY_ROWS),
+        "files": await licensing.reads.usage_files(HISTORY_ROWS),
         "usage_seq": status.usage_seq,
         "acked_seq": status.pool.ack_usage_seq if status.pool else 0,
         "last_export": status.last_usage_export,
@@ -242,7 +242,9 @@ async def render_offline(
     now = licensing.now()
     order = parse_order(request.query, OFFLINE_SORTS, default_sort="lease", default_limit=PAGE_SIZE)
     live_only = request.query.get("show") != "all"
-    page = list_offline(licensing.view().offline_by_id.values(), order, now, live_only=live_only)
+    page = list_offline(
+        licensing.reads.view().offline_by_id.values(), order, now, live_only=live_only
+    )
     context = {
         "page": page,
         "order": order,
