@@ -11,7 +11,6 @@ import msgspec
 import pytest
 
 from lls.cli.vendor import add_vendor_parser
-from lls.protocol.shapes import Jwks
 from lls.sealed import KeyPair, PublicKeys, open_sealed, read_sealed_file, seal, write_sealed_file
 from lls.sealed.payloads import (
     TYP_POOL,
@@ -19,11 +18,9 @@ from lls.sealed.payloads import (
     TYP_USAGE,
     ClockReport,
     EventRange,
-    RegistrationPayload,
     UsagePayload,
 )
-
-EXAMPLE_GRANTS = Path(__file__).parents[2] / "config" / "grants.example.yaml"
+from tests.central.kit import EXAMPLE_GRANTS, registration
 
 
 def run(*argv: str | Path) -> int:
@@ -32,6 +29,20 @@ def run(*argv: str | Path) -> int:
     args = parser.parse_args([str(a) for a in argv])
     status: int = args.func(args)
     return status
+
+
+def _issue(
+    vdir: Path, out: Path, *, instance: str = "inst-1", grants: Path = EXAMPLE_GRANTS
+) -> int:
+    """`lls vendor issue` of `grants` to `instance`, the pool file written to `out`."""
+    return run(
+        "vendor", "issue", "--dir", vdir, "--instance", instance, "--grants", grants, "--out", out
+    )
+
+
+def _vendor_keys(vdir: Path) -> PublicKeys:
+    """The public keys of the workspace's vendor, as instances trust them."""
+    return PublicKeys.from_jwks(json.loads((vdir / "vendor.jwks").read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +55,7 @@ def vdir(tmp_path: Path, inst: KeyPair) -> Path:
     """An initialised workspace with instance `inst-1` registered through the CLI."""
     vdir = tmp_path / "V"
     assert run("vendor", "init", "--dir", vdir, "--vendor-id", "vendor:acme") == 0
-    vendor = PublicKeys.from_jwks(json.loads((vdir / "vendor.jwks").read_text()))
-    reg = RegistrationPayload(
-        iss="inst-1",
-        aud="vendor:acme",
-        iat=1,
-        hostname="h",
-        keys=Jwks(keys=inst.public().to_jwks()["keys"]),
-        fingerprint="f",
-        version="0.1.0",
-    )
-    token = seal(msgspec.json.encode(reg), typ=TYP_REGISTRATION, signer=inst, recipient=vendor)
+    token = registration(inst, _vendor_keys(vdir), aud="vendor:acme")
     write_sealed_file(tmp_path / "reg.lls", token, {"kind": TYP_REGISTRATION})
     assert run("vendor", "register", "--dir", vdir, tmp_path / "reg.lls") == 0
     return vdir
@@ -63,20 +64,9 @@ def vdir(tmp_path: Path, inst: KeyPair) -> Path:
 def test_issue_writes_pool_the_instance_opens(vdir: Path, inst: KeyPair, tmp_path: Path) -> None:
     out = tmp_path / "site.pool"
 
-    status = run(
-        "vendor",
-        "issue",
-        "--dir",
-        vdir,
-        "--instance",
-        "inst-1",
-        "--grants",
-        EXAMPLE_GRANTS,
-        "--out",
-        out,
-    )
+    status = _issue(vdir, out)
 
-    vendor = PublicKeys.from_jwks(json.loads((vdir / "vendor.jwks").read_text()))
+    vendor = _vendor_keys(vdir)
     payload = open_sealed(read_sealed_file(out), typ=TYP_POOL, recipient=inst, trusted=[vendor])
     assert status == 0 and json.loads(payload)["seq"] == 1
     assert "# instance: inst-1" in out.read_text() and "# seq: 1" in out.read_text()
@@ -85,7 +75,7 @@ def test_issue_writes_pool_the_instance_opens(vdir: Path, inst: KeyPair, tmp_pat
 def test_read_usage_json_prints_summary(
     vdir: Path, inst: KeyPair, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    vendor = PublicKeys.from_jwks(json.loads((vdir / "vendor.jwks").read_text()))
+    vendor = _vendor_keys(vdir)
     doc = UsagePayload(
         iss="inst-1",
         aud="vendor:acme",
@@ -113,18 +103,7 @@ def test_read_usage_json_prints_summary(
 def test_issue_unknown_instance_exits_1_with_one_line(
     vdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status = run(
-        "vendor",
-        "issue",
-        "--dir",
-        vdir,
-        "--instance",
-        "nobody",
-        "--grants",
-        EXAMPLE_GRANTS,
-        "--out",
-        tmp_path / "x.pool",
-    )
+    status = _issue(vdir, tmp_path / "x.pool", instance="nobody")
 
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1 and "nobody" in err
@@ -153,17 +132,6 @@ def test_bad_grants_exit_1_naming_field(
     shutil.copy(EXAMPLE_GRANTS, grants)
     grants.write_text(grants.read_text().replace("seats: 5", "seats: -5"))
 
-    status = run(
-        "vendor",
-        "issue",
-        "--dir",
-        vdir,
-        "--instance",
-        "inst-1",
-        "--grants",
-        grants,
-        "--out",
-        tmp_path / "x.pool",
-    )
+    status = _issue(vdir, tmp_path / "x.pool", grants=grants)
 
     assert status == 1 and "licenses[0].seats" in capsys.readouterr().err

@@ -21,25 +21,21 @@ import pytest
 
 from lls.central import UsageFlagged, UsageSummary, VendorWorkspace
 from lls.clock import parse_rfc3339, rfc3339
-from lls.protocol.shapes import Jwks
 from lls.sealed import KeyPair, decode_payload, open_sealed, seal, write_sealed_file
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import (
     TYP_POOL,
-    TYP_REGISTRATION,
     TYP_USAGE,
     ClockReport,
     EventRange,
     FeatureUsage,
     LicenseUsage,
     PoolPayload,
-    RegistrationPayload,
     UsageEvent,
     UsagePayload,
 )
+from tests.central.kit import NOW, VENDOR_ID, registration
 
-NOW = 1_795_000_000
-VENDOR_ID = "vendor:test"
 GRANTS: dict[str, Any] = {
     "org": {"id": "org-42", "name": "Acme"},
     "licenses": [{"token": "T-1", "productCodes": ["P"], "seats": 5}],
@@ -148,19 +144,7 @@ def keys() -> KeyPair:
 @pytest.fixture
 def ws(tmp_path: Path, keys: KeyPair) -> VendorWorkspace:
     ws = VendorWorkspace.init(tmp_path / "V", VENDOR_ID)
-    reg = RegistrationPayload(
-        iss="inst-1",
-        aud=VENDOR_ID,
-        iat=NOW,
-        keys=Jwks(keys=keys.public().to_jwks()["keys"]),
-        hostname="lls.lan",
-        fingerprint="ab" * 32,
-        version="0.1.0",
-    )
-    token = seal(
-        msgspec.json.encode(reg), typ=TYP_REGISTRATION, signer=keys, recipient=ws.keys.public()
-    )
-    ws.register(token, now=NOW)
+    ws.register(registration(keys, ws.keys.public()), now=NOW)
     return ws
 
 

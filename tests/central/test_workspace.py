@@ -13,24 +13,20 @@ import pytest
 from lls.central import VendorWorkspace, load_grants_file, parse_grants
 from lls.clock import parse_rfc3339
 from lls.errors import LLSError
-from lls.protocol.shapes import Jwks
 from lls.sealed import KeyPair, PublicKeys, decode_payload, open_sealed, read_sealed_file, seal
 from lls.sealed.chain import GENESIS_HASH, chain_hash
 from lls.sealed.payloads import (
     TYP_POOL,
-    TYP_REGISTRATION,
     TYP_USAGE,
     ClockReport,
     EventRange,
     LicenseUsage,
     PoolPayload,
-    RegistrationPayload,
     UsageEvent,
     UsagePayload,
 )
+from tests.central.kit import EXAMPLE_GRANTS, NOW, VENDOR_ID, registration
 
-NOW = 1_795_000_000
-VENDOR_ID = "vendor:test"
 GRANTS: dict[str, Any] = {
     "org": {"id": "org-42", "name": "Acme"},
     "validDays": 30,
@@ -44,7 +40,6 @@ GRANTS: dict[str, Any] = {
         {"token": "T-2", "productCodes": ["P"], "type": "node-locked"},
     ],
 }
-EXAMPLE_GRANTS = Path(__file__).parents[2] / "config" / "grants.example.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -60,27 +55,6 @@ def other() -> KeyPair:
 @pytest.fixture
 def ws(tmp_path: Path) -> VendorWorkspace:
     return VendorWorkspace.init(tmp_path / "V", VENDOR_ID)
-
-
-def registration(
-    signer: KeyPair,
-    vendor: PublicKeys,
-    *,
-    iss: str = "inst-1",
-    aud: str = VENDOR_ID,
-    carried: KeyPair | None = None,
-) -> str:
-    keys = (carried or signer).public().to_jwks()["keys"]
-    payload = RegistrationPayload(
-        iss=iss,
-        aud=aud,
-        iat=NOW,
-        keys=Jwks(keys=keys),
-        hostname="lls.lan",
-        fingerprint="ab" * 32,
-        version="0.1.0",
-    )
-    return seal(msgspec.json.encode(payload), typ=TYP_REGISTRATION, signer=signer, recipient=vendor)
 
 
 EVENT_AT = "2026-11-22T10:00:00Z"

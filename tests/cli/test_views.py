@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from lls.cli.table import render_table
-from lls.cli.views import SESSION_COLUMNS, since_time
+from lls.cli.view_render import SESSION_COLUMNS
+from lls.cli.views import since_time
 from lls.client import OfflineDevice
 from lls.errors import BadRequest
 from lls.sealed import read_sealed_file

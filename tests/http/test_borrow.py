@@ -46,6 +46,19 @@ async def _device(server: Server, tmp_path: Path, name: str = "laptop") -> Offli
     return device
 
 
+@pytest.fixture
+async def device(bserver: Server, tmp_path: Path) -> OfflineDevice:
+    """The laptop, with `bserver` pinned (it activates what it will borrow itself)."""
+    return await _device(bserver, tmp_path)
+
+
+@pytest.fixture
+async def laptop(bserver: Server, device: OfflineDevice) -> OfflineDevice:
+    """The laptop with a live session on LIC-BORROW as `laptop-1`: ready to borrow it."""
+    await bserver.activate("LIC-BORROW", "laptop-1")
+    return device
+
+
 async def _borrow(
     server: Server,
     device: OfflineDevice,
@@ -75,6 +88,12 @@ def _seats(listed: Any) -> list[Any]:
     return [*listed["sessions"], *listed["borrowed"]]
 
 
+async def _kinds(server: Server, token: str = "LIC-BORROW") -> list[str]:
+    """The kind of each seat the admin lists on a license: `session` or `borrow`."""
+    _, listed = await _admin(server, "GET", f"/admin/v1/sessions?license={token}")
+    return [s["kind"] for s in _seats(listed)]
+
+
 async def _activate(server: Server, token: str, ctx: str) -> Any:
     _, answer = await server.call(
         "activate", licenseToken=token, productCodes=[PRODUCT], authContext=ctx
@@ -89,15 +108,13 @@ def _at(server: Server, seconds: float) -> str:
 
 
 async def test_borrow_gives_a_token_the_device_verifies_offline(
-    bserver: Server, tmp_path: Path
+    bserver: Server, tmp_path: Path, laptop: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    status, answer = await _borrow(bserver, device)
+    status, answer = await _borrow(bserver, laptop)
     assert status == 200, answer
     assert (answer["authStatus"], answer["reason"], answer["capped"]) == ("Success", None, False)
     assert answer["leaseExpiresAt"] == _at(bserver, DAY_S)
-    lease = device.apply_response(answer["token"])  # decrypts, verifies the pinned LLS keys
+    lease = laptop.apply_response(answer["token"])  # decrypts, verifies the pinned LLS keys
     assert (lease.kind, lease.activation_id, lease.license_token) == (
         "borrow",
         answer["activationId"],
@@ -117,11 +134,9 @@ def parse_rfc3339_dt(text: str) -> datetime:
 
 
 async def test_the_borrowed_seat_stays_taken_and_the_admin_sees_its_end(
-    bserver: Server, tmp_path: Path
+    bserver: Server, laptop: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    _, answer = await _borrow(bserver, device)
+    _, answer = await _borrow(bserver, laptop)
     # The session is gone (the laptop left), the seat is not.
     refused = await _activate(bserver, "LIC-BORROW", "desk-2")
     assert (refused["authStatus"], refused["reason"]) == ("Failed", "SESSION_LIMIT_REACHED")
@@ -152,11 +167,9 @@ async def test_the_borrowed_seat_is_held_across_a_restart(
 
 
 async def test_return_online_frees_the_seat_and_twice_is_harmless(
-    bserver: Server, tmp_path: Path
+    bserver: Server, laptop: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    await _borrow(bserver, device)
+    await _borrow(bserver, laptop)
     for _ in range(2):
         status, body = await bserver.call(
             "borrow/return", licenseToken="LIC-BORROW", authContext="laptop-1"
@@ -170,15 +183,13 @@ async def test_return_online_frees_the_seat_and_twice_is_harmless(
 
 
 async def test_the_device_deactivation_token_through_the_admin_frees_the_seat(
-    bserver: Server, tmp_path: Path
+    bserver: Server, laptop: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    _, answer = await _borrow(bserver, device)
-    device.apply_response(answer["token"])
+    _, answer = await _borrow(bserver, laptop)
+    laptop.apply_response(answer["token"])
     resp = await bserver.client.post(
         "/admin/v1/offline/deactivate",
-        json={"token": device.deactivation_token()},
+        json={"token": laptop.deactivation_token()},
         headers=bserver.admin_headers,
     )
     assert resp.status == 204, await resp.text()
@@ -186,19 +197,17 @@ async def test_the_device_deactivation_token_through_the_admin_frees_the_seat(
 
 
 async def test_a_borrow_over_the_maximum_is_capped_not_refused(
-    bserver: Server, tmp_path: Path
+    bserver: Server, laptop: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    status, answer = await _borrow(bserver, device, seconds=30 * DAY_S)
+    status, answer = await _borrow(bserver, laptop, seconds=30 * DAY_S)
     assert (status, answer["authStatus"], answer["capped"]) == (200, "Success", True)
     assert answer["leaseExpiresAt"] == _at(bserver, MAX_S)
-    assert device.apply_response(answer["token"]).lease_expires_at == parse_rfc3339_dt(
+    assert laptop.apply_response(answer["token"]).lease_expires_at == parse_rfc3339_dt(
         _at(bserver, MAX_S)
     )
 
 
-async def test_a_borrow_never_outlasts_the_license(bserver: Server, tmp_path: Path) -> None:
+async def test_a_borrow_never_outlasts_the_license(bserver: Server, device: OfflineDevice) -> None:
     ends = bserver.clock.now() + DAY_S
     valid_until = datetime.fromtimestamp(int(ends), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     status, body = await bserver.import_pool(
@@ -206,16 +215,14 @@ async def test_a_borrow_never_outlasts_the_license(bserver: Server, tmp_path: Pa
         iat=bserver.clock.now(),
     )
     assert status == 200, body
-    device = await _device(bserver, tmp_path)
     await bserver.activate("LIC-SHORT", "laptop-1")
     _, answer = await _borrow(bserver, device, token="LIC-SHORT", seconds=2 * DAY_S)
     assert (answer["leaseExpiresAt"], answer["capped"]) == (valid_until, True)
 
 
 async def test_a_license_without_borrowing_refuses_with_a_reason_and_keeps_the_session(
-    bserver: Server, tmp_path: Path
+    bserver: Server, device: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
     await bserver.activate("LIC-NOBORROW", "laptop-1")
     status, answer = await _borrow(bserver, device, token="LIC-NOBORROW")
     assert (status, answer["authStatus"], answer["reason"]) == (
@@ -224,12 +231,12 @@ async def test_a_license_without_borrowing_refuses_with_a_reason_and_keeps_the_s
         "BORROW_NOT_ALLOWED",
     )
     assert (answer["token"], answer["activationId"], answer["capped"]) == (None, None, None)
-    _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-NOBORROW")
-    assert [s["kind"] for s in _seats(listed)] == ["session"]
+    assert await _kinds(bserver, "LIC-NOBORROW") == ["session"]
 
 
-async def test_borrow_without_a_live_session_is_refused(bserver: Server, tmp_path: Path) -> None:
-    device = await _device(bserver, tmp_path)
+async def test_borrow_without_a_live_session_is_refused(
+    bserver: Server, device: OfflineDevice
+) -> None:
     _, answer = await _borrow(bserver, device)
     assert (answer["authStatus"], answer["reason"]) == ("Failed", "NO_ACTIVE_SESSION")
     await bserver.activate("LIC-BORROW", "laptop-1")
@@ -260,20 +267,17 @@ def _zeroed(device: OfflineDevice, curve: str) -> dict[str, Any]:
     ],
 )
 async def test_unusable_device_keys_are_refused_with_a_reason_and_change_nothing(
-    bserver: Server, tmp_path: Path, bad: dict[str, Any]
+    bserver: Server, laptop: OfflineDevice, bad: dict[str, Any]
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    for keys in (bad, _zeroed(device, "X25519")):
-        status, answer = await _borrow(bserver, device, devicePublicKey=keys)
+    for keys in (bad, _zeroed(laptop, "X25519")):
+        status, answer = await _borrow(bserver, laptop, devicePublicKey=keys)
         assert (status, answer["authStatus"], answer["reason"]) == (
             200,
             "Failed",
             "BAD_DEVICE_KEY",
         ), answer
         assert answer["token"] is None
-    _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
-    assert [s["kind"] for s in _seats(listed)] == ["session"]
+    assert await _kinds(bserver) == ["session"]
     second = await _activate(bserver, "LIC-BORROW", "desk-2")
     assert second["reason"] == "SESSION_LIMIT_REACHED"  # the session holds the seat still
 
@@ -289,52 +293,44 @@ async def test_unusable_device_keys_are_refused_with_a_reason_and_change_nothing
     ],
 )  # fmt: skip
 async def test_bad_input_is_400_naming_the_field_and_changes_nothing(
-    bserver: Server, tmp_path: Path, change: dict[str, Any], field: str, code: str
+    bserver: Server, laptop: OfflineDevice, change: dict[str, Any], field: str, code: str
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    status, answer = await _borrow(bserver, device, **change)
+    status, answer = await _borrow(bserver, laptop, **change)
     assert (status, answer["code"], answer.get("field")) == (400, code, field)
-    _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
-    assert [s["kind"] for s in _seats(listed)] == ["session"]
+    assert await _kinds(bserver) == ["session"]
     status, missing = await bserver.call(
         "borrow", licenseToken="LIC-BORROW", authContext="laptop-1", borrowSeconds=60
     )
     assert (status, missing["field"]) == (400, "devicePublicKey")
 
 
-async def test_borrow_seconds_is_a_json_schema_integer(bserver: Server, tmp_path: Path) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    status, answer = await _borrow(bserver, device, seconds=3600.0)  # type: ignore[arg-type]
+async def test_borrow_seconds_is_a_json_schema_integer(
+    bserver: Server, laptop: OfflineDevice
+) -> None:
+    status, answer = await _borrow(bserver, laptop, seconds=3600.0)  # type: ignore[arg-type]
     assert (status, answer["leaseExpiresAt"]) == (200, _at(bserver, 3600)), answer
 
 
 async def test_the_end_of_the_borrow_frees_the_seat_at_request_time(
-    bserver: Server, tmp_path: Path
+    bserver: Server, laptop: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    await _borrow(bserver, device, seconds=120)
+    await _borrow(bserver, laptop, seconds=120)
     bserver.clock.advance(119)
     assert (await _activate(bserver, "LIC-BORROW", "desk-2"))["reason"] == "SESSION_LIMIT_REACHED"
     bserver.clock.advance(2)  # no sweep runs here (run_jobs=False): the request decides
     assert (await _activate(bserver, "LIC-BORROW", "desk-2"))["authStatus"] == "Success"
-    _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
-    assert [s["kind"] for s in _seats(listed)] == ["session"]
+    assert await _kinds(bserver) == ["session"]
 
 
 async def test_an_admin_ends_a_borrowed_seat_and_the_device_keeps_its_lease(
-    bserver: Server, tmp_path: Path
+    bserver: Server, laptop: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    _, answer = await _borrow(bserver, device)
-    device.apply_response(answer["token"])
+    _, answer = await _borrow(bserver, laptop)
+    laptop.apply_response(answer["token"])
     status, _ = await _admin(bserver, "DELETE", f"/admin/v1/sessions/{answer['activationId']}")
     assert status == 204
     assert (await _activate(bserver, "LIC-BORROW", "desk-2"))["authStatus"] == "Success"
-    assert device.check().activation_id == answer["activationId"]  # nothing reaches it
+    assert laptop.check().activation_id == answer["activationId"]  # nothing reaches it
     status, _ = await _admin(bserver, "DELETE", f"/admin/v1/sessions/{answer['activationId']}")
     assert status == 404
     events = await (
@@ -351,9 +347,8 @@ async def test_an_admin_ends_a_borrowed_seat_and_the_device_keeps_its_lease(
 
 
 async def test_borrow_returns_the_floating_units_the_session_held(
-    bserver: Server, tmp_path: Path
+    bserver: Server, device: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
     await bserver.activate("LIC-UNITS", "laptop-1")
     status, out = await bserver.call(
         "features/checkout",
@@ -370,9 +365,8 @@ async def test_borrow_returns_the_floating_units_the_session_held(
 
 
 async def test_a_second_borrow_of_the_same_device_replaces_the_first(
-    bserver: Server, tmp_path: Path
+    bserver: Server, device: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
     await bserver.activate("LIC-BORROW-2", "laptop-1")
     _, first = await _borrow(bserver, device, token="LIC-BORROW-2")
     await bserver.activate("LIC-BORROW-2", "laptop-1")  # back on the LAN, a session again
@@ -382,10 +376,8 @@ async def test_a_second_borrow_of_the_same_device_replaces_the_first(
     assert (lic["liveSessions"], lic["borrowedSeats"]) == (0, 1)
 
 
-async def test_a_borrowed_seat_is_not_refreshed(bserver: Server, tmp_path: Path) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    _, answer = await _borrow(bserver, device)
+async def test_a_borrowed_seat_is_not_refreshed(bserver: Server, laptop: OfflineDevice) -> None:
+    _, answer = await _borrow(bserver, laptop)
     resp = await bserver.client.post(
         "/admin/v1/offline/refresh",
         json={"activationId": answer["activationId"]},
@@ -409,11 +401,9 @@ async def test_a_pool_with_borrow_max_seconds_out_of_bounds_is_refused_naming_it
 
 
 async def test_a_pool_that_removes_borrowing_keeps_the_seats_already_borrowed(
-    bserver: Server, tmp_path: Path
+    bserver: Server, laptop: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
-    await _borrow(bserver, device)
+    await _borrow(bserver, laptop)
     status, body = await bserver.import_pool(
         [grant("LIC-BORROW", seats=1)], iat=bserver.clock.now()
     )
@@ -422,23 +412,20 @@ async def test_a_pool_that_removes_borrowing_keeps_the_seats_already_borrowed(
 
 
 async def test_a_borrow_the_database_refuses_answers_503_and_the_session_holds_the_seat(
-    bserver: Server, tmp_path: Path
+    bserver: Server, laptop: OfflineDevice
 ) -> None:
-    device = await _device(bserver, tmp_path)
-    await bserver.activate("LIC-BORROW", "laptop-1")
     db = sqlite3.connect(bserver.instance.db_path)
     db.execute(
         "CREATE TRIGGER broken BEFORE INSERT ON offline_activations"
         " BEGIN SELECT RAISE(ABORT, 'the disk said no'); END"
     )
     db.commit()
-    status, answer = await _borrow(bserver, device)
+    status, answer = await _borrow(bserver, laptop)
     assert (status, answer["code"]) == (503, "STORAGE_ERROR")
     # Memory was rebuilt from the database: no borrow, the session as it was.
-    _, listed = await _admin(bserver, "GET", "/admin/v1/sessions?license=LIC-BORROW")
-    assert [s["kind"] for s in _seats(listed)] == ["session"]
+    assert await _kinds(bserver) == ["session"]
     db.execute("DROP TRIGGER broken")
     db.commit()
     db.close()
-    status, answer = await _borrow(bserver, device)
+    status, answer = await _borrow(bserver, laptop)
     assert (status, answer["authStatus"]) == (200, "Success")

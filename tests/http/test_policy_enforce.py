@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lls.cli.table import render_table
-from lls.cli.views import LICENSE_COLUMNS, render_license
+from lls.cli.view_render import LICENSE_COLUMNS, render_license
 from lls.sealed import KeyPair
 from tests.conftest import Server, ServerFactory
 from tests.http.test_offline import request_token

@@ -16,7 +16,7 @@ from lls.clock import Clock, SystemClock
 from lls.config.settings import Config
 from lls.domain.service import Licensing
 from lls.errors import LLSError
-from lls.http.admin_api import pool_summary_doc
+from lls.http.admin_docs import pool_summary_doc
 from lls.instance import Instance, load_instance
 from lls.progress import ProgressHook, quiet
 from lls.sealed.offline_codec import SealedOfflineCodec

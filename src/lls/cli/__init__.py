@@ -1,7 +1,8 @@
 """The `lls` command line (design.md "Command line"): exit 0 ok, 1 refused, 2 bad usage.
 
 instance.py  init, serve, reload, demo, registration, pool import, usage export, offline …
-views.py     status, licenses, sessions, environments, audit, offline list (admin views)
+views.py     status, licenses, sessions, environments, audit, history, offline list (admin views)
+view_render.py  the columns of the licenses and sessions tables, one license's page
 ops.py       backup, restore
 policy.py    policy check, reload, show (the seat policy file)
 vendor.py    `lls vendor …` (the central side's commands; its code is `lls.central`)

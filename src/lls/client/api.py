@@ -1,28 +1,24 @@
-"""`LicenseClient`: one async call per endpoint of the client API (api.md §2–§5)."""
+"""`LicenseClient`: one async call per endpoint of the client API (api.md §2–§5).
+
+What each endpoint sends and how its answer is read; the HTTP itself (base URLs,
+failover, TLS, the status contract) is `lls.client.transport`.
+"""
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import ssl as ssl_module
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import msgspec
-from multidict import CIMultiDictProxy
 
-from lls.client.errors import (
-    CertificateError,
-    LicenseRefused,
-    RequestRejected,
-    ServerError,
-    ServerUnreachable,
-)
+from lls.client.errors import LicenseRefused, ServerError
 from lls.client.identity import ClientInfo, default_auth_context, default_client_info
 from lls.client.models import BorrowResult, FeatureResult, InstanceInfo, ValidationResult
+from lls.client.transport import Transport, decode
 
 if TYPE_CHECKING:
     from lls.client.offline import Lease, OfflineDevice
@@ -36,27 +32,8 @@ log = logging.getLogger(__name__)
 # retry loop gets several tries within the default 600 s session window.
 DEFAULT_TIMEOUT_S = 10.0
 MAX_WAIT_S = 300  # `waitSeconds` of an activate (api.md §7 "Queue for the last seat")
-JSON_TYPE = "application/json"
-# The statuses api.md gives the `{"error", "code", "field"}` body: the request
-# itself was refused, before any license was looked at.
-_REJECTED = frozenset({400, 413, 415, 429})
 
-T = TypeVar("T")
 ProductCodes = str | Sequence[str]
-
-
-class _ErrorBody(msgspec.Struct):
-    error: str = ""
-    code: str = ""
-    field: str | None = None
-
-
-class _Answer(msgspec.Struct):
-    """What the transport got back, before the contract is applied."""
-
-    status: int
-    body: bytes
-    date: float | None  # the server's `Date` header, epoch seconds
 
 
 def _codes(product_codes: ProductCodes | None) -> list[str] | None:
@@ -64,23 +41,6 @@ def _codes(product_codes: ProductCodes | None) -> list[str] | None:
     if product_codes is None:
         return None
     return [product_codes] if isinstance(product_codes, str) else list(product_codes)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds (the form LLS sends); anything else is treated as absent."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _server_date(headers: CIMultiDictProxy[str]) -> float | None:
-    try:
-        return email.utils.parsedate_to_datetime(headers["Date"]).timestamp()
-    except (KeyError, TypeError, ValueError, IndexError):
-        return None
 
 
 class LicenseClient:
@@ -114,18 +74,10 @@ class LicenseClient:
         send_client_info: bool = True,
         ssl: ssl_module.SSLContext | None = None,
     ) -> None:
-        # Several base URLs: the nodes of a high-availability pair (docs/ha.md). A call goes
-        # to the one that answered last; on a connection error or a 503 (a standby says
-        # NOT_LEADER) it moves on to the next, once round the list.
         urls = [url] if isinstance(url, str) else list(url)
         if not urls:
             raise ValueError("LicenseClient needs at least one URL")
-        self.urls = [u.rstrip("/") for u in urls]
-        self._current = 0
-        self._ssl = ssl  # trust for an https URL (e.g. the site's CA); None: the system's
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._http = session
-        self._owns_http = session is None
+        self._transport = Transport(urls, timeout=timeout, session=session, ssl=ssl)
         self._auth_context = auth_context
         self._client_info = client_info
         self._client_names = (application, version)
@@ -144,9 +96,17 @@ class LicenseClient:
 
     async def close(self) -> None:
         """Close the HTTP session if this client created it."""
-        if self._owns_http and self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._transport.close()
+
+    @property
+    def urls(self) -> list[str]:
+        """The server's base URLs: one, or the nodes of a high-availability pair (docs/ha.md)."""
+        return self._transport.urls
+
+    @property
+    def url(self) -> str:
+        """The base URL calls go to now (the one that answered last)."""
+        return self._transport.url
 
     @property
     def auth_context(self) -> str:
@@ -178,8 +138,9 @@ class LicenseClient:
             "productCodes": _codes(product_codes),
             "authContext": auth_context or self.auth_context,
         }
-        answer = await self._post("validate", {k: v for k, v in body.items() if v is not None})
-        return self._decode(answer, ValidationResult)
+        sent = {k: v for k, v in body.items() if v is not None}
+        answer = await self._transport.post("validate", sent)
+        return decode(answer, ValidationResult)
 
     async def activate(
         self,
@@ -210,10 +171,10 @@ class LicenseClient:
     async def deactivate(self, token: str, auth_context: str | None = None) -> None:
         """End this machine's session and free its seat (succeeds when there was none)."""
         body = {"licenseToken": token, "authContext": auth_context or self.auth_context}
-        answer = await self._post("deactivate", body)
+        answer = await self._transport.post("deactivate", body)
         if answer.status == 204:
             return
-        self._refused_unless_ok(self._decode(answer, ValidationResult))
+        self._refused_unless_ok(decode(answer, ValidationResult))
 
     async def checkout(
         self, token: str, auth_context: str | None, feature_code: str, quantity: int = 1
@@ -229,8 +190,8 @@ class LicenseClient:
 
     async def instance(self) -> InstanceInfo:
         """This server's instance id and public keys, to pin for offline activation."""
-        answer = await self._send("GET", "/licensing/instance", None)
-        return self._decode(answer, InstanceInfo)
+        answer = await self._transport.send("GET", "/licensing/instance", None)
+        return decode(answer, InstanceInfo)
 
     async def borrow(
         self,
@@ -258,7 +219,7 @@ class LicenseClient:
         codes = _codes(product_codes)
         if codes:
             body["productCodes"] = codes
-        result = self._decode(await self._post("borrow", body), BorrowResult)
+        result = decode(await self._transport.post("borrow", body), BorrowResult)
         self._refused_unless_ok(result)
         if result.token is None:
             raise ServerError(200, "the borrow answer carries no token")
@@ -273,9 +234,9 @@ class LicenseClient:
         if lease is None:
             return
         body = {"licenseToken": lease.license_token, "authContext": lease.auth_context}
-        answer = await self._post("borrow/return", body)
+        answer = await self._transport.post("borrow/return", body)
         if answer.status != 204:
-            self._refused_unless_ok(self._decode(answer, ValidationResult))
+            self._refused_unless_ok(decode(answer, ValidationResult))
         device.drop_lease()
 
     def session(
@@ -338,10 +299,10 @@ class LicenseClient:
             if not 0 < wait <= MAX_WAIT_S:
                 raise ValueError(f"wait is at most {MAX_WAIT_S} seconds")
             body["waitSeconds"] = math.ceil(wait)
-            base = self._timeout.total or DEFAULT_TIMEOUT_S
+            base = self._transport.timeout.total or DEFAULT_TIMEOUT_S
             timeout = aiohttp.ClientTimeout(total=base + math.ceil(wait))
-        answer = await self._post(endpoint, body, limit=timeout)
-        result = self._decode(answer, ValidationResult)
+        answer = await self._transport.post(endpoint, body, limit=timeout)
+        result = decode(answer, ValidationResult)
         self._refused_unless_ok(result)
         return result, answer.date
 
@@ -354,120 +315,13 @@ class LicenseClient:
             "featureCode": code,
             "quantity": quantity,
         }
-        result = self._decode(await self._post(f"features/{endpoint}", body), FeatureResult)
-        if not result.ok:
-            raise LicenseRefused(
-                result.reason or result.auth_status.value, result.message or "", result
-            )
+        result = decode(await self._transport.post(f"features/{endpoint}", body), FeatureResult)
+        self._refused_unless_ok(result)
         return result
 
     @staticmethod
-    def _refused_unless_ok(result: ValidationResult) -> None:
+    def _refused_unless_ok(result: ValidationResult | FeatureResult) -> None:
         if not result.ok:
             raise LicenseRefused(
                 result.reason or result.auth_status.value, result.message or "", result
             )
-
-    async def _post(
-        self, endpoint: str, body: dict[str, Any], *, limit: aiohttp.ClientTimeout | None = None
-    ) -> _Answer:
-        data = msgspec.json.encode(body)
-        return await self._send("POST", f"/licensing/{endpoint}", data, limit=limit)
-
-    @property
-    def url(self) -> str:
-        """The base URL calls go to now (the one that answered last)."""
-        return self.urls[self._current]
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        data: bytes | None,
-        *,
-        limit: aiohttp.ClientTimeout | None = None,
-    ) -> _Answer:
-        """One request, moving to the next URL on a connection error or a 503; the last
-        URL's error is raised when none answered."""
-        last = len(self.urls) - 1
-        for attempt in range(len(self.urls)):
-            try:
-                return await self._send_once(method, path, data, limit=limit)
-            except (ServerUnreachable, ServerError) as exc:
-                moves_on = isinstance(exc, ServerUnreachable) or exc.status == 503
-                if isinstance(exc, CertificateError) or not moves_on or attempt == last:
-                    raise
-                self._current = (self._current + 1) % len(self.urls)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
-
-    async def _send_once(
-        self,
-        method: str,
-        path: str,
-        data: bytes | None,
-        *,
-        limit: aiohttp.ClientTimeout | None = None,
-    ) -> _Answer:
-        """One request; every transport failure becomes ServerUnreachable."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession()
-            self._owns_http = True
-        headers = {"Accept": JSON_TYPE}
-        if data is not None:
-            headers["Content-Type"] = JSON_TYPE
-        extra: dict[str, Any] = {} if self._ssl is None else {"ssl": self._ssl}
-        try:
-            async with self._http.request(
-                method,
-                self.url + path,
-                data=data,
-                headers=headers,
-                timeout=limit or self._timeout,
-                **extra,
-            ) as resp:
-                raw = await resp.read()
-                answer = _Answer(resp.status, raw, _server_date(resp.headers))
-                retry_after = _retry_after(resp.headers.get("Retry-After"))
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise CertificateError(
-                f"the license server at {self.url} presented a TLS certificate this client does"
-                f" not trust ({exc.certificate_error}); trust its CA with"
-                " LicenseClient(url, ssl=ssl.create_default_context(cafile=...))"
-            ) from exc
-        except aiohttp.ClientSSLError as exc:
-            raise CertificateError(
-                f"TLS with the license server at {self.url} failed: {exc}"
-            ) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ServerUnreachable(
-                f"cannot reach the license server at {self.url}: {exc or type(exc).__name__}"
-            ) from exc
-        self._raise_for_status(answer, retry_after)
-        return answer
-
-    @staticmethod
-    def _raise_for_status(answer: _Answer, retry_after: float | None) -> None:
-        if answer.status in (200, 204):
-            return
-        try:
-            err = msgspec.json.decode(answer.body, type=_ErrorBody)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            err = _ErrorBody(error=answer.body[:200].decode("utf-8", "replace"))
-        if answer.status in _REJECTED:
-            raise RequestRejected(
-                answer.status,
-                err.code or f"HTTP_{answer.status}",
-                err.error,
-                field=err.field,
-                retry_after=retry_after,
-            )
-        raise ServerError(answer.status, err.error or "unexpected answer", code=err.code or None)
-
-    @staticmethod
-    def _decode(answer: _Answer, schema: type[T]) -> T:
-        try:
-            return msgspec.json.decode(answer.body, type=schema)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ServerError(
-                answer.status, f"the answer is not a valid {schema.__name__}: {exc}"
-            ) from exc

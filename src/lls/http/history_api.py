@@ -15,9 +15,9 @@ from aiohttp import web
 
 from lls.clock import rfc3339
 from lls.domain.history_series import HistoryQuery, Point
+from lls.http.answers import json_answer
 from lls.http.keys import LICENSING
 from lls.http.routes import add_route
-from lls.http.schemas import encode
 
 CSV_TYPE = "text/csv; charset=utf-8"
 
@@ -101,6 +101,4 @@ async def history(request: web.Request) -> web.Response:
         "to": rfc3339(query.end),
         "points": [point_doc(p) for p in points],
     }
-    return web.Response(
-        body=encode(doc), headers={"Content-Type": "application/json; charset=utf-8"}
-    )
+    return json_answer(doc)

@@ -10,10 +10,11 @@ from aiohttp import web
 from lls.clock import rfc3339
 from lls.domain.models import OfflineActivation, OfflineGrant
 from lls.http.admin_api import POOL_BODY_LIMIT
+from lls.http.answers import json_answer
 from lls.http.body import LARGE_BODY_TIMEOUT_S, read_json
 from lls.http.keys import LICENSING
 from lls.http.routes import add_route
-from lls.http.schemas import decode, encode
+from lls.http.schemas import decode
 
 TOKEN_LIMIT = 1024 * 1024  # a request carries two public keys and a few fields
 
@@ -24,12 +25,6 @@ class TokenBody(msgspec.Struct):
 
 class RefreshBody(msgspec.Struct):
     activationId: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-
-
-def _json(doc: Any) -> web.Response:
-    return web.Response(
-        body=encode(doc), headers={"Content-Type": "application/json; charset=utf-8"}
-    )
 
 
 def activation_doc(activation: OfflineActivation, now: float) -> dict[str, Any]:
@@ -56,7 +51,7 @@ def grant_doc(grant: OfflineGrant) -> dict[str, Any]:
 
 
 def _grant(grant: OfflineGrant) -> web.Response:
-    return _json(grant_doc(grant))
+    return json_answer(grant_doc(grant))
 
 
 async def activate(request: web.Request) -> web.Response:
@@ -79,7 +74,7 @@ async def list_activations(request: web.Request) -> web.Response:
     licensing = request.app[LICENSING]
     now = licensing.now()
     activations = licensing.reads.view().offline_by_id.values()
-    return _json({"activations": [activation_doc(a, now) for a in activations]})
+    return json_answer({"activations": [activation_doc(a, now) for a in activations]})
 
 
 def add_routes(app: web.Application) -> None:

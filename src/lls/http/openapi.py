@@ -20,7 +20,8 @@ from typing import Any
 import msgspec
 
 from lls.domain.models import AuthStatus, Reason
-from lls.http.admin_api import AUDIT_TYPES_PATTERN, DissociateBody
+from lls.http.admin_api import DissociateBody
+from lls.http.audit_api import AUDIT_TYPES_PATTERN
 from lls.http.offline_api import RefreshBody, TokenBody
 from lls.http.schemas import (
     ActivateRequest,
@@ -139,7 +140,7 @@ def build_document() -> bytes:
     doc = json.loads((resources.files("lls.http") / "openapi.json").read_text(encoding="utf-8"))
     doc["components"]["schemas"] = {**_components(), **doc["components"].get("schemas", {})}
     for param in doc["paths"]["/admin/v1/audit"]["get"]["parameters"]:
-        if param["name"] == "type":  # the server's own rule, stated once (admin_api)
+        if param["name"] == "type":  # the server's own rule, stated once (audit_api)
             param["schema"] = {"type": "string", "pattern": f"^(?:{AUDIT_TYPES_PATTERN})?$"}
     for path, ops in doc["paths"].items():
         for op in ops.values():

@@ -16,9 +16,9 @@ from aiohttp import web
 from lls.clock import rfc3339
 from lls.domain.policy import Limits
 from lls.domain.policy_view import PolicyInForce, policy_usage
+from lls.http.answers import json_answer
 from lls.http.keys import LICENSING
 from lls.http.routes import add_route
-from lls.http.schemas import encode
 from lls.policy_reload import PolicyControl
 
 POLICY = web.AppKey("policy", PolicyControl)
@@ -31,21 +31,15 @@ def add_routes(app: web.Application, control: PolicyControl) -> None:
     add_route(app, "POST", "/admin/v1/policy/reload", reload)
 
 
-def _json(doc: Any) -> web.Response:
-    return web.Response(
-        body=encode(doc), headers={"Content-Type": "application/json; charset=utf-8"}
-    )
-
-
 async def show(request: web.Request) -> web.Response:
     """The policy in force and what each group holds now."""
-    return _json(policy_doc(request.app[POLICY].in_force, request))
+    return json_answer(policy_doc(request.app[POLICY].in_force, request))
 
 
 async def reload(request: web.Request) -> web.Response:
     """Re-read the policy file; a bad one is refused with its line and changes nothing."""
     result = request.app[POLICY].reload()
-    return _json({"changed": result.changed, **policy_doc(result.in_force, request)})
+    return json_answer({"changed": result.changed, **policy_doc(result.in_force, request)})
 
 
 def _limits(limits: Limits) -> dict[str, Any]:

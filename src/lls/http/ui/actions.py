@@ -13,7 +13,8 @@ from aiohttp import web
 from lls.clock import rfc3339
 from lls.domain.models import OfflineActivation
 from lls.errors import LLSError
-from lls.http.admin_api import POOL_BODY_LIMIT, pool_summary_doc
+from lls.http.admin_api import POOL_BODY_LIMIT
+from lls.http.admin_docs import pool_summary_doc
 from lls.http.keys import INSTANCE, LICENSING
 from lls.http.ui.auth import UISession
 from lls.http.ui.forms import Form

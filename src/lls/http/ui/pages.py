@@ -36,7 +36,7 @@ from lls.domain.views import (
     seats_in_use,
 )
 from lls.errors import NotFound
-from lls.http.admin_api import session_doc
+from lls.http.admin_docs import session_doc
 from lls.http.keys import LICENSING
 from lls.http.offline_api import activation_doc
 from lls.http.ui.audit_scan import EVENT_TYPES, scan_events

@@ -20,14 +20,12 @@ Audit events get their id and chain hash here, in record order, exactly as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from lls.domain.models import ClientInfo
 from lls.domain.records import (
     AppendEvent,
     BindEnvironment,
@@ -55,6 +53,7 @@ from lls.domain.records import (
 from lls.sealed.chain import chain_hash
 from lls.store.history_rows import COLUMNS as HISTORY_COLUMNS
 from lls.store.history_rows import row_values
+from lls.store.rows import client_columns, offline_values
 
 Key = tuple[str, Hashable | None]  # (table, row key); None: every row of the table
 Head = tuple[int, str]  # (id, hash) of the newest audit event ever appended
@@ -251,7 +250,7 @@ def _statements(record: Record) -> list[tuple[str, tuple[Any, ...], list[Key]]]:
         case ReleaseEnvironment(auth_context=ctx):
             return [(RELEASE, (ctx,), [("environments", ctx)])]
         case SaveOffline():
-            return [(OFFLINE, _offline_row(record), [("offline", record.id)])]
+            return [(OFFLINE, offline_values(record), [("offline", record.id)])]
         case RecordExport():
             row = (record.seq, record.last_event_id, record.chain_head, record.created_at)
             return [(EXPORT, row, [("exports", record.seq)])]
@@ -290,25 +289,3 @@ def _event_row(event: AppendEvent, head: Head) -> tuple[Any, ...]:
     )
     data = _json.encode(event.data).decode()
     return (event_id, event.at, event.type, event.license, event.auth_context, data, prev, digest)
-
-
-def client_columns(info: ClientInfo | None) -> tuple[str | None, ...]:
-    """clientInfo as the sessions table's four columns (the same in both stores)."""
-    if info is None:
-        return (None, None, None, None)
-    return (info.hostname, info.user, info.application, info.version)
-
-
-def _offline_row(record: SaveOffline) -> tuple[Any, ...]:
-    return (
-        record.id,
-        record.license,
-        record.auth_context,
-        record.device_kid,
-        json.dumps(record.device_keys),
-        record.nonce,
-        record.activated_at,
-        record.lease_expires_at,
-        record.deactivated_at,
-        record.kind,
-    )
