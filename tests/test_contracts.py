@@ -365,7 +365,19 @@ def test_the_facade_check_can_fail(tmp_path: Path) -> None:
 
 # The packages already split to size (issue 13); the store and the top-level modules join
 # when theirs are.
-SMALL = ["central", "cli", "client", "domain", "http", "jobs", "ops", "protocol", "sealed"]
+SMALL = [
+    "app",
+    "central",
+    "cli",
+    "client",
+    "config",
+    "domain",
+    "http",
+    "jobs",
+    "ops",
+    "protocol",
+    "sealed",
+]
 
 
 @pytest.mark.parametrize("package", SMALL)
