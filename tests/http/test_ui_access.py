@@ -224,6 +224,41 @@ async def test_every_dashboard_answer_carries_the_security_headers(server: Serve
     assert [a.status for a in answers] == [200, 404, 200, 303, 303]
 
 
+async def test_a_path_no_page_has_is_a_404_page_with_the_security_headers(server: Server) -> None:
+    await as_admin(server)
+
+    for path in ("/ui/nope", "/ui/static/nope.css", "/ui/static/..%2Fguard.py"):
+        answer = await server.client.get(path, allow_redirects=False)
+
+        assert answer.status == 404, path
+        assert answer.headers["Content-Security-Policy"] == CSP
+        assert "text/html" in answer.headers["Content-Type"]
+
+
+async def test_static_files_are_served_by_name_with_their_type(server: Server) -> None:
+    await as_admin(server)
+
+    css = await server.client.get("/ui/static/ui.css")
+    svg = await server.client.get("/ui/static/favicon.svg")
+
+    assert css.status == svg.status == 200
+    assert css.content_type == "text/css" and b"{" in await css.read()
+    assert svg.content_type == "image/svg+xml"
+    assert (await server.client.get("/ui/static/ui.css", headers={
+        "If-None-Match": css.headers["ETag"]})).status == 304  # fmt: skip
+
+
+async def test_no_application_runs_an_aiohttp_middleware(server: Server) -> None:
+    """A sub-application's middleware makes aiohttp run its middleware machinery for every
+    request of the server, each licensing call included (6 % of its instructions,
+    bench/instructions.py): the dashboard guards each route instead."""
+    app = server.client.app
+    subapps = [r.get_info()["app"] for r in app.router.resources() if "app" in r.get_info()]
+
+    assert subapps  # the dashboard is mounted
+    assert [a for a in [app, *subapps] if a.middlewares] == []
+
+
 async def test_pages_are_never_cached_but_static_files_are(server: Server) -> None:
     await as_admin(server)
 

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from lls.config.settings import Config
 from lls.http.index_cache import LICENSE_INDEX, IndexCache
@@ -19,7 +20,7 @@ from lls.http.keys import ADMIN_TOKEN
 from lls.http.middleware import ADMIN_PORT
 from lls.http.ui import actions, history, pages, render, signin
 from lls.http.ui.auth import SessionBook, SignInThrottle, Tokens
-from lls.http.ui.guard import action, local_port, page, ui_guard
+from lls.http.ui.guard import action, guarded, local_port, page
 from lls.http.ui.keys import (
     INDEX,
     SESSIONS,
@@ -30,43 +31,53 @@ from lls.http.ui.keys import (
     UI_APP,
     UISettings,
 )
+from lls.http.ui.static import no_such_page, static_files
 
 __all__ = ["add_ui"]
 
 
 def _routes(ui: web.Application) -> None:
+    """Every route guarded (lls.http.ui.guard: why not a middleware), the paths no page
+    has included."""
     upload = actions.UPLOAD_LIMIT
-    r = ui.router
-    r.add_get("/", page(pages.overview_page))
-    r.add_get("/overview/live", pages.overview_live)
-    r.add_get("/sign-in", signin.sign_in_page)
-    r.add_post("/sign-in", signin.sign_in)
-    r.add_post("/sign-out", action(signin.sign_out, admin=False))
-    r.add_get("/licenses", page(pages.licenses_page))
-    r.add_get("/licenses/{token}", page(pages.license_page))
-    r.add_get("/licenses/{token}/history.csv", page(history.history_csv_page))
-    r.add_post("/licenses/{token}/dissociate", action(actions.dissociate))
-    r.add_post("/licenses/{token}/unlock", action(actions.unlock))
-    r.add_get("/sessions", page(pages.sessions_page))
-    r.add_post("/sessions/{id}/end", action(actions.end_session))
-    r.add_post("/sessions/borrowed/{id}/end", action(actions.end_borrow))
-    r.add_get("/pool", page(pages.pool_page))
-    r.add_post("/pool", action(actions.import_pool, limit=upload))
-    r.add_get("/usage", page(pages.usage_page))
-    r.add_post("/usage", action(actions.export_usage))
-    r.add_get("/offline", page(pages.offline_page))
-    r.add_post("/offline/activate", action(actions.offline_activate, limit=upload))
-    r.add_post("/offline/deactivate", action(actions.offline_deactivate, limit=upload))
-    r.add_post("/offline/{id}/refresh", action(actions.offline_refresh))
-    r.add_get("/audit", page(pages.audit_page))
-    r.add_static("/static/", Path(str(resources.files("lls.http.ui") / "static")))
+
+    def get(path: str, handler: Handler) -> None:
+        ui.router.add_get(path, guarded(handler))
+
+    def post(path: str, handler: Handler) -> None:
+        ui.router.add_post(path, guarded(handler))
+
+    get("/", page(pages.overview_page))
+    get("/overview/live", pages.overview_live)
+    get("/sign-in", signin.sign_in_page)
+    post("/sign-in", signin.sign_in)
+    post("/sign-out", action(signin.sign_out, admin=False))
+    get("/licenses", page(pages.licenses_page))
+    get("/licenses/{token}", page(pages.license_page))
+    get("/licenses/{token}/history.csv", page(history.history_csv_page))
+    post("/licenses/{token}/dissociate", action(actions.dissociate))
+    post("/licenses/{token}/unlock", action(actions.unlock))
+    get("/sessions", page(pages.sessions_page))
+    post("/sessions/{id}/end", action(actions.end_session))
+    post("/sessions/borrowed/{id}/end", action(actions.end_borrow))
+    get("/pool", page(pages.pool_page))
+    post("/pool", action(actions.import_pool, limit=upload))
+    get("/usage", page(pages.usage_page))
+    post("/usage", action(actions.export_usage))
+    get("/offline", page(pages.offline_page))
+    post("/offline/activate", action(actions.offline_activate, limit=upload))
+    post("/offline/deactivate", action(actions.offline_deactivate, limit=upload))
+    post("/offline/{id}/refresh", action(actions.offline_refresh))
+    get("/audit", page(pages.audit_page))
+    get("/static/{name}", static_files(Path(str(resources.files("lls.http.ui") / "static"))))
+    ui.router.add_route("*", "/{tail:.*}", guarded(no_such_page))
 
 
 def add_ui(app: web.Application, config: Config, *, viewer_token: str | None) -> None:
     """Mount the dashboard on `app` (which holds the admin token and the licensing service)."""
     if not config.ui_enabled:
         return
-    ui = web.Application(middlewares=[ui_guard])
+    ui = web.Application()
     ui[TOKENS] = Tokens(app[ADMIN_TOKEN].decode(), viewer_token)
     ui[SESSIONS] = SessionBook(config.ui_session_idle_s)
     ui[THROTTLE] = SignInThrottle(config.ui_sign_in_failures)
