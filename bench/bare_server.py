@@ -90,7 +90,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def serve(host: str, port: int) -> None:
-    """Serve until SIGINT/SIGTERM, set up the way `lls.app._serve` sets up LLS."""
+    """Serve until SIGINT/SIGTERM, set up the way `lls.app.daemon` sets up LLS."""
     app = web.Application()
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/{tail:.*}", handle)

@@ -32,8 +32,8 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.pools
 
-from lls.app import build_app
-from lls.config import Config
+from lls.app.wiring import build_app
+from lls.config.settings import Config
 from lls.domain.history import HOUR_S
 from lls.domain.records import HourRow, SaveHistory
 from lls.domain.state import DAY_S
@@ -173,8 +173,8 @@ async def measure(licenses: int, sessions: int, runs: int, history_licenses: int
             )
         live = len(licensing.reads.live_sessions())
         print(f"{live:,} live sessions started in {time.perf_counter() - started:.1f} s")
-        # As the daemon does after loading its state at start (app.py): the long-lived
-        # licenses stay out of the cyclic collector's full passes.
+        # As the daemon does after loading its state at start (lls.app.lifecycle): the
+        # long-lived licenses stay out of the cyclic collector's full passes.
         busy = floating[0]
         started = time.perf_counter()
         rows = await _seed_history(licensing, floating[:history_licenses], busy)

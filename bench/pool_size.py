@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.pools
 
-from lls.app import build_licensing
+from lls.app.licensing import build_licensing
 from lls.clock import SystemClock
 from lls.instance import init_instance
 from lls.sealed import KeyPair

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.clock import FakeClock
-from lls.config import Config
+from lls.config.settings import Config
 from lls.domain.service import Licensing
 from lls.http.keys import LICENSING
 from lls.instance import Instance, init_instance

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lls.config import SETTINGS, Config, load_config, unknown_variables
+from lls.config.load import load_config, unknown_variables
+from lls.config.settings import SETTINGS, Config
 from lls.errors import BadRequest
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from lls.config import SETTINGS
+from lls.config.settings import SETTINGS
 from lls.http.ha import UNGATED
 
 ROOT = Path(__file__).resolve().parents[1]

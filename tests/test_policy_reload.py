@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.clock import FakeClock
-from lls.config import Config, load_config
+from lls.config.load import load_config
+from lls.config.settings import Config
 from lls.domain.policy_file import PolicyFileError
 from lls.instance import Instance
 from lls.policy_reload import install_policy, load_policy

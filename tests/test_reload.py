@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from lls.app import build_app
-from lls.config import Config, load_config
+from lls.app.wiring import build_app
+from lls.config.load import load_config
+from lls.config.settings import Config
 from lls.errors import BadRequest, Refused
 from lls.instance import Instance
 from lls.reload import Reloader

@@ -5,8 +5,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from lls.app import build_app
-from lls.config import Config
+from lls.app.wiring import build_app
+from lls.config.settings import Config
 from lls.http.ui.auth import Tokens
 from lls.http.ui.keys import TOKENS, UI_APP
 from lls.instance import VIEWER_TOKEN_FILE, Instance, viewer_token

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lls.clock import Clock
-from lls.config import Config, read_policy_file
+from lls.config.files import read_policy_file
+from lls.config.settings import Config
 from lls.domain.policy import Policy
 from lls.domain.policy_file import PolicyFileError, parse_policy
 from lls.domain.policy_view import PolicyInForce

@@ -18,7 +18,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from lls.config import Config, ReloadReport, changed_settings
+from lls.config.reload import ReloadReport, changed_settings
+from lls.config.settings import Config
 from lls.domain.guard import TokenGuessGuard
 from lls.errors import LLSError
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.client import LicenseClient
 from lls.clock import SystemClock
-from lls.config import Config
+from lls.config.settings import Config
 from lls.instance import Instance
 from tests.conftest import Server
 from tests.pools import VendorKeys, grant

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from lls.app import build_app, tls_context
+from lls.app.listen import tls_context
+from lls.app.wiring import build_app
 from lls.client import CertificateError, LicenseClient, ServerUnreachable
-from lls.config import Config
+from lls.config.settings import Config
 from lls.instance import Instance
 from tests.e2e.conftest import free_port
 from tests.tls import self_signed

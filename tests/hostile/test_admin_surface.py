@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 
 from lls.clock import FakeClock
-from lls.config import Config, load_config
+from lls.config.load import load_config
+from lls.config.settings import Config
 from lls.http.admin_throttle import AUDITS_PER_WINDOW, AdminTokenThrottle
 from tests.conftest import Server, ServerFactory
 

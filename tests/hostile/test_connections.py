@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 
-from lls.app import build_app
+from lls.app.wiring import build_app
 from lls.clock import FakeClock
-from lls.config import Config
+from lls.config.settings import Config
 from lls.http.connections import ConnectionGuard, GuardedSite
 from lls.instance import Instance
 

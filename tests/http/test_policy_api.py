@@ -147,8 +147,9 @@ async def test_policy_endpoints_need_the_admin_token(
 async def test_settings_reload_rereads_the_policy_file(
     aiohttp_client: Any, instance: Any, tmp_path: Path, policy_file: Path
 ) -> None:
-    from lls.app import build_app
-    from lls.config import Config, load_config
+    from lls.app.wiring import build_app
+    from lls.config.load import load_config
+    from lls.config.settings import Config
 
     config_file = tmp_path / "lls.yaml"
     config_file.write_text(f"admin:\n  port: 0\npolicy:\n  file: {policy_file}\n")  # one listener

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from lls.app import build_app
-from lls.config import Config
+from lls.app.wiring import build_app
+from lls.config.settings import Config
 from lls.errors import Refused
 from lls.sealed import KeyPair
 from lls.sealed.payloads import TYP_USAGE

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lls.app import build_app
-from lls.config import Config
+from lls.app.wiring import build_app
+from lls.config.settings import Config
 from lls.http.ui.guard import CSP
 from tests.conftest import Server, ServerFactory
 from tests.http.ui_kit import as_admin, hidden, sign_in, viewer_token

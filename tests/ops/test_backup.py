@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from lls.app import build_app
-from lls.config import Config
+from lls.app.wiring import build_app
+from lls.config.settings import Config
 from lls.errors import Refused
 from lls.instance import Instance
 from lls.store.backup import (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lls.config import load_config
+from lls.config.load import load_config
 from lls.errors import BadRequest
 from lls.ops.logs import configure_logging, fields
 

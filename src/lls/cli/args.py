@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from lls.cli.admin_client import AdminClient, find_server
-from lls.config import Config, load_config
+from lls.config.load import load_config
+from lls.config.settings import Config
 from lls.errors import LLSError
 from lls.instance import require_instance
 

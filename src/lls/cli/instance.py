@@ -21,7 +21,7 @@ from lls.cli.args import (
 )
 from lls.cli.progress import progress_for
 from lls.clock import rfc3339
-from lls.config import load_config, unknown_variables
+from lls.config.load import load_config, unknown_variables
 from lls.errors import LLSError
 from lls.instance import init_instance, load_instance, rebind_instance
 from lls.registration import build_registration
@@ -90,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import logging
     import os
 
-    from lls.app import serve
+    from lls.app.daemon import serve
     from lls.ops.logs import configure_logging
 
     config = config_of(args)
@@ -152,7 +152,7 @@ def cmd_registration(args: argparse.Namespace) -> int:
 
 
 def cmd_pool_import(args: argparse.Namespace) -> int:
-    from lls.app import import_pool_offline
+    from lls.app.licensing import import_pool_offline
 
     config = config_of(args)
     raw = read_sealed_file(Path(args.file))
@@ -181,7 +181,7 @@ def _offline_call(args: argparse.Namespace, path: str, body: dict[str, str]) -> 
     server = server_of(args, config)
     if server is not None:
         return server.call("POST", path, json.dumps(body).encode())[1]
-    from lls.app import with_local_licensing
+    from lls.app.licensing import with_local_licensing
     from lls.domain.service import Licensing
     from lls.http.offline_api import grant_doc
 
@@ -252,7 +252,7 @@ def cmd_usage_export(args: argparse.Namespace) -> int:
         found = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("# seq:")), "")
         seq = int(found) if found.isdigit() else None
     else:
-        from lls.app import with_local_licensing
+        from lls.app.licensing import with_local_licensing
         from lls.sealed.usage_codec import usage_file_text
 
         instance = load_instance(config.data_dir)

@@ -10,7 +10,7 @@ from typing import Any
 
 from lls.cli.args import add_instance_options, add_json, config_of, emit
 from lls.cli.progress import progress_for
-from lls.config import Config
+from lls.config.settings import Config
 from lls.errors import LLSError, PermissionDenied, Refused
 from lls.instance import load_instance
 from lls.ops.lock import DataDirLock
@@ -66,7 +66,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from lls.app import verify_database
+    from lls.app.licensing import verify_database
 
     config = config_of(args)
     _sqlite_only(config, "restore")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from lls.app import import_pool_offline, serve
+from lls.app.daemon import serve
+from lls.app.licensing import import_pool_offline
 from lls.central.workspace import VendorWorkspace
-from lls.config import Config
+from lls.config.settings import Config
 from lls.instance import init_instance
 from lls.registration import build_registration
 

@@ -1,14 +1,14 @@
 """Reading a policy file's YAML into a `Policy`, refusing every fault with its line.
 
 The file is composed into PyYAML nodes (which carry their line) and walked by
-hand, as `lls.config` reads lls.yaml, so a fault names the line an admin must
+hand, as `lls.config.files` reads lls.yaml, so a fault names the line an admin must
 fix: unknown keys (with a guess), a key given twice, unknown groups, numbers
 that are not whole or are negative, bad globs and networks, anchors/aliases
 (refused: they can make a small file expand without bound). What depends on the
 pool — a license a rule names, a reserve above the seats — is not a file fault:
 seats change with every pool, so those are warnings of the compiled policy.
-The file itself is read by `lls.config.read_policy_file` (the only reader of
-configuration files); this module only parses text.
+The file itself is read by `lls.config.files.read_policy_file` (the only reader
+of configuration files); this module only parses text.
 """
 
 from __future__ import annotations

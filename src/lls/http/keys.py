@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lls.config import ReloadReport
+from lls.config.reload import ReloadReport
 from lls.domain.guard import TokenGuessGuard
 from lls.domain.service import Licensing
 from lls.ops.labels import LicenseLabels

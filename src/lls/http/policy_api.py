@@ -25,7 +25,7 @@ POLICY = web.AppKey("policy", PolicyControl)
 
 
 def add_routes(app: web.Application, control: PolicyControl) -> None:
-    """Serve the policy admin endpoints for `control` (app.py registers them in one line)."""
+    """Serve the policy admin endpoints for `control` (lls.app.wiring adds them in one line)."""
     app[POLICY] = control
     add_route(app, "GET", "/admin/v1/policy", show)
     add_route(app, "POST", "/admin/v1/policy/reload", reload)

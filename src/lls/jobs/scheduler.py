@@ -16,7 +16,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from lls.config import Config
+from lls.config.settings import Config
 from lls.domain.service import Licensing
 from lls.errors import StorageError
 from lls.jobs.backup import MakeBackup, run_backup

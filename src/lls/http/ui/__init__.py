@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from lls.config import Config
+from lls.config.settings import Config
 from lls.http.index_cache import LICENSE_INDEX, IndexCache
 from lls.http.keys import ADMIN_TOKEN
 from lls.http.middleware import ADMIN_PORT
