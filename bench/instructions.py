@@ -172,8 +172,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--warmup",
         type=int,
-        help="requests before counting (default: one per license, so that every license"
-        " has begun its activate, checkout, return, extend, deactivate cycle)",
+        help="requests before counting (default: five per license: load.lua starts license"
+        " L at operation L mod 5, so only after five rounds has every license activated and"
+        " every counted request is one that succeeds)",
     )
     p.add_argument("--licenses", type=int, default=2000)
     p.add_argument("--connections", type=int, default=16)
@@ -188,7 +189,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     if args.warmup is None:
-        args.warmup = args.licenses
+        args.warmup = 5 * args.licenses
     return args
 
 
