@@ -49,3 +49,14 @@ async def test_refusals_are_counted_and_logged_by_reason(
     }
     logged = [r.fields["reason"] for r in caplog.records if r.name == "lls.refusals"]  # type: ignore[attr-defined]
     assert logged == ["SESSION_LIMIT_REACHED", "LICENSE_NOT_FOUND"]
+
+
+async def test_refusals_are_counted_with_their_log_line_turned_off(
+    make_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await make_server(DEFAULT_LICENSES)
+    await server.activate("LIC-ONE", "h1")
+    caplog.set_level(logging.WARNING, logger="lls.refusals")
+    await server.call("activate", **BUSY)
+    assert await denials(server) == {("/licensing/activate", "SESSION_LIMIT_REACHED"): 1}
+    assert [r for r in caplog.records if r.name == "lls.refusals"] == []

@@ -119,6 +119,8 @@ def _count_refusal(
 ) -> None:
     key = (refusal.reason, refusal.token if refusal.known and per_license else None)
     route.denials[key] = route.denials.get(key, 0) + 1
+    if not refusals_log.isEnabledFor(logging.INFO):
+        return  # its fields (a keyed hash of the token among them) only for a line written
     refusals_log.info(
         "refused",
         extra=fields(
