@@ -294,3 +294,14 @@ def test_apply_response_takes_the_path_and_refresh_the_file_text(
     write_sealed_file(tmp_path / "refresh.lls", refresh, {"kind": "lls offline refresh"})
     lease = device.apply_refresh((tmp_path / "refresh.lls").read_text())
     assert lease.lease_expires_at == datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def test_a_state_file_nested_too_deep_is_refused_not_a_recursion_error(
+    device: OfflineDevice,
+) -> None:
+    device.state_path.write_bytes(b'{"version":1,"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+
+    with pytest.raises(OfflineError) as caught:
+        OfflineDevice(device.key_path)
+
+    assert caught.value.code == "BAD_STATE" and "deeper than" in str(caught.value)

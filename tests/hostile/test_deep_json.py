@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lls.errors import SealedFileError
-from lls.json_depth import too_deep
+from lls.protocol.json_depth import too_deep
 from lls.protocol.offline import TYP_OFFLINE_REQUEST
 from lls.sealed import KeyPair, decode_payload, open_sealed, seal
 from lls.sealed.payloads import TYP_POOL, PoolPayload

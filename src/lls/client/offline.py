@@ -36,6 +36,7 @@ from lls.client.identity import default_auth_context
 from lls.client.models import AuthStatus, InstanceInfo
 from lls.client.offline_docs import STATE_VERSION, DeviceState, Lease, PendingRequest
 from lls.errors import LLSError
+from lls.protocol.json_depth import depth_message, too_deep
 from lls.protocol.offline import (
     TYP_OFFLINE_DEACTIVATION,
     TYP_OFFLINE_REFRESH,
@@ -317,6 +318,8 @@ class OfflineDevice:
             return DeviceState()
         except OSError as exc:
             raise _fail(f"cannot read {self.state_path}: {exc.strerror}", "BAD_STATE") from exc
+        if too_deep(raw):
+            raise _fail(depth_message(f"{self.state_path}"), "BAD_STATE")
         try:
             state = msgspec.json.decode(raw, type=DeviceState)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:

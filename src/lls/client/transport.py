@@ -18,6 +18,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 
 from lls.client.errors import CertificateError, RequestRejected, ServerError, ServerUnreachable
+from lls.protocol.json_depth import depth_message, too_deep
 
 __all__ = ["Answer", "Transport", "decode"]
 
@@ -170,7 +171,10 @@ def _raise_for_status(answer: Answer, retry_after: float | None) -> None:
     if answer.status in (200, 204):
         return
     try:
-        err = msgspec.json.decode(answer.body, type=_ErrorBody)
+        if too_deep(answer.body):  # decoding it would raise RecursionError
+            err = _ErrorBody(error=depth_message("the error body"))
+        else:
+            err = msgspec.json.decode(answer.body, type=_ErrorBody)
     except (msgspec.ValidationError, msgspec.DecodeError):
         err = _ErrorBody(error=answer.body[:200].decode("utf-8", "replace"))
     if answer.status in _REJECTED:
@@ -185,7 +189,10 @@ def _raise_for_status(answer: Answer, retry_after: float | None) -> None:
 
 
 def decode(answer: Answer, schema: type[T]) -> T:
-    """The answer's body as `schema`; a body outside the contract is a ServerError."""
+    """The answer's body as `schema`; a body outside the contract is a ServerError (also
+    one nested so deep that decoding it would raise RecursionError in the application)."""
+    if too_deep(answer.body):
+        raise ServerError(answer.status, depth_message(f"the answer (a {schema.__name__})"))
     try:
         return msgspec.json.decode(answer.body, type=schema)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:

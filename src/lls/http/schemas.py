@@ -10,7 +10,7 @@ import msgspec
 from lls.clock import rfc3339
 from lls.domain.models import ClientInfo, FeatureOutcome, Outcome
 from lls.errors import BadRequest
-from lls.json_depth import depth_message, too_deep
+from lls.protocol.json_depth import depth_message, too_deep
 from lls.protocol.shapes import CLIENT_INFO_MAX, Contact, FeatureInfo
 
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]

@@ -4,6 +4,8 @@
 - `shapes`: the `Contact` and the feature (`FeatureInfo`) of a ValidationResponse,
   and the bounded string types of requests.
 - `offline`: the four offline activation documents (sync-format.md §4).
+- `json_depth`: how deep a JSON text nests, asked before any decoder recurses into it
+  (the server of every request body and file, the SDK of every answer).
 - `machine`: what identifies this machine — the server's tolerant fingerprint and
   the material the client's default `authContext` is derived from.
 

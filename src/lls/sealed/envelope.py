@@ -16,7 +16,7 @@ from joserfc.registry import JWS_HEADER_REGISTRY
 from joserfc.util import urlsafe_b64decode
 
 from lls.errors import SealedFileError
-from lls.json_depth import depth_message, too_deep
+from lls.protocol.json_depth import depth_message, too_deep
 from lls.sealed.files import MAX_FILE_BYTES as MAX_FILE_BYTES
 from lls.sealed.files import read_sealed_file as read_sealed_file
 from lls.sealed.files import read_sealed_text as read_sealed_text

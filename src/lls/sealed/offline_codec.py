@@ -14,7 +14,7 @@ from lls.domain.models import (
     Outcome,
 )
 from lls.errors import LLSError, SealedFileError
-from lls.json_depth import depth_message, too_deep
+from lls.protocol.json_depth import depth_message, too_deep
 from lls.protocol.offline import (
     TYP_OFFLINE_DEACTIVATION,
     TYP_OFFLINE_REFRESH,
