@@ -242,6 +242,9 @@ def test_standby_refuses_then_takes_over_within_10_s_with_every_acknowledged_ses
     assert refused.value.headers["Retry-After"] == "1"
     refused.value.close()
     assert pair.b.get("/healthz")[0] == 200
+    # /metrics says which node serves: the standby 0, the leader 1 (alert LLSNoLeader).
+    assert "\nlls_node_leading 0\n" in pair.b.get("/metrics")[1]
+    assert "\nlls_node_leading 1\n" in pair.a.get("/metrics")[1]
     status, doc = pair.b.admin("/admin/v1/status")
     assert status == 200 and doc["role"] == "standby" and doc["leader"] == pair.a.url
     with pytest.raises(urllib.error.HTTPError) as dashboard:  # no stale dashboard either

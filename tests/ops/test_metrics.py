@@ -267,3 +267,9 @@ async def test_healthz_and_licensing_answer_while_a_scrape_is_being_rendered(
     assert (await scraping).status == 200
     assert released_by_the_test == [True]
     assert (health.status, status, answer["authStatus"]) == (200, 200, "Success")
+
+
+async def test_a_single_node_reports_that_it_leads(server: Server) -> None:
+    """lls_node_leading: 1 on a single node; a pair's standby says 0 (tests/e2e/test_ha.py)."""
+    _, m = await scrape(server)
+    assert m[("lls_node_leading", ())] == 1

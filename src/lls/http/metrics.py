@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -63,6 +63,7 @@ class _Snapshot:
     writable: bool
     routes: list[_Route]
     queues: dict[str, QueueStats]  # licenses that ever had waiters (`waitSeconds`)
+    leading: bool  # this node serves licensing calls (a standby of a pair does not)
 
 
 class MetricsExporter:
@@ -75,8 +76,10 @@ class MetricsExporter:
         labels: LicenseLabels,
         *,
         per_license: bool = True,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self._licensing = licensing
+        self._leading = leading  # a single node always leads; a pair's node asks its store
         self._stats = stats
         self._labels = labels
         self._series = LicenseSeries(labels, per_license=per_license)
@@ -135,6 +138,7 @@ class MetricsExporter:
             writable=view.writable,
             routes=routes,
             queues={t: q for t, q in view.queues.items() if t in licenses},
+            leading=self._leading(),
         )
 
     def _render(self, snap: _Snapshot) -> bytes:
@@ -347,6 +351,12 @@ def _pool_and_clock(snap: _Snapshot, last_render_s: float) -> str:
                 "lls_usage_export_timestamp_seconds",
                 "When the last usage file was exported (0: never)",
                 snap.last_export or 0,
+            ),
+            text.gauge(
+                "lls_node_leading",
+                "1 while this node serves licensing calls (a single node, or the leader of a"
+                " pair), 0 while it stands by",
+                int(snap.leading),
             ),
             text.gauge(
                 "lls_metrics_render_seconds",

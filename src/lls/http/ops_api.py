@@ -57,7 +57,11 @@ def openapi_document() -> bytes:
 def add_routes(
     app: web.Application, licensing: Licensing, stats: RequestStats, *, per_license: bool = True
 ) -> None:
-    exporter = MetricsExporter(licensing, stats, app[LABELS], per_license=per_license)
+    node = app.get(NODE)
+    leading = (lambda: node.leading) if node is not None else (lambda: True)
+    exporter = MetricsExporter(
+        licensing, stats, app[LABELS], per_license=per_license, leading=leading
+    )
     app[METRICS] = exporter
     app.on_cleanup.append(exporter.close)
     app[OPENAPI_BODY] = openapi_document()
