@@ -36,9 +36,32 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text, rendered on the metrics thread (the event loop only takes a snapshot)."""
-    body = await request.app[METRICS].scrape()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+    """Prometheus text, rendered on the metrics thread (the event loop only takes a snapshot);
+    gzipped there when the scraper accepts it, as Prometheus does."""
+    exporter = request.app[METRICS]
+    body = await exporter.scrape()
+    headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+    if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+        body = await exporter.gzipped(body)
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, headers=headers)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """`gzip` is among the codings, and not refused with `q=0` (RFC 9110 §12.5.3)."""
+    for item in accept_encoding.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        if coding.lower() != "gzip":
+            continue
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
 
 
 async def openapi(request: web.Request) -> web.Response:
