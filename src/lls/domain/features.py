@@ -1,4 +1,4 @@
-"""FeatureGrant checkout and return (api.md §4): floating units, consumption counters, booleans.
+"""Feature checkout and return (api.md §4): floating units, consumption counters, booleans.
 
 Units live and die with their session: ending a session (domain.sessions.end)
 returns what it held. Each rule returns `(outcome, records)` for the facade to commit.

@@ -10,7 +10,6 @@ import msgspec
 from lls.clock import parse_rfc3339
 from lls.domain.models import License, Misuse, Pool
 from lls.errors import SealedFileError
-from lls.protocol.shapes import FeatureGrant
 from lls.sealed.envelope import decode_payload, open_sealed
 from lls.sealed.files import read_sealed_text
 from lls.sealed.keys import KeyPair, PublicKeys
@@ -73,13 +72,11 @@ def _time(value: str | None, where: str) -> float | None:
 
 
 def to_license(grant: LicenseGrant, default_org: str) -> License:
-    features: list[FeatureGrant] = []
     for f in grant.features:
         if f.type != "boolean" and f.count is None:
             raise SealedFileError(
                 f"feature {f.code} of license {grant.token} has no count", code="BAD_PAYLOAD"
             )
-        features.append(f)  # the decoded grant is the domain's feature (protocol.shapes)
     if grant.type == "temporary" and grant.temporaryDays is None:
         raise SealedFileError(
             f"temporary license {grant.token} has no temporaryDays", code="BAD_PAYLOAD"
@@ -102,7 +99,7 @@ def to_license(grant: LicenseGrant, default_org: str) -> License:
         misuse=Misuse(grant.misuse.maxAuthContexts, grant.misuse.windowSeconds)
         if grant.misuse
         else None,
-        features=tuple(features),
+        features=tuple(grant.features),  # the decoded grants are the domain's (protocol.shapes)
         id=grant.id,
         borrow_max_s=grant.borrowMaxSeconds,
     )
