@@ -82,37 +82,33 @@ def guarded(handler: Handler) -> Handler:
     security headers on every answer and no error ever shown as a traceback."""
 
     async def guard(request: web.Request) -> web.StreamResponse:
-        return await _guard(request, handler)
+        port = request.config_dict.get(ADMIN_PORT, 0)
+        if port and local_port(request) != port:
+            raise web.HTTPNotFound()
+        refused = host_refusal(request)  # DNS rebinding: the Host check of the admin API
+        if refused is not None:
+            refusal = error_page(request, refused.status, refused.message, code=refused.code)
+            _secure(refusal, request.path)
+            return refusal
+        try:
+            node = request.config_dict.get(NODE)
+            if node is not None:  # a standby's memory is not the database's: no dashboard there
+                node.refuse_unless_leading()
+            response = await handler(request)
+        except web.HTTPException as exc:
+            _secure(exc, request.path)
+            raise
+        except LLSError as error:
+            response = error_page(request, error.status, error.message, code=error.code)
+            if error.retry_after_s is not None:
+                response.headers["Retry-After"] = str(error.retry_after_s)
+        except Exception:
+            log.exception("unexpected error in the dashboard (%s %s)", request.method, request.path)
+            response = error_page(request, 500, "Internal error; see the server log.")
+        _secure(response, request.path)
+        return response
 
     return guard
-
-
-async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    port = request.config_dict.get(ADMIN_PORT, 0)
-    if port and local_port(request) != port:
-        raise web.HTTPNotFound()
-    refused = host_refusal(request)  # DNS rebinding: the Host check of the admin API
-    if refused is not None:
-        refusal = error_page(request, refused.status, refused.message, code=refused.code)
-        _secure(refusal, request.path)
-        return refusal
-    try:
-        node = request.config_dict.get(NODE)
-        if node is not None:  # a standby's memory is not the database's: no dashboard there
-            node.refuse_unless_leading()
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _secure(exc, request.path)
-        raise
-    except LLSError as error:
-        response = error_page(request, error.status, error.message, code=error.code)
-        if error.retry_after_s is not None:
-            response.headers["Retry-After"] = str(error.retry_after_s)
-    except Exception:
-        log.exception("unexpected error in the dashboard (%s %s)", request.method, request.path)
-        response = error_page(request, 500, "Internal error; see the server log.")
-    _secure(response, request.path)
-    return response
 
 
 def current_session(request: web.Request, *, touch: bool = True) -> UISession | None:
