@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypedDict
+from typing import Protocol, TypedDict, Unpack
 
 from lls.domain.models import (
     AuditEvent,
@@ -68,7 +68,8 @@ class UsageFile:
 
 
 class AuditQuery(TypedDict, total=False):
-    """The optional filters of Store.audit."""
+    """The optional filters of Store.audit, passed on as they are down to the one query
+    (store.audit_query); absent: no upper id, no time bound, every type, oldest first."""
 
     before: int | None
     since: float | None
@@ -111,10 +112,7 @@ class Store(Protocol):
         *,
         after: int,
         limit: int,
-        before: int | None = None,
-        since: float | None = None,
-        types: Sequence[str] = (),
-        newest_first: bool = False,
+        **query: Unpack[AuditQuery],
     ) -> list[AuditEvent]:
         """Audit events by id range, time and type (`x.*` for a prefix), in either order."""
         ...

@@ -7,7 +7,10 @@ differs (`?` or `$n`), so each store passes how it writes the n-th one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import Unpack
+
+from lls.domain.ports import AuditQuery
 
 
 def audit_query(
@@ -16,14 +19,13 @@ def audit_query(
     *,
     after: int,
     limit: int,
-    before: int | None,
-    since: float | None,
-    types: Sequence[str],
-    newest_first: bool,
+    **query: Unpack[AuditQuery],
 ) -> tuple[str, list[object]]:
     """`select` (fixed text: the SELECT … FROM events) narrowed to events with `after` < id
     < `before`, at or after `since`, of `types`, in id order, at most `limit`; and its
     values in order. `placeholder(n)` is the text of the n-th value (from 1)."""
+    before, since = query.get("before"), query.get("since")
+    types, newest_first = query.get("types", ()), query.get("newest_first", False)
     params: list[object] = []
 
     def param(value: object) -> str:

@@ -12,11 +12,12 @@ import asyncio
 import sqlite3
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Unpack
 
 import aiosqlite
 
 from lls.domain.models import AuditEvent
-from lls.domain.ports import PoolImport, Snapshot, UsageFile
+from lls.domain.ports import AuditQuery, PoolImport, Snapshot, UsageFile
 from lls.domain.records import HourRow, Record
 from lls.errors import StorageError
 from lls.store import sqlite_reads
@@ -139,10 +140,7 @@ class SqliteStore:
         *,
         after: int,
         limit: int,
-        before: int | None = None,
-        since: float | None = None,
-        types: Sequence[str] = (),
-        newest_first: bool = False,
+        **query: Unpack[AuditQuery],
     ) -> list[AuditEvent]:
         """Audit events with `after` < id < `before`, at or after `since`, of `types`
         (exact, or a prefix ending in `*`), oldest first or newest first."""
@@ -151,10 +149,7 @@ class SqliteStore:
             self._db(),
             after=after,
             limit=limit,
-            before=before,
-            since=since,
-            types=types,
-            newest_first=newest_first,
+            **query,
         )
 
     async def events_after(self, after: int) -> list[AuditEvent]:

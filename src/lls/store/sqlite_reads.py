@@ -8,12 +8,12 @@ them into domain models the same way for both stores.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import aiosqlite
 
 from lls.domain.models import AuditEvent
-from lls.domain.ports import PoolImport, Snapshot, UsageFile
+from lls.domain.ports import AuditQuery, PoolImport, Snapshot, UsageFile
 from lls.domain.records import HourRow
 from lls.store import rows
 from lls.store.audit_query import audit_query
@@ -99,10 +99,7 @@ async def audit(
     *,
     after: int,
     limit: int,
-    before: int | None,
-    since: float | None,
-    types: Sequence[str],
-    newest_first: bool,
+    **query: Unpack[AuditQuery],
 ) -> list[AuditEvent]:
     """Audit events by id range, time and type (see audit_query.py), in either order."""
     sql, params = audit_query(
@@ -110,10 +107,7 @@ async def audit(
         lambda _: "?",
         after=after,
         limit=limit,
-        before=before,
-        since=since,
-        types=types,
-        newest_first=newest_first,
+        **query,
     )
     return [rows.event(r) for r in await _all(db, sql, params)]
 

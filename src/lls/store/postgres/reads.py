@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection
+from typing import Unpack
 
 from lls.domain.models import AuditEvent
-from lls.domain.ports import PoolImport, Snapshot, UsageFile
+from lls.domain.ports import AuditQuery, PoolImport, Snapshot, UsageFile
 from lls.domain.records import HourRow
 from lls.errors import StorageError
 from lls.store import rows
@@ -117,10 +118,7 @@ class Reader:
         *,
         after: int,
         limit: int,
-        before: int | None,
-        since: float | None,
-        types: Sequence[str],
-        newest_first: bool,
+        **query: Unpack[AuditQuery],
     ) -> list[AuditEvent]:
         """Audit events by id range, time and type (see audit_query.py), in either order."""
         sql, params = audit_query(
@@ -128,10 +126,7 @@ class Reader:
             lambda n: f"${n}",
             after=after,
             limit=limit,
-            before=before,
-            since=since,
-            types=types,
-            newest_first=newest_first,
+            **query,
         )
         async with self._read() as db:
             found = await db.fetch(sql, *params)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Unpack
 
 from lls.domain.models import AuditEvent
-from lls.domain.ports import PoolImport, Snapshot, UsageFile
+from lls.domain.ports import AuditQuery, PoolImport, Snapshot, UsageFile
 from lls.domain.records import HourRow, Record
 from lls.errors import StorageError
 from lls.store.postgres.connection import connect, redact
@@ -180,10 +181,7 @@ class PostgresStore:
         *,
         after: int,
         limit: int,
-        before: int | None = None,
-        since: float | None = None,
-        types: Sequence[str] = (),
-        newest_first: bool = False,
+        **query: Unpack[AuditQuery],
     ) -> list[AuditEvent]:
         """Audit events with `after` < id < `before`, at or after `since`, of `types`
         (exact, or a prefix ending in `*`), oldest first or newest first."""
@@ -191,10 +189,7 @@ class PostgresStore:
         return await self._reads.audit(
             after=after,
             limit=limit,
-            before=before,
-            since=since,
-            types=types,
-            newest_first=newest_first,
+            **query,
         )
 
     async def events_after(self, after: int) -> list[AuditEvent]:
