@@ -24,7 +24,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from lls.clock import rfc3339
 from lls.domain.bindings import check_bindings
 from lls.domain.checks import NOT_FOUND, check, observe_clock, refuse
 from lls.domain.models import (
@@ -35,9 +34,9 @@ from lls.domain.models import (
     Outcome,
     Reason,
 )
-from lls.domain.offline import _outcome, _save
+from lls.domain.offline import _event, _outcome, _save
 from lls.domain.ports import OfflineCodec
-from lls.domain.records import AppendEvent, Record
+from lls.domain.records import Record
 from lls.domain.sessions import end, live
 from lls.domain.state import LicenseState, LicensingState
 from lls.errors import NotFound
@@ -149,7 +148,7 @@ def borrow_seat(
     for earlier in live_borrows(state, auth_context, now):
         earlier.deactivated_at = now
         out.append(_save(earlier))
-        out.append(_borrow_event("offline.deactivated", earlier, now, by="superseded"))
+        out.append(_event("offline.deactivated", earlier, now, by="superseded"))
     # The session's seat becomes the borrowed seat in this one step: no one can take it.
     end(st, state, session, EndReason.BORROWED, now, out)
     state.offline[activation.id] = activation
@@ -157,7 +156,7 @@ def borrow_seat(
     st.changed.add(activation.license)
     out.append(_save(activation))
     out.append(
-        _borrow_event(
+        _event(
             "offline.activated",
             activation,
             now,
@@ -185,7 +184,7 @@ def borrow_return(
             activation.deactivated_at = now
             st.changed.add(activation.license)
             out.append(_save(activation))
-            out.append(_borrow_event("offline.deactivated", activation, now, by="device"))
+            out.append(_event("offline.deactivated", activation, now, by="device"))
     return Outcome(status=AuthStatus.SUCCESS, license=state.license), out
 
 
@@ -206,22 +205,5 @@ def end_borrow(
     st.changed.add(activation.license)
     return activation, [
         _save(activation),
-        _borrow_event("offline.deactivated", activation, now, by="admin"),
+        _event("offline.deactivated", activation, now, by="admin"),
     ]
-
-
-def _borrow_event(
-    kind: str, activation: OfflineActivation, now: float, **data: object
-) -> AppendEvent:
-    return AppendEvent(
-        at=now,
-        type=kind,
-        license=activation.license,
-        auth_context=activation.auth_context,
-        data={
-            "activationId": activation.id,
-            "kind": BORROW,
-            "leaseExpiresAt": rfc3339(activation.lease_expires_at),
-            **data,
-        },
-    )

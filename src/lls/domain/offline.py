@@ -222,7 +222,9 @@ def _save(activation: OfflineActivation) -> SaveOffline:
     )
 
 
-def _event(kind: str, activation: OfflineActivation, now: float) -> AppendEvent:
+def _event(kind: str, activation: OfflineActivation, now: float, **data: object) -> AppendEvent:
+    """The audit event of an offline activation (a borrow's too: domain.borrowing), with
+    `data` after the fields every one carries."""
     return AppendEvent(
         at=now,
         type=kind,
@@ -232,5 +234,6 @@ def _event(kind: str, activation: OfflineActivation, now: float) -> AppendEvent:
             "activationId": activation.id,
             "kind": activation.kind,
             "leaseExpiresAt": rfc3339(activation.lease_expires_at),
+            **data,
         },
     )
