@@ -134,6 +134,13 @@ def init_instance(
     viewer_token(data_dir)
     pinned = {"vendorId": vendor_id, "keys": vendor_keys.to_jwks()["keys"]}
     write_atomic(data_dir / VENDOR_FILE, json.dumps(pinned, indent=2).encode(), mode=0o600)
+    return _write_identity(data_dir, instance_id, keys, stable_id, sources)
+
+
+def _write_identity(
+    data_dir: Path, instance_id: str, keys: KeyPair, stable_id: str, sources: Sources | None
+) -> Instance:
+    """instance.json: the instance's id and public keys, and this machine's identity."""
     material = read_material(sources)
     info = {
         "instanceId": instance_id,
@@ -169,15 +176,7 @@ def install_instance(
     read_vendor_keys(data_dir / VENDOR_FILE)
     _write_secret(data_dir / TOKEN_FILE, admin_token + "\n")
     viewer_token(data_dir)
-    material = read_material(sources)
-    info = {
-        "instanceId": instance_id,
-        "keys": keys.public().to_jwks(),
-        "fingerprint": fingerprint(stable_id or None, material),
-        "machine": machine_record(material, instance_id, stable_id).to_json(),
-    }
-    _write_info(data_dir, info)
-    return load_instance(data_dir)
+    return _write_identity(data_dir, instance_id, keys, stable_id, sources)
 
 
 def this_machine(instance_id: str, stable_id: str = "") -> tuple[str, MachineRecord]:
