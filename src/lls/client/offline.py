@@ -141,20 +141,13 @@ class OfflineDevice:
     ) -> str:
         """A sealed activation request for the pinned LLS; make as many as needed."""
         server = self._require_server()
-        codes = [product_codes] if isinstance(product_codes, str) else list(product_codes)
-        pending = PendingRequest(
-            nonce=secrets.token_urlsafe(24),
-            license_token=token,
-            product_codes=codes,
-            auth_context=default_auth_context(auth_context),
-            iat=int(time.time()),
-        )
+        pending = _pending_request(token, product_codes, auth_context)
         payload = OfflineRequestPayload(
             iss=self.device_id,
             aud=server.instance_id,
             iat=pending.iat,
             license_token=token,
-            product_codes=codes,
+            product_codes=pending.product_codes,
             auth_context=pending.auth_context,
             device_keys=Jwks(keys=self.public_keys.to_jwks()["keys"]),
             nonce=pending.nonce,
@@ -249,14 +242,7 @@ class OfflineDevice:
         """The device's part of a `POST /licensing/borrow` body: its public keys and a fresh
         nonce, remembered so the answer can be applied (the LLS must be pinned first)."""
         self._require_server()
-        codes = [product_codes] if isinstance(product_codes, str) else list(product_codes)
-        pending = PendingRequest(
-            nonce=secrets.token_urlsafe(24),
-            license_token=token,
-            product_codes=codes,
-            auth_context=default_auth_context(auth_context),
-            iat=int(time.time()),
-        )
+        pending = _pending_request(token, product_codes, auth_context)
         kept = (*self._state.pending, pending)[-MAX_PENDING:]
         self._save(msgspec.structs.replace(self._state, pending=kept))
         return {"devicePublicKey": self.public_keys.to_jwks(), "nonce": pending.nonce}
@@ -384,3 +370,18 @@ class OfflineDevice:
             raise _fail(f"the token was issued by {iss}, not the pinned LLS", "MISMATCH")
         if aud is not None and aud != self.device_id:
             raise _fail("the token is addressed to another device", "MISMATCH")
+
+
+def _pending_request(
+    token: str, product_codes: str | Sequence[str], auth_context: str | None
+) -> PendingRequest:
+    """What the device remembers of a request (an offline activation or a borrow) until
+    its answer is applied: a fresh nonce, the license, products and machine."""
+    codes = [product_codes] if isinstance(product_codes, str) else list(product_codes)
+    return PendingRequest(
+        nonce=secrets.token_urlsafe(24),
+        license_token=token,
+        product_codes=codes,
+        auth_context=default_auth_context(auth_context),
+        iat=int(time.time()),
+    )
