@@ -41,8 +41,7 @@ from run_load import (
     free_port,
     lls_command,
     prepare_instance,
-    ready,
-    stop,
+    running,
 )
 
 PATHS = (
@@ -138,18 +137,8 @@ def measure(
         f"--callgrind-out-file={out_dir}/callgrind.out.%p",
         *argv,
     ]
-    log = (work / f"{name}.log").open("wb")
-    proc = subprocess.Popen(
-        grind, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while not ready(port):
-            if proc.poll() is not None:
-                raise BenchError(f"{name} exited with {proc.returncode}; see {work}/{name}.log")
-            if time.monotonic() > deadline:
-                raise BenchError(f"{name} was not ready within 600 s under valgrind")
-            time.sleep(0.5)
+    # Python under valgrind starts slowly: up to 10 minutes to be ready.
+    with running(name, grind, port, env, work / f"{name}.log", ready_within_s=600) as proc:
         nxt = asyncio.run(send(port, 0, args.warmup, args.licenses, args.mix, args.connections))
         for old in out_dir.glob("callgrind.out*"):
             old.unlink()
@@ -160,10 +149,7 @@ def measure(
         callgrind(proc.pid, "--dump")
         time.sleep(1)
         per_request: float = total_instructions(out_dir) / args.requests
-        return per_request
-    finally:
-        stop(proc)
-        log.close()
+    return per_request
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -270,7 +270,12 @@ def ready(port: int) -> bool:
 
 @contextlib.contextmanager
 def running(
-    name: str, argv: Sequence[str], port: int, env: dict[str, str], log: Path
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    ready_within_s: float = 60,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server, wait until it is ready, and always stop it on the way out.
 
@@ -283,14 +288,14 @@ def running(
             argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_within_s
         while not ready(port):
             if proc.poll() is not None:
                 raise BenchError(
                     f"{name} exited with {proc.returncode} before it was ready:\n" + tail(log)
                 )
             if time.monotonic() > deadline:
-                raise BenchError(f"{name} was not ready within 60 s:\n" + tail(log))
+                raise BenchError(f"{name} was not ready within {ready_within_s:g} s:\n" + tail(log))
             time.sleep(0.1)
         yield proc
     finally:
